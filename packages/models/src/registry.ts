@@ -1,0 +1,58 @@
+import type * as tf from "@tensorflow/tfjs";
+import { ModelOptionError, UnknownModelError } from "./errors.ts";
+import type { ArchitectureInfo, BuildOptions, ModelDefinition } from "./types.ts";
+
+const definitions = new Map<string, ModelDefinition>();
+
+export function registerModel(definition: ModelDefinition): void {
+  if (definitions.has(definition.name)) {
+    throw new Error(`model "${definition.name}" is already registered`);
+  }
+  definitions.set(definition.name, definition);
+}
+
+export function hasModel(name: string): boolean {
+  return definitions.has(name);
+}
+
+export function getModelDefinition(name: string): ModelDefinition {
+  const definition = definitions.get(name);
+  if (!definition) {
+    throw new UnknownModelError(`unknown architecture "${name}"; known: ${[...definitions.keys()].join(", ")}`);
+  }
+  return definition;
+}
+
+export function listModels(): ArchitectureInfo[] {
+  return [...definitions.values()].map(({ name, family, paper, year, defaultInputShape, description }) => ({
+    name,
+    family,
+    paper,
+    year,
+    defaultInputShape,
+    description,
+  }));
+}
+
+/** Throws a ModelOptionError if the shape or class count cannot be built; never builds. */
+export function checkBuildOptions(name: string, options: Pick<BuildOptions, "inputShape" | "classes">): void {
+  const definition = getModelDefinition(name);
+  const [height, width, channels] = options.inputShape;
+  if (!Number.isInteger(channels) || channels < 1) {
+    throw new ModelOptionError(`inputShape channels must be a positive integer, got ${channels}`, "inputShape");
+  }
+  if (Math.min(height, width) < definition.minInputSize) {
+    throw new ModelOptionError(
+      `${name} needs an input of at least ${definition.minInputSize}×${definition.minInputSize} for its pooling; got ${height}×${width}`,
+      "inputShape",
+    );
+  }
+  if (!Number.isInteger(options.classes) || options.classes < 2) {
+    throw new ModelOptionError(`classes must be an integer ≥ 2, got ${options.classes}`, "classes");
+  }
+}
+
+export function getModel(name: string, options: BuildOptions): tf.LayersModel {
+  checkBuildOptions(name, options);
+  return getModelDefinition(name).build(options);
+}
