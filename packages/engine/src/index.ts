@@ -1,0 +1,7 @@
+export { initBackend, type BackendInfo, type BackendPreference } from "./backend/index.ts";
+export { listBuiltinDatasets, builtinDatasetInfo, loadBuiltinDataset, type BuiltinDatasetInfo } from "./data/builtins.ts";
+export { DatasetUnavailableError, type LoadedDataset } from "./data/types.ts";
+export { TrainingError } from "./errors.ts";
+export { exportModel, loadExportedWeights, WEIGHTS_FILE, type ExportedModel, type OptimizerState } from "./modelExport.ts";
+export { inputScalingFor } from "./preprocessing.ts";
+export { train, type EpochReport, type TrainerHooks, type TrainingCheckpoint, type TrainingOutcome } from "./trainer.ts";

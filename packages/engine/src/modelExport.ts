@@ -1,0 +1,78 @@
+import * as tf from "@tensorflow/tfjs";
+
+export const WEIGHTS_FILE = "weights.bin";
+
+/** A model in the TF.js layers format: what `tf.loadLayersModel` reads. */
+export interface ExportedModel {
+  modelJson: Record<string, unknown>;
+  weights: Uint8Array;
+}
+
+function joinWeightData(data: ArrayBuffer | ArrayBuffer[] | undefined): Uint8Array {
+  if (!data) return new Uint8Array(0);
+  const parts = Array.isArray(data) ? data : [data];
+  return new Uint8Array(Buffer.concat(parts.map((part) => Buffer.from(part))));
+}
+
+export async function exportModel(model: tf.LayersModel): Promise<ExportedModel> {
+  let exported: ExportedModel | null = null;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      exported = {
+        modelJson: {
+          format: "layers-model",
+          generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+          convertedBy: null,
+          modelTopology: artifacts.modelTopology,
+          weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs }],
+        },
+        weights: joinWeightData(artifacts.weightData as ArrayBuffer | ArrayBuffer[] | undefined),
+      };
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
+    }),
+  );
+  if (!exported) throw new Error("model.save did not hand over its artifacts");
+  return exported;
+}
+
+function weightSpecsOf(modelJson: Record<string, unknown>): tf.io.WeightsManifestEntry[] {
+  const manifest = modelJson.weightsManifest as tf.io.WeightsManifestConfig;
+  return manifest.flatMap((group) => group.weights);
+}
+
+/** Loads exported weights into a model of the same architecture (resume, best-epoch restore, fine-tune). */
+export function loadExportedWeights(model: tf.LayersModel, exported: ExportedModel, strict = true): void {
+  const weights = exported.weights;
+  const buffer = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+  const named = tf.io.decodeWeights(buffer, weightSpecsOf(exported.modelJson));
+  const byName = new Map(model.weights.map((weight) => [weight.originalName, weight]));
+  for (const [name, tensor] of Object.entries(named)) {
+    const target = byName.get(name);
+    if (!target) {
+      if (strict) throw new Error(`checkpoint has weight ${name} that the model lacks`);
+      tensor.dispose();
+      continue;
+    }
+    target.write(tensor);
+    tensor.dispose();
+  }
+}
+
+/** Optimizer state (moments, step counters) as one binary blob plus its manifest. */
+export interface OptimizerState {
+  specs: tf.io.WeightsManifestEntry[];
+  data: Uint8Array;
+}
+
+export async function exportOptimizerState(optimizer: tf.Optimizer): Promise<OptimizerState> {
+  const weights = await optimizer.getWeights();
+  const { data, specs } = await tf.io.encodeWeights(weights);
+  return { specs, data: joinWeightData(data as ArrayBuffer) };
+}
+
+export async function importOptimizerState(optimizer: tf.Optimizer, state: OptimizerState): Promise<void> {
+  if (state.specs.length === 0) return;
+  const buffer = state.data.buffer.slice(state.data.byteOffset, state.data.byteOffset + state.data.byteLength) as ArrayBuffer;
+  const named = tf.io.decodeWeights(buffer, state.specs);
+  await optimizer.setWeights(state.specs.map((spec) => ({ name: spec.name, tensor: named[spec.name] })));
+}

@@ -1,0 +1,189 @@
+import * as tf from "@tensorflow/tfjs";
+import { getModel } from "@trainyard/models";
+import type { EpochMetrics, JobResult, JobSpec, Progress } from "@trainyard/shared";
+import { assembleBatch, batchRanges, type BatchShape } from "./data/batches.ts";
+import { mixSeed, shuffledIndices } from "./data/random.ts";
+import { makeSplits } from "./data/splits.ts";
+import type { LoadedDataset } from "./data/types.ts";
+import { TrainingError } from "./errors.ts";
+import { evaluate } from "./evaluate.ts";
+import {
+  exportModel,
+  exportOptimizerState,
+  importOptimizerState,
+  loadExportedWeights,
+  type ExportedModel,
+  type OptimizerState,
+} from "./modelExport.ts";
+import { createOptimizer, learningRateAt, setLearningRate, weightDecayMode } from "./optimizer.ts";
+import { inputScalingFor } from "./preprocessing.ts";
+
+/** Everything needed to continue a job after its last finished epoch. */
+export interface TrainingCheckpoint {
+  epoch: number;
+  model: ExportedModel;
+  optimizer: OptimizerState;
+  bestEpoch: number;
+  bestMetric: number | null;
+  epochsWithoutImprovement: number;
+}
+
+export interface EpochReport {
+  metrics: EpochMetrics;
+  checkpoint: TrainingCheckpoint;
+  isBest: boolean;
+}
+
+export interface TrainerHooks {
+  onProgress(progress: Progress): void;
+  /** Awaited: the next epoch starts only after the caller has the checkpoint. */
+  onEpoch(report: EpochReport): Promise<void>;
+  /** Checked at every step boundary; a non-null answer stops training there. */
+  stopRequested(): string | null;
+}
+
+export type TrainingOutcome =
+  | { status: "completed"; result: JobResult; best: ExportedModel; last: ExportedModel; stoppedEarly: boolean }
+  | { status: "stopped"; reason: string };
+
+/** Steps between yields to the event loop, so cancel and shutdown messages are seen within a step. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export async function train(
+  spec: JobSpec,
+  dataset: LoadedDataset,
+  hooks: TrainerHooks,
+  resumeFrom: { checkpoint: TrainingCheckpoint; best: ExportedModel } | null = null,
+): Promise<TrainingOutcome> {
+  const { training } = spec;
+  const shape: BatchShape = { imageShape: dataset.imageShape, inputShape: spec.inputShape, classes: dataset.classes.length };
+  const splits = makeSplits(dataset, training);
+  if (splits.train.indices.length === 0) throw new TrainingError("DATASET_UNAVAILABLE", "the training split is empty");
+  const model = getModel(spec.architecture, {
+    inputShape: spec.inputShape,
+    classes: dataset.classes.length,
+    inputScaling: inputScalingFor(spec.augmentation.normalize, spec.inputShape[2]),
+    options: spec.architectureOptions,
+  });
+  const optimizer = createOptimizer(training.optimizer, learningRateAt(training, 1));
+  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+  const decay = weightDecayMode(training.optimizer);
+  const stepsPerEpoch = Math.ceil(splits.train.indices.length / training.batchSize);
+  const monitorValLoss = training.earlyStopping?.metric === "valLoss";
+
+  let startEpoch = 1;
+  let bestEpoch = 0;
+  let bestMetric: number | null = null;
+  let epochsWithoutImprovement = 0;
+  let best: ExportedModel | null = null;
+  if (resumeFrom) {
+    loadExportedWeights(model, resumeFrom.checkpoint.model);
+    await importOptimizerState(optimizer, resumeFrom.checkpoint.optimizer);
+    ({ bestEpoch, bestMetric, epochsWithoutImprovement } = resumeFrom.checkpoint);
+    best = resumeFrom.best;
+    startEpoch = resumeFrom.checkpoint.epoch + 1;
+  }
+
+  const runStartedAt = performance.now();
+  let stepsThisRun = 0;
+  let last: ExportedModel | null = resumeFrom?.checkpoint.model ?? null;
+  let stoppedEarly = false;
+
+  for (let epoch = startEpoch; epoch <= training.epochs; epoch += 1) {
+    const learningRate = learningRateAt(training, epoch);
+    setLearningRate(optimizer, learningRate);
+    const order = shuffledIndices(splits.train.indices.length, mixSeed(training.seed, epoch));
+    const epochStartedAt = performance.now();
+    let lossSum = 0;
+    let correct = 0;
+    let seen = 0;
+    let step = 0;
+    for (const positions of batchRanges(order, training.batchSize)) {
+      const stop = hooks.stopRequested();
+      if (stop) return { status: "stopped", reason: stop };
+      const { x, y } = assembleBatch(splits.train, positions, shape);
+      let hits: tf.Tensor | null = null;
+      const loss = optimizer.minimize(
+        () => {
+          const probabilities = model.apply(x, { training: true }) as tf.Tensor2D;
+          hits = tf.keep(probabilities.argMax(-1).equal(y.argMax(-1)).sum());
+          const crossEntropy = tf.metrics.categoricalCrossentropy(y, probabilities).mean() as tf.Scalar;
+          if (decay !== "coupled") return crossEntropy;
+          const l2 = tf.addN(variables.map((v) => tf.sum(tf.square(v))));
+          return crossEntropy.add(l2.mul(training.optimizer.weightDecay / 2)) as tf.Scalar;
+        },
+        true,
+        variables,
+      ) as tf.Scalar;
+      if (decay === "decoupled") {
+        tf.tidy(() => variables.forEach((v) => v.assign(v.mul(1 - learningRate * training.optimizer.weightDecay))));
+      }
+      const [lossValue, hitValue] = await Promise.all([loss.data(), hits!.data()]);
+      tf.dispose([x, y, loss, hits!]);
+      if (!Number.isFinite(lossValue[0])) {
+        throw new TrainingError("LOSS_NOT_FINITE", `loss became ${lossValue[0]} at epoch ${epoch}, step ${step + 1}; lower the learning rate`);
+      }
+      lossSum += lossValue[0] * positions.length;
+      correct += hitValue[0];
+      seen += positions.length;
+      step += 1;
+      stepsThisRun += 1;
+      const secondsPerStep = (performance.now() - runStartedAt) / 1000 / stepsThisRun;
+      const stepsLeft = (training.epochs - epoch) * stepsPerEpoch + (stepsPerEpoch - step);
+      hooks.onProgress({
+        epoch,
+        epochs: training.epochs,
+        step,
+        stepsPerEpoch,
+        fraction: ((epoch - 1) * stepsPerEpoch + step) / (training.epochs * stepsPerEpoch),
+        etaSeconds: Math.round(secondsPerStep * stepsLeft),
+      });
+      await yieldToEventLoop();
+    }
+    const trainSeconds = (performance.now() - epochStartedAt) / 1000;
+    const validation = splits.val ? await evaluate(model, splits.val, shape, Math.max(training.batchSize, 500)) : null;
+    const metrics: EpochMetrics = {
+      epoch,
+      trainLoss: lossSum / seen,
+      trainAccuracy: correct / seen,
+      valLoss: validation?.loss ?? null,
+      valAccuracy: validation?.accuracy ?? null,
+      learningRate,
+      seconds: (performance.now() - epochStartedAt) / 1000,
+      samplesPerSecond: seen / trainSeconds,
+    };
+    // Higher is better: accuracy as is, loss negated. Without validation, training accuracy decides.
+    const monitored = validation ? (monitorValLoss ? -validation.loss : validation.accuracy) : metrics.trainAccuracy;
+    const minDelta = training.earlyStopping?.minDelta ?? 0;
+    const isBest = bestMetric === null || monitored > bestMetric + minDelta;
+    if (isBest) {
+      bestMetric = monitored;
+      bestEpoch = epoch;
+      epochsWithoutImprovement = 0;
+    } else {
+      epochsWithoutImprovement += 1;
+    }
+    last = await exportModel(model);
+    if (isBest) best = last;
+    const checkpoint: TrainingCheckpoint = {
+      epoch,
+      model: last,
+      optimizer: await exportOptimizerState(optimizer),
+      bestEpoch,
+      bestMetric,
+      epochsWithoutImprovement,
+    };
+    await hooks.onEpoch({ metrics, checkpoint, isBest });
+    if (training.earlyStopping && epochsWithoutImprovement >= training.earlyStopping.patience) {
+      stoppedEarly = true;
+      break;
+    }
+  }
+  if (!best || !last) throw new TrainingError("INTERNAL", "training finished without a checkpoint");
+  // The result describes the model users download by default: the best epoch's weights.
+  loadExportedWeights(model, best);
+  const test = await evaluate(model, splits.test, shape, Math.max(training.batchSize, 500));
+  model.dispose();
+  optimizer.dispose();
+  return { status: "completed", result: { testLoss: test.loss, testAccuracy: test.accuracy, bestEpoch }, best, last, stoppedEarly };
+}

@@ -1,0 +1,4 @@
+export * from "./ids.ts";
+export * from "./job.ts";
+export * from "./jobSpec.ts";
+export * from "./queue.ts";
