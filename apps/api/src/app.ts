@@ -1,0 +1,30 @@
+import type { FastifyInstance } from "fastify";
+import { serializerCompiler } from "fastify-type-provider-zod";
+import auth from "./plugins/app/auth.ts";
+import deps, { type AppDeps } from "./plugins/app/deps.ts";
+import errorHandler from "./plugins/app/errorHandler.ts";
+import swagger from "./plugins/external/swagger.ts";
+import architectures from "./routes/architectures/index.ts";
+import datasets from "./routes/datasets/index.ts";
+import health from "./routes/health/index.ts";
+import jobs from "./routes/jobs/index.ts";
+import { zodValidatorCompiler } from "./validation.ts";
+
+/** The whole API as one plugin: server.ts starts it, tests inject into it. */
+export default async function app(instance: FastifyInstance, options: { deps: AppDeps }): Promise<void> {
+  instance.setValidatorCompiler(zodValidatorCompiler);
+  instance.setSerializerCompiler(serializerCompiler);
+  await instance.register(deps, { deps: options.deps });
+  await instance.register(errorHandler);
+  await instance.register(swagger);
+  await instance.register(health);
+  await instance.register(
+    async (v1) => {
+      await v1.register(auth);
+      await v1.register(jobs);
+      await v1.register(datasets);
+      await v1.register(architectures);
+    },
+    { prefix: "/v1" },
+  );
+}

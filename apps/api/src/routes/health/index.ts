@@ -1,0 +1,25 @@
+import type { FastifyPluginAsync } from "fastify";
+
+/** Liveness, readiness and Prometheus metrics; no key needed. */
+const health: FastifyPluginAsync = async (app) => {
+  app.get("/healthz", { schema: { hide: true } }, async () => ({ status: "ok" }));
+
+  app.get("/readyz", { schema: { hide: true } }, async (_request, reply) => {
+    const checks = await Promise.allSettled([app.deps.db.$queryRaw`SELECT 1`, app.deps.redis.ping()]);
+    const [postgres, redis] = checks.map((check) => (check.status === "fulfilled" ? "ok" : "unavailable"));
+    const ready = postgres === "ok" && redis === "ok";
+    return reply.status(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", postgres, redis });
+  });
+
+  app.get("/metrics", { schema: { hide: true } }, async (_request, reply) => {
+    const groups = await app.deps.db.job.groupBy({ by: ["status"], _count: { _all: true } });
+    const lines = ["# HELP trainyard_jobs Jobs by status.", "# TYPE trainyard_jobs gauge"];
+    for (const group of groups) lines.push(`trainyard_jobs{status="${group.status}"} ${group._count._all}`);
+    const memory = process.memoryUsage();
+    lines.push("# HELP process_resident_memory_bytes Resident memory.", "# TYPE process_resident_memory_bytes gauge");
+    lines.push(`process_resident_memory_bytes ${memory.rss}`);
+    return reply.type("text/plain; version=0.0.4").send(`${lines.join("\n")}\n`);
+  });
+};
+
+export default health;

@@ -1,0 +1,64 @@
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { jobSpecInputSchema } from "@trainyard/shared";
+import { jobView } from "../../services/jobView.ts";
+import { estimateJob } from "../../services/estimate.ts";
+import { normalizeSpec } from "../../services/specNormalizer.ts";
+import { createJobQuery, jobIdParams, listJobsQuery, metricsQuery, modelFileParams, modelQuery } from "./schemas.ts";
+
+const METRIC_COLUMNS = ["epoch", "trainLoss", "trainAccuracy", "valLoss", "valAccuracy", "learningRate", "seconds", "samplesPerSecond"] as const;
+
+const jobs: FastifyPluginAsyncZod = async (app) => {
+  const { jobs: service, models, db } = app.deps;
+
+  app.post("/jobs", { schema: { body: jobSpecInputSchema, querystring: createJobQuery, tags: ["jobs"] } }, async (request, reply) => {
+    if (request.query.dryRun) {
+      const { spec } = await normalizeSpec(db, request.tenantId, request.body);
+      return reply.status(200).send({ spec, estimate: await estimateJob(db, spec) });
+    }
+    const idempotencyKey = request.headers["idempotency-key"];
+    const key = typeof idempotencyKey === "string" && idempotencyKey.length > 0 ? idempotencyKey.slice(0, 255) : undefined;
+    const { job, created } = await service.create(request.tenantId, request.body, request.body, key);
+    return reply.status(created ? 202 : 200).header("location", `/v1/jobs/${job.id}`).send(jobView(job));
+  });
+
+  app.get("/jobs", { schema: { querystring: listJobsQuery, tags: ["jobs"] } }, async (request) => {
+    const page = await service.list(request.tenantId, request.query);
+    return { items: page.items.map(jobView), nextCursor: page.nextCursor };
+  });
+
+  app.get("/jobs/:id", { schema: { params: jobIdParams, tags: ["jobs"] } }, async (request) =>
+    jobView(await service.get(request.tenantId, request.params.id)),
+  );
+
+  app.post("/jobs/:id/cancel", { schema: { params: jobIdParams, tags: ["jobs"] } }, async (request, reply) => {
+    const job = await service.cancel(request.tenantId, request.params.id);
+    return reply.status(202).send(jobView(job));
+  });
+
+  app.get("/jobs/:id/metrics", { schema: { params: jobIdParams, querystring: metricsQuery, tags: ["jobs"] } }, async (request, reply) => {
+    const rows = await service.metrics(request.tenantId, request.params.id);
+    const epochs = rows.map((row) => Object.fromEntries(METRIC_COLUMNS.map((column) => [column, row[column]])));
+    if (request.query.format === "csv") {
+      const lines = [METRIC_COLUMNS.join(","), ...epochs.map((row) => METRIC_COLUMNS.map((column) => row[column] ?? "").join(","))];
+      return reply.type("text/csv; charset=utf-8").send(`${lines.join("\n")}\n`);
+    }
+    return { epochs };
+  });
+
+  app.get("/jobs/:id/model", { schema: { params: jobIdParams, querystring: modelQuery, tags: ["models"] } }, async (request, reply) => {
+    const job = await service.get(request.tenantId, request.params.id);
+    const zip = await models.zip(job, request.query.checkpoint);
+    return reply
+      .type("application/zip")
+      .header("content-disposition", `attachment; filename="${job.id}-${request.query.checkpoint}.zip"`)
+      .send(zip);
+  });
+
+  app.get("/jobs/:id/model/:file", { schema: { params: modelFileParams, querystring: modelQuery, tags: ["models"] } }, async (request, reply) => {
+    await service.get(request.tenantId, request.params.id);
+    const file = await models.file(request.params.id, request.query.checkpoint, request.params.file);
+    return reply.type(file.contentType).header("content-length", file.size).send(file.stream);
+  });
+};
+
+export default jobs;

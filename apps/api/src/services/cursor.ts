@@ -1,0 +1,17 @@
+import { badRequest } from "../problems.ts";
+
+/** Opaque keyset cursor: (createdAt, id) of the last item on the page. */
+export function encodeCursor(createdAt: Date, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString("base64url");
+}
+
+export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
+    const date = new Date(createdAt);
+    if (typeof id !== "string" || Number.isNaN(date.getTime())) throw new Error("malformed");
+    return { createdAt: date, id };
+  } catch {
+    throw badRequest("cursor is not valid", [{ path: "cursor", message: "not a cursor this API returned" }]);
+  }
+}

@@ -1,0 +1,139 @@
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+import { Prisma, type Db, type Job } from "@trainyard/db";
+import { CANCEL_CHANNEL, FINISHED_STATUSES, newId, type JobStatus, type ParsedJobSpec } from "@trainyard/shared";
+import { conflict, notFound, unavailable } from "../problems.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { normalizeSpec } from "./specNormalizer.ts";
+import type { TrainingQueue } from "./trainingQueue.ts";
+
+const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
+
+export interface JobServiceDeps {
+  db: Db;
+  queue: TrainingQueue;
+  publisher: Redis;
+}
+
+export type CreateJobResult = { job: Job; created: boolean };
+
+function requestHash(body: unknown): string {
+  return createHash("sha256").update(JSON.stringify(body)).digest("hex");
+}
+
+export function createJobService({ db, queue, publisher }: JobServiceDeps) {
+  async function findOwned(tenantId: string, jobId: string): Promise<Job> {
+    const job = await db.job.findFirst({ where: { id: jobId, tenantId } });
+    if (!job) throw notFound(`job ${jobId}`);
+    return job;
+  }
+
+  async function findIdempotent(tenantId: string, key: string, hash: string): Promise<Job | null> {
+    const existing = await db.job.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } } });
+    if (!existing) return null;
+    if (Date.now() - existing.createdAt.getTime() > IDEMPOTENCY_WINDOW_MS) {
+      // An expired key is released so it can name a new job.
+      await db.job.update({ where: { id: existing.id }, data: { idempotencyKey: null } });
+      return null;
+    }
+    if (existing.requestHash !== hash) throw conflict("this Idempotency-Key was used with a different request body");
+    return existing;
+  }
+
+  return {
+    async create(tenantId: string, rawBody: unknown, parsed: ParsedJobSpec, idempotencyKey?: string): Promise<CreateJobResult> {
+      const hash = requestHash(rawBody);
+      if (idempotencyKey) {
+        const existing = await findIdempotent(tenantId, idempotencyKey, hash);
+        if (existing) return { job: existing, created: false };
+      }
+      const { spec, datasetId } = await normalizeSpec(db, tenantId, parsed);
+      let job: Job;
+      try {
+        job = await db.job.create({
+          data: {
+            id: newId("job"),
+            tenantId,
+            datasetId,
+            status: "queued",
+            spec: spec as unknown as Prisma.InputJsonValue,
+            tags: spec.tags,
+            priority: spec.priority,
+            idempotencyKey: idempotencyKey ?? null,
+            requestHash: hash,
+          },
+        });
+      } catch (error) {
+        // Two requests with one key raced: the loser answers with the winner's job.
+        if (idempotencyKey && error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") {
+          const existing = await findIdempotent(tenantId, idempotencyKey, hash);
+          if (existing) return { job: existing, created: false };
+        }
+        throw error;
+      }
+      try {
+        await queue.enqueue(job.id, spec.priority);
+      } catch (error) {
+        // No row may stay queued that no worker will ever see.
+        await db.job.delete({ where: { id: job.id } });
+        throw unavailable(`the queue is not reachable (${(error as Error).message}); nothing was created, retry later`);
+      }
+      return { job, created: true };
+    },
+
+    get: findOwned,
+
+    async list(tenantId: string, query: { status?: JobStatus; tag?: string; limit: number; cursor?: string }) {
+      const after = query.cursor ? decodeCursor(query.cursor) : null;
+      const rows = await db.job.findMany({
+        where: {
+          tenantId,
+          ...(query.status ? { status: query.status } : {}),
+          ...(query.tag ? { tags: { has: query.tag } } : {}),
+          ...(after
+            ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }
+            : {}),
+        },
+        orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+        take: query.limit + 1,
+      });
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      return { items: page, nextCursor: rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null };
+    },
+
+    async cancel(tenantId: string, jobId: string): Promise<Job> {
+      const job = await findOwned(tenantId, jobId);
+      if (FINISHED_STATUSES.includes(job.status as JobStatus)) throw conflict(`job ${jobId} has already ${job.status === "succeeded" ? "succeeded" : job.status === "failed" ? "failed" : "been cancelled"}`);
+      if (job.status === "cancelling") return job;
+      const queued = await db.job.updateMany({
+        where: { id: jobId, status: "queued" },
+        data: { status: "cancelled", finishedAt: new Date() },
+      });
+      if (queued.count === 1) {
+        await queue.remove(jobId).catch(() => undefined);
+        return findOwned(tenantId, jobId);
+      }
+      await db.job.updateMany({ where: { id: jobId, status: "running" }, data: { status: "cancelling" } });
+      await publisher.publish(CANCEL_CHANNEL, jobId);
+      return findOwned(tenantId, jobId);
+    },
+
+    async metrics(tenantId: string, jobId: string) {
+      await findOwned(tenantId, jobId);
+      return db.epochMetric.findMany({ where: { jobId }, orderBy: { epoch: "asc" } });
+    },
+
+    async counts(tenantId: string): Promise<Record<string, number>> {
+      const groups = await db.job.groupBy({ by: ["status"], where: { tenantId }, _count: { _all: true } });
+      const counts: Record<string, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+      for (const group of groups) {
+        const key = group.status === "cancelling" ? "running" : group.status;
+        counts[key] = (counts[key] ?? 0) + group._count._all;
+      }
+      return counts;
+    },
+  };
+}
+
+export type JobService = ReturnType<typeof createJobService>;

@@ -1,0 +1,22 @@
+import type { Job } from "@trainyard/db";
+
+/** The job as api.md shows it. */
+export function jobView(job: Job) {
+  return {
+    id: job.id,
+    status: job.status,
+    spec: job.spec,
+    progress: job.progress ?? null,
+    latestMetrics: job.latestMetrics ?? null,
+    result: job.status === "succeeded" ? (job.result ?? null) : null,
+    error: job.status === "failed" ? { code: job.errorCode ?? "INTERNAL", message: job.errorMessage ?? "" } : null,
+    device: job.device,
+    backend: job.backend,
+    workerId: job.workerId,
+    attempts: job.attempts,
+    createdAt: job.createdAt.toISOString(),
+    startedAt: job.startedAt?.toISOString() ?? null,
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+  };
+}
+export type JobView = ReturnType<typeof jobView>;
