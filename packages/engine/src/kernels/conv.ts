@@ -1,0 +1,190 @@
+/**
+ * The gradients of a 2-D convolution, computed as forward convolutions so that the backend's
+ * fast forward kernel (XNNPACK on wasm) does the arithmetic.
+ *
+ * Filter gradient: dW[i,j,c,o] = Σ_{n,y,x} xpad[n, y·s+i, x·s+j, c] · dy[n,y,x,o]. Read x as a
+ * batch of C images [C, H, W, N] (N as channels) and dy as a filter [outH, outW, N, O]: this is
+ * a forward convolution with dilation = the stride, giving [C, fh, fw, O].
+ *
+ * Input gradient: dx = dy (zero-inserted by the stride, padded by fh-1-top) convolved with the
+ * filter rotated 180° and its channels swapped.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { KernelContext } from "./context.ts";
+import { activationStrides, flipFilter, gather4, scatterDilated, strides4, type Dims4 } from "./layout.ts";
+
+type TensorInfo = tf.TensorInfo;
+type Pad = tf.backend_util.ExplicitPadding | "valid" | "same" | number;
+
+function explicitPad(top: number, bottom: number, left: number, right: number): tf.backend_util.ExplicitPadding {
+  return [
+    [0, 0],
+    [top, bottom],
+    [left, right],
+    [0, 0],
+  ];
+}
+
+export interface BackpropFilterAttrs {
+  strides: number | [number, number];
+  pad: Pad;
+  dataFormat?: "NHWC" | "NCHW";
+  dimRoundingMode?: "floor" | "round" | "ceil";
+  filterShape: [number, number, number, number];
+  dilations?: number | [number, number];
+}
+
+/** Filter gradient of a (possibly dilated) 2-D convolution; x and dy in `dataFormat`. */
+export function conv2dBackpropFilter(ctx: KernelContext, x: TensorInfo, dy: TensorInfo, attrs: BackpropFilterAttrs): TensorInfo {
+  const channelsLast = (attrs.dataFormat ?? "NHWC") === "NHWC";
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as Dims4,
+    attrs.filterShape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    channelsLast ? "channelsLast" : "channelsFirst",
+  );
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, filterHeight: fh, filterWidth: fw } = info;
+  const { top: pt, left: pl } = info.padInfo;
+  if (dh !== 1 || dw !== 1) return dilatedBackpropFilter(ctx, x, dy, info, channelsLast);
+
+  // Rows/columns of the padded input the convolution reads; the rest is cropped.
+  const needH = (oh - 1) * sh + fh;
+  const needW = (ow - 1) * sw + fw;
+  const hUsed = Math.max(0, Math.min(h, needH - pt));
+  const wUsed = Math.max(0, Math.min(w, needW - pl));
+  const pb = needH - pt - hUsed;
+  const pr = needW - pl - wUsed;
+
+  const xT = ctx.alloc([ci, hUsed, wUsed, n]);
+  const dyT = ctx.alloc([oh, ow, n, co]);
+  {
+    const xs = activationStrides(x.shape, channelsLast); // [N, H, W, C] order
+    gather4(ctx.f32(xT), [ci, hUsed, wUsed, n], ctx.f32(x), [xs[3], xs[1], xs[2], xs[0]]);
+    const ys = activationStrides(dy.shape, channelsLast);
+    gather4(ctx.f32(dyT), [oh, ow, n, co], ctx.f32(dy), [ys[1], ys[2], ys[0], ys[3]]);
+  }
+  const out = ctx.run("Conv2D", { x: xT, filter: dyT }, {
+    strides: [1, 1],
+    pad: explicitPad(pt, pb, pl, pr),
+    dataFormat: "NHWC",
+    dilations: [sh, sw],
+  });
+  ctx.free(xT, dyT);
+  // out: [ci, fh, fw, co] → [fh, fw, ci, co]
+  if (ci === 1) return KernelContext.reshaped(out, [fh, fw, ci, co]);
+  const dW = ctx.alloc([fh, fw, ci, co]);
+  gather4(ctx.f32(dW), [fh, fw, ci, co], ctx.f32(out), [fw * co, co, fh * fw * co, 1]);
+  ctx.free(out);
+  return dW;
+}
+
+/** Dilated filters (not produced by TF.js's own gradients, kept for completeness): direct loops. */
+function dilatedBackpropFilter(
+  ctx: KernelContext,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+  channelsLast: boolean,
+): TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, filterHeight: fh, filterWidth: fw } = info;
+  const { top: pt, left: pl } = info.padInfo;
+  const dW = ctx.zeros([fh, fw, ci, co]);
+  const xs = activationStrides(x.shape, channelsLast);
+  const ys = activationStrides(dy.shape, channelsLast);
+  const xv = ctx.f32(x);
+  const yv = ctx.f32(dy);
+  const out = ctx.f32(dW);
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < oh; y++) {
+      for (let xo = 0; xo < ow; xo++) {
+        const yBase = b * ys[0] + y * ys[1] + xo * ys[2];
+        for (let i = 0; i < fh; i++) {
+          const r = y * sh + i * dh - pt;
+          if (r < 0 || r >= h) continue;
+          for (let j = 0; j < fw; j++) {
+            const c = xo * sw + j * dw - pl;
+            if (c < 0 || c >= w) continue;
+            const xBase = b * xs[0] + r * xs[1] + c * xs[2];
+            const wBase = (i * fw + j) * ci * co;
+            for (let a = 0; a < ci; a++) {
+              const xval = xv[xBase + a * xs[3]];
+              if (xval === 0) continue;
+              const o = wBase + a * co;
+              for (let k = 0; k < co; k++) out[o + k] += xval * yv[yBase + k * ys[3]];
+            }
+          }
+        }
+      }
+    }
+  }
+  return dW;
+}
+
+export interface BackpropInputAttrs {
+  strides: number | [number, number];
+  pad: Pad;
+  dataFormat?: "NHWC" | "NCHW";
+  dimRoundingMode?: "floor" | "round" | "ceil";
+  inputShape: [number, number, number, number];
+  dilations?: number | [number, number];
+}
+
+/** Input gradient of a 2-D convolution (dilation 1, as TF.js's gradients require). */
+export function conv2dBackpropInput(ctx: KernelContext, dy: TensorInfo, filter: TensorInfo, attrs: BackpropInputAttrs): TensorInfo {
+  const channelsLast = (attrs.dataFormat ?? "NHWC") === "NHWC";
+  const info = tf.backend_util.computeConv2DInfo(
+    attrs.inputShape,
+    filter.shape as Dims4,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    channelsLast ? "channelsLast" : "channelsFirst",
+  );
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
+  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
+  const { top: pt, left: pl } = info.padInfo;
+
+  const flipped = ctx.alloc([fh, fw, co, ci]);
+  flipFilter(ctx.f32(flipped), ctx.f32(filter), fh, fw, ci, co);
+
+  // Padding of the (zero-inserted) dy so that a valid convolution yields h × w.
+  const top = fh - 1 - pt;
+  const left = fw - 1 - pl;
+  const dilH = (oh - 1) * sh + 1;
+  const dilW = (ow - 1) * sw + 1;
+  const bottom = h + fh - 1 - top - dilH;
+  const right = w + fw - 1 - left - dilW;
+
+  let input: TensorInfo;
+  let pad: tf.backend_util.ExplicitPadding;
+  let ownsInput = false;
+  if (channelsLast && sh === 1 && sw === 1 && top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
+    input = dy;
+    pad = explicitPad(top, bottom, left, right);
+  } else {
+    const hp = h + fh - 1;
+    const wp = w + fw - 1;
+    input = ctx.zeros([n, hp, wp, co]);
+    ownsInput = true;
+    scatterDilated(ctx.f32(input), [n, hp, wp, co], ctx.f32(dy), [n, oh, ow, co], activationStrides(dy.shape, channelsLast), top, left, sh, sw);
+    pad = explicitPad(0, 0, 0, 0);
+  }
+  const dx = ctx.run("Conv2D", { x: input, filter: flipped }, { strides: [1, 1], pad, dataFormat: "NHWC", dilations: [1, 1] });
+  if (ownsInput) ctx.free(input);
+  ctx.free(flipped);
+  if (channelsLast) return dx;
+  const dxT = ctx.alloc([n, ci, h, w]);
+  gather4(ctx.f32(dxT), [n, ci, h, w], ctx.f32(dx), [h * w * ci, 1, w * ci, ci]);
+  ctx.free(dx);
+  return dxT;
+}
+
+export { strides4 };

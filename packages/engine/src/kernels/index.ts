@@ -1,0 +1,94 @@
+/**
+ * The engine's TF.js kernels. `registerEngineKernels(backendName)` replaces or adds kernels
+ * on the `wasm` and `cpu` backends (tf.registerKernel, so fused ops that call kernels
+ * directly use them too). Idempotent.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { KernelContext, captureStock, type EngineBackendName } from "./context.ts";
+import { conv2dBackpropFilter, conv2dBackpropInput, type BackpropFilterAttrs, type BackpropInputAttrs } from "./conv.ts";
+import { depthwiseBackpropFilter, depthwiseBackpropInput } from "./depthwise.ts";
+import { matMulUntransposed } from "./matmul.ts";
+import { avgPoolGrad, maxPoolGrad, type PoolGradAttrs } from "./pool.ts";
+import { padV2, sumLeading } from "./reduce.ts";
+
+type TensorInfo = tf.TensorInfo;
+type Impl = (ctx: KernelContext, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>) => TensorInfo;
+
+const impls: Record<string, Impl> = {
+  Conv2DBackpropFilter: (ctx, { x, dy }, attrs) => conv2dBackpropFilter(ctx, x, dy, attrs as unknown as BackpropFilterAttrs),
+  Conv2DBackpropInput: (ctx, { dy, filter }, attrs) => conv2dBackpropInput(ctx, dy, filter, attrs as unknown as BackpropInputAttrs),
+  DepthwiseConv2dNativeBackpropFilter: (ctx, { x, dy }, attrs) =>
+    depthwiseBackpropFilter(ctx, x, dy, attrs as unknown as Parameters<typeof depthwiseBackpropFilter>[3]),
+  DepthwiseConv2dNativeBackpropInput: (ctx, { dy, filter }, attrs) =>
+    depthwiseBackpropInput(ctx, dy, filter, attrs as unknown as Parameters<typeof depthwiseBackpropInput>[3]),
+  BatchMatMul: (ctx, inputs, attrs) => matMulUntransposed(ctx, "BatchMatMul", inputs, attrs),
+  _FusedMatMul: (ctx, inputs, attrs) => matMulUntransposed(ctx, "_FusedMatMul", inputs, attrs),
+  MaxPoolGrad: (ctx, { dy, input }, attrs) => maxPoolGrad(ctx, dy, input, attrs as unknown as PoolGradAttrs),
+  Sum: (ctx, { x }, attrs) => sumLeading(ctx, x, attrs as unknown as Parameters<typeof sumLeading>[2]),
+  PadV2: (ctx, { x }, attrs) => padV2(ctx, x, attrs as unknown as Parameters<typeof padV2>[2]),
+  AvgPoolGrad: (ctx, { dy, input }, attrs) => avgPoolGrad(ctx, dy, input, attrs as unknown as PoolGradAttrs),
+};
+
+/** Which engine kernels each backend gets. */
+export const ENGINE_KERNELS: Record<EngineBackendName, readonly string[]> = {
+  wasm: [
+    "Conv2DBackpropFilter",
+    "Conv2DBackpropInput",
+    "DepthwiseConv2dNativeBackpropFilter",
+    "DepthwiseConv2dNativeBackpropInput",
+    "BatchMatMul",
+    "_FusedMatMul",
+    "MaxPoolGrad",
+    "AvgPoolGrad",
+    "Sum",
+    "PadV2",
+  ],
+  cpu: ["Conv2DBackpropFilter", "MaxPoolGrad", "AvgPoolGrad"],
+};
+
+const registered = new Set<string>();
+
+/** Kernels the engine registered for a backend (empty before registerEngineKernels). */
+export function engineKernelNames(backendName: string): string[] {
+  return [...registered].filter((k) => k.startsWith(`${backendName}/`)).map((k) => k.slice(backendName.length + 1));
+}
+
+export function registerEngineKernels(backendName: string): string[] {
+  if (backendName !== "wasm" && backendName !== "cpu") return [];
+  for (const kernelName of ENGINE_KERNELS[backendName]) {
+    const key = `${backendName}/${kernelName}`;
+    if (registered.has(key)) continue;
+    captureStock(kernelName, backendName);
+    if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
+    const impl = impls[kernelName];
+    const contexts = new WeakMap<object, KernelContext>();
+    tf.registerKernel({
+      kernelName,
+      backendName,
+      kernelFunc: ({ inputs, attrs, backend }) => {
+        let ctx = contexts.get(backend);
+        if (!ctx) {
+          ctx = new KernelContext(backend as tf.KernelBackend, backendName);
+          contexts.set(backend, ctx);
+        }
+        return impl(ctx, inputs as Record<string, TensorInfo>, attrs as Record<string, unknown>);
+      },
+    });
+    registered.add(key);
+  }
+  return engineKernelNames(backendName);
+}
+
+/** Puts the stock kernels back (tests and benchmarks compare against them). */
+export function unregisterEngineKernels(backendName: string): void {
+  for (const key of [...registered]) {
+    if (!key.startsWith(`${backendName}/`)) continue;
+    const kernelName = key.slice(backendName.length + 1);
+    tf.unregisterKernel(kernelName, backendName);
+    const stock = captureStock(kernelName, backendName);
+    if (stock) tf.registerKernel(stock);
+    registered.delete(key);
+  }
+}
+
+export { KernelContext } from "./context.ts";

@@ -1,0 +1,112 @@
+/**
+ * Layout helpers on Float32Arrays: strided 4-D gathers (transposes, crops, NCHW/NHWC),
+ * zero-inserting scatters, and the filter flips that turn a convolution's gradients into
+ * forward convolutions.
+ */
+
+export type Dims4 = [number, number, number, number];
+
+/**
+ * dst[i0,i1,i2,i3] = src[base + i0*s0 + i1*s1 + i2*s2 + i3*s3] for the dense dst of dims `d`.
+ * With the strides of a permuted source this is a transpose; with a smaller `d` a crop.
+ */
+export function gather4(dst: Float32Array, d: Dims4, src: Float32Array, s: Dims4, base = 0): void {
+  const [d0, d1, d2, d3] = d;
+  const [s0, s1, s2, s3] = s;
+  let o = 0;
+  if (s3 === 1) {
+    for (let i0 = 0; i0 < d0; i0++) {
+      for (let i1 = 0; i1 < d1; i1++) {
+        let p = base + i0 * s0 + i1 * s1;
+        for (let i2 = 0; i2 < d2; i2++, p += s2) {
+          if (d3 >= 64) {
+            dst.set(src.subarray(p, p + d3), o);
+            o += d3;
+          } else {
+            for (let i3 = 0; i3 < d3; i3++) dst[o++] = src[p + i3];
+          }
+        }
+      }
+    }
+    return;
+  }
+  for (let i0 = 0; i0 < d0; i0++) {
+    for (let i1 = 0; i1 < d1; i1++) {
+      let p2 = base + i0 * s0 + i1 * s1;
+      for (let i2 = 0; i2 < d2; i2++, p2 += s2) {
+        let p = p2;
+        for (let i3 = 0; i3 < d3; i3++, p += s3) dst[o++] = src[p];
+      }
+    }
+  }
+}
+
+/** Row-major strides of a 4-D shape. */
+export function strides4(shape: readonly number[]): Dims4 {
+  return [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1];
+}
+
+/**
+ * Strides, in [N, H, W, C] order, of a 4-D activation stored as NHWC or NCHW, so kernels can
+ * read either format through one code path.
+ */
+export function activationStrides(shape: readonly number[], channelsLast: boolean): Dims4 {
+  if (channelsLast) return strides4(shape);
+  // stored [N, C, H, W]
+  const [, c, h, w] = shape;
+  return [c * h * w, w, 1, h * w];
+}
+
+/**
+ * Writes src ([N, H, W, C] logical, any strides) into a zeroed dst [N, Hd, Wd, C] at rows
+ * top + y*sh and columns left + x*sw (zero insertion for strides, padding, cropping: positions
+ * falling outside dst are dropped). dst must be zero-filled by the caller.
+ */
+export function scatterDilated(
+  dst: Float32Array,
+  dstShape: Dims4,
+  src: Float32Array,
+  srcDims: Dims4,
+  srcStrides: Dims4,
+  top: number,
+  left: number,
+  sh: number,
+  sw: number,
+): void {
+  const [n, h, w, c] = srcDims;
+  const [, hd, wd] = dstShape;
+  const [s0, s1, s2, s3] = srcStrides;
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < h; y++) {
+      const yy = top + y * sh;
+      if (yy < 0 || yy >= hd) continue;
+      for (let x = 0; x < w; x++) {
+        const xx = left + x * sw;
+        if (xx < 0 || xx >= wd) continue;
+        let o = ((b * hd + yy) * wd + xx) * c;
+        let p = b * s0 + y * s1 + x * s2;
+        if (s3 === 1 && c >= 64) {
+          dst.set(src.subarray(p, p + c), o);
+        } else {
+          for (let k = 0; k < c; k++, p += s3) dst[o++] = src[p];
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The filter of the forward convolution that computes a convolution's input gradient:
+ * rotated 180° in space, input and output channels swapped. [fh, fw, ci, co] → [fh, fw, co, ci].
+ */
+export function flipFilter(dst: Float32Array, src: Float32Array, fh: number, fw: number, ci: number, co: number): void {
+  for (let i = 0; i < fh; i++) {
+    for (let j = 0; j < fw; j++) {
+      const s = ((fh - 1 - i) * fw + (fw - 1 - j)) * ci * co;
+      const d = (i * fw + j) * co * ci;
+      for (let a = 0; a < ci; a++) {
+        for (let b = 0; b < co; b++) dst[d + b * ci + a] = src[s + a * co + b];
+      }
+    }
+  }
+}
