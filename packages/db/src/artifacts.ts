@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { newId } from "@trainyard/shared";
 import type { Db } from "./client.ts";
+import type { Prisma } from "./generated/client.ts";
 
 /** 1 MiB chunks: a VGG's weights stream out without sitting in memory whole. */
 export const CHUNK_BYTES = 1024 * 1024;
@@ -15,29 +16,27 @@ export interface ArtifactInput {
   data: Uint8Array;
 }
 
-/** Writes (or replaces) one artifact and its chunks in one transaction. */
-export async function putArtifact(db: Db, input: ArtifactInput): Promise<string> {
+/** Writes (or replaces) one artifact and its chunks, inside the caller's transaction. */
+export async function putArtifact(tx: Prisma.TransactionClient, input: ArtifactInput): Promise<string> {
   const id = newId("art");
   const sha256 = createHash("sha256").update(input.data).digest("hex");
-  await db.$transaction(async (tx) => {
-    await tx.artifact.deleteMany({ where: { jobId: input.jobId, kind: input.kind, name: input.name } });
-    await tx.artifact.create({
-      data: {
-        id,
-        jobId: input.jobId,
-        checkpointId: input.checkpointId ?? null,
-        kind: input.kind,
-        name: input.name,
-        contentType: input.contentType,
-        size: input.data.byteLength,
-        sha256,
-      },
-    });
-    for (let offset = 0, index = 0; offset < input.data.byteLength; offset += CHUNK_BYTES, index += 1) {
-      const chunk = input.data.subarray(offset, Math.min(offset + CHUNK_BYTES, input.data.byteLength));
-      await tx.artifactChunk.create({ data: { artifactId: id, index, data: new Uint8Array(chunk) } });
-    }
-  }, { timeout: 120_000 });
+  await tx.artifact.deleteMany({ where: { jobId: input.jobId, kind: input.kind, name: input.name } });
+  await tx.artifact.create({
+    data: {
+      id,
+      jobId: input.jobId,
+      checkpointId: input.checkpointId ?? null,
+      kind: input.kind,
+      name: input.name,
+      contentType: input.contentType,
+      size: input.data.byteLength,
+      sha256,
+    },
+  });
+  for (let offset = 0, index = 0; offset < input.data.byteLength; offset += CHUNK_BYTES, index += 1) {
+    const chunk = input.data.subarray(offset, Math.min(offset + CHUNK_BYTES, input.data.byteLength));
+    await tx.artifactChunk.create({ data: { artifactId: id, index, data: new Uint8Array(chunk) } });
+  }
   return id;
 }
 

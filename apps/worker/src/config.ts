@@ -1,0 +1,26 @@
+import { z } from "zod";
+
+const configSchema = z.object({
+  DATABASE_URL: z.string().url(),
+  REDIS_URL: z.string().url().default("redis://127.0.0.1:6379"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  TRAINYARD_BACKEND: z.enum(["auto", "tensorflow", "wasm", "cpu"]).default("auto"),
+  TRAINYARD_GPUS: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, "comma-separated GPU indices, e.g. 0,1")
+    .optional(),
+  TRAINYARD_CPU_SLOTS: z.coerce.number().int().min(1).max(64).default(1),
+  TRAINYARD_QUEUE_PREFIX: z.string().default("trainyard"),
+  TRAINYARD_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(60_000),
+});
+
+export type WorkerConfig = Readonly<z.infer<typeof configSchema>>;
+
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+    throw new Error(`invalid worker configuration: ${problems}`);
+  }
+  return Object.freeze(parsed.data);
+}

@@ -1,0 +1,2 @@
+export { loadWorkerConfig, type WorkerConfig } from "./config.ts";
+export { startWorker } from "./worker.ts";

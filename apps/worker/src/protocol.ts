@@ -1,0 +1,22 @@
+import type { EpochReport, ExportedModel, TrainingCheckpoint } from "@trainyard/engine";
+import type { ErrorCode, JobResult, JobSpec, Progress } from "@trainyard/shared";
+
+/** Parent → trainer child. */
+export type ToTrainer =
+  | {
+      type: "start";
+      jobId: string;
+      spec: JobSpec;
+      backend: "auto" | "tensorflow" | "wasm" | "cpu";
+      resumeFrom: { checkpoint: TrainingCheckpoint; best: ExportedModel } | null;
+    }
+  | { type: "stop"; reason: "cancel" | "shutdown" };
+
+/** Trainer child → parent. Sent with `serialization: "advanced"`, so typed arrays cross as they are. */
+export type FromTrainer =
+  | { type: "started"; backend: string; device: string; classes: string[] }
+  | { type: "progress"; progress: Progress }
+  | { type: "epoch"; report: EpochReport }
+  | { type: "completed"; result: JobResult; best: ExportedModel; last: ExportedModel }
+  | { type: "stopped"; reason: string }
+  | { type: "failed"; code: ErrorCode; message: string };

@@ -1,0 +1,63 @@
+import { DatasetUnavailableError, initBackend, loadBuiltinDataset, train, TrainingError, type LoadedDataset } from "@trainyard/engine";
+import { ModelOptionError } from "@trainyard/models";
+import type { JobSpec } from "@trainyard/shared";
+import type { FromTrainer, ToTrainer } from "./protocol.ts";
+
+/**
+ * The training child: one job, then exit. It only trains; the parent owns the queue lock,
+ * the database and the cancel channel, so a CPU-bound step never starves lock renewal.
+ */
+let stopReason: string | null = null;
+let finished = false;
+
+function send(message: FromTrainer): Promise<void> {
+  return new Promise((resolve, reject) => process.send!(message, undefined, {}, (error) => (error ? reject(error) : resolve())));
+}
+
+function loadDataset(spec: JobSpec): LoadedDataset {
+  if ("name" in spec.dataset) return loadBuiltinDataset(spec.dataset.name);
+  throw new DatasetUnavailableError(`uploaded data set ${spec.dataset.id} cannot be trained by this worker version`);
+}
+
+async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void> {
+  try {
+    const backend = await initBackend(message.backend);
+    const dataset = loadDataset(message.spec);
+    await send({ type: "started", backend: backend.backend, device: backend.device, classes: dataset.classes });
+    let lastProgressAt = 0;
+    const outcome = await train(
+      message.spec,
+      dataset,
+      {
+        onProgress: (progress) => {
+          // At most a few messages a second: the parent forwards them to PostgreSQL and SSE.
+          const now = Date.now();
+          if (now - lastProgressAt < 250 && progress.step !== progress.stepsPerEpoch) return;
+          lastProgressAt = now;
+          void send({ type: "progress", progress });
+        },
+        onEpoch: (report) => send({ type: "epoch", report }),
+        stopRequested: () => stopReason,
+      },
+      message.resumeFrom,
+    );
+    if (outcome.status === "stopped") await send({ type: "stopped", reason: outcome.reason });
+    else await send({ type: "completed", result: outcome.result, best: outcome.best, last: outcome.last });
+  } catch (error) {
+    if (error instanceof TrainingError) await send({ type: "failed", code: error.code, message: error.message });
+    else if (error instanceof DatasetUnavailableError) await send({ type: "failed", code: "DATASET_UNAVAILABLE", message: error.message });
+    else if (error instanceof ModelOptionError) await send({ type: "failed", code: "INVALID_SPEC", message: `${error.path}: ${error.message}` });
+    else await send({ type: "failed", code: "INTERNAL", message: (error as Error).stack ?? String(error) });
+  }
+  finished = true;
+  process.disconnect();
+}
+
+process.on("message", (message: ToTrainer) => {
+  if (message.type === "start") void run(message);
+  else if (message.type === "stop") stopReason = message.reason;
+});
+// The parent vanishing (SIGKILL of the worker) must not leave an orphan training forever.
+process.on("disconnect", () => {
+  if (!finished) process.exit(1);
+});

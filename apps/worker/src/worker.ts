@@ -1,0 +1,98 @@
+import { hostname } from "node:os";
+import { Worker } from "bullmq";
+import { Redis } from "ioredis";
+import pino from "pino";
+import { createDb, type Db } from "@trainyard/db";
+import { CANCEL_CHANNEL, TRAINING_QUEUE, newId, type TrainPayload } from "@trainyard/shared";
+import type { WorkerConfig } from "./config.ts";
+import { detectGpus, planSlots, type Slot } from "./devices.ts";
+import { createJobRecorder } from "./jobRecorder.ts";
+import { createProcessor } from "./processor.ts";
+import type { TrainerHandle } from "./trainerProcess.ts";
+
+const HEARTBEAT_MS = 10_000;
+
+async function heartbeat(db: Db, workerId: string, slots: Slot[], busy: Map<string, string>, status: string) {
+  const devices = slots.map((slot) => ({
+    id: slot.device,
+    name: slot.gpu !== null ? `GPU ${slot.gpu}` : "CPU",
+    backend: null,
+    busyWithJob: [...busy.entries()].find(([, device]) => device === slot.device)?.[0] ?? null,
+  }));
+  await db.worker.upsert({
+    where: { id: workerId },
+    create: { id: workerId, host: hostname(), pid: process.pid, devices, status },
+    update: { devices, status, lastHeartbeatAt: new Date() },
+  });
+}
+
+/** The worker supervisor: one BullMQ worker (concurrency 1) per device slot. */
+export async function startWorker(config: WorkerConfig) {
+  const logger = pino({ level: config.LOG_LEVEL, base: { component: "worker" } });
+  const workerId = newId("wrk");
+  const db = createDb(config.DATABASE_URL);
+  const recorder = createJobRecorder(db);
+  const running = new Map<string, TrainerHandle>();
+  const busy = new Map<string, string>();
+  const slots = planSlots(detectGpus(config.TRAINYARD_GPUS), config.TRAINYARD_CPU_SLOTS);
+
+  const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  subscriber.on("error", (error) => logger.warn({ err: error.message }, "redis subscriber error"));
+  await subscriber.subscribe(CANCEL_CHANNEL);
+  subscriber.on("message", (_channel, jobId: string) => {
+    const trainer = running.get(jobId);
+    if (trainer) {
+      logger.info({ jobId }, "cancel requested");
+      trainer.stop("cancel");
+    }
+  });
+
+  const workers = slots.map((slot) => {
+    const processor = createProcessor(slot, { recorder, logger, workerId, backend: config.TRAINYARD_BACKEND, running });
+    const worker = new Worker<TrainPayload>(
+      TRAINING_QUEUE,
+      async (job) => {
+        busy.set(job.data.jobId, slot.device);
+        try {
+          await processor(job);
+        } finally {
+          busy.delete(job.data.jobId);
+        }
+      },
+      {
+        connection: new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }),
+        prefix: config.TRAINYARD_QUEUE_PREFIX,
+        concurrency: 1,
+        lockDuration: 60_000,
+        stalledInterval: 30_000,
+        maxStalledCount: 3,
+      },
+    );
+    worker.on("error", (error) => logger.warn({ err: error.message, device: slot.device }, "queue worker error"));
+    return worker;
+  });
+
+  const beat = () => heartbeat(db, workerId, slots, busy, "active").catch((error) => logger.warn({ err: error.message }, "heartbeat failed"));
+  await beat();
+  const heartbeatTimer = setInterval(beat, HEARTBEAT_MS);
+  logger.info({ workerId, slots: slots.map((slot) => slot.device), backend: config.TRAINYARD_BACKEND }, "worker ready");
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      logger.info("shutting down: no new jobs, running jobs hand back at their next step");
+      clearInterval(heartbeatTimer);
+      const pausing = Promise.all(workers.map((worker) => worker.pause(true).catch(() => undefined)));
+      for (const trainer of running.values()) trainer.stop("shutdown");
+      const grace = setTimeout(() => {
+        for (const trainer of running.values()) trainer.kill();
+      }, config.TRAINYARD_SHUTDOWN_GRACE_MS);
+      await Promise.all(workers.map((worker) => worker.close()));
+      await pausing;
+      clearTimeout(grace);
+      await db.worker.update({ where: { id: workerId }, data: { status: "stopped", lastHeartbeatAt: new Date() } }).catch(() => undefined);
+      subscriber.disconnect();
+      await db.$disconnect();
+    })());
+  return { workerId, slots, close };
+}
