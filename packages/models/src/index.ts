@@ -1,6 +1,17 @@
 import "./lenet.ts";
+import "./alexnet.ts";
+import "./vgg.ts";
+import "./nin.ts";
+import "./googlenet.ts";
+import "./resnet.ts";
+import "./densenet.ts";
+import "./mobilenet.ts";
+import "./mobilenetv2.ts";
+import "./shufflenet.ts";
+import "./efficientnet.ts";
 
 export { ModelOptionError, UnknownModelError } from "./errors.ts";
+export { ChannelPool, ChannelShuffle, ChannelSlice } from "./custom-layers.ts";
 export { ChannelRescaling } from "./input.ts";
 export { checkBuildOptions, getModel, getModelDefinition, hasModel, listModels, registerModel } from "./registry.ts";
 export { HEAD_PREFIX } from "./types.ts";

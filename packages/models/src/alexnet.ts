@@ -1,0 +1,56 @@
+import * as tf from "@tensorflow/tfjs";
+import { modelInput } from "./input.ts";
+import { classifierHead, conv2d, dense, dropout, flatten, kernelInitializer, maxPool2d, type KernelInitializer, type Tensor } from "./layers.ts";
+import { readOptions } from "./options.ts";
+import { registerModel } from "./registry.ts";
+import type { BuildOptions } from "./types.ts";
+
+const optionSpec = {
+  /** Width of the two hidden dense layers: 4096 in the paper; far fewer suit 10-class data. */
+  hiddenUnits: { kind: "number", default: 4096, integer: true, min: 1 },
+  dropout: { kind: "number", default: 0.5, min: 0, max: 0.95 },
+} as const;
+
+/** [filters, kernel, stride, padding, followed by a 3×3/2 max pool] of the five convolutions. */
+const convolutions: Array<[number, number, number, number, boolean]> = [
+  [96, 11, 4, 2, true],
+  [256, 5, 1, 2, true],
+  [384, 3, 1, 1, false],
+  [384, 3, 1, 1, false],
+  [256, 3, 1, 1, true],
+];
+
+function features(x: Tensor, init: KernelInitializer): Tensor {
+  let pools = 0;
+  convolutions.forEach(([filters, kernelSize, strides, padding, pooled], index) => {
+    x = conv2d(x, `features_conv${index + 1}`, { filters, kernelSize, strides, padding, activation: "relu", init });
+    if (pooled) x = maxPool2d(x, `features_pool${++pools}`, { poolSize: 3, strides: 2 });
+  });
+  return flatten(x, "features_flatten");
+}
+
+function buildAlexNet({ inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
+  const config = readOptions(options, optionSpec);
+  const init = kernelInitializer("relu", initializer);
+  const { input, features: pixels } = modelInput(inputShape, inputScaling);
+  let x = features(pixels, init);
+  for (const index of [1, 2]) {
+    x = dense(x, `classifier_fc${index}`, { units: config.hiddenUnits, activation: "relu", init });
+    x = dropout(x, `classifier_dropout${index}`, config.dropout);
+  }
+  // The notes also put a ReLU on the 1000 outputs; on logits it only clips, so the head is the plain softmax.
+  return tf.model({ inputs: input, outputs: classifierHead(x, classes), name: "alexnet" });
+}
+
+registerModel({
+  name: "alexnet",
+  family: "alexnet",
+  // Krizhevsky, Sutskever & Hinton, ImageNet Classification with Deep Convolutional Neural Networks (NeurIPS 2012)
+  paper: "Krizhevsky et al., ImageNet Classification with Deep Convolutional Neural Networks (2012)",
+  year: 2012,
+  description: "The notes' single-tower AlexNet: 11×11/4 stem with padding 2, five ReLU convs, two dropout-0.5 dense layers; options hiddenUnits, dropout.",
+  defaultInputShape: [224, 224, 1],
+  // Three valid 3×3/2 max pools after the 11×11/4 conv: 63 is the smallest input that leaves 1×1.
+  minInputSize: 63,
+  build: buildAlexNet,
+});

@@ -1,0 +1,67 @@
+import * as tf from "@tensorflow/tfjs";
+import { squeezeExcite } from "./attention.ts";
+import { roundChannels } from "./divisible.ts";
+import { modelInput } from "./input.ts";
+import { activation, add, batchNorm, classifierHead, convBnAct, depthwiseConv2d, globalAvgPool, kernelInitializer, type KernelInitializer, type Tensor } from "./layers.ts";
+import { readOptions } from "./options.ts";
+import { registerModel } from "./registry.ts";
+import type { BuildOptions } from "./types.ts";
+
+/** [expansion, kernel, first stride, output channels, repeats] of the B0 baseline (Table 1 of the paper). */
+const baseline: Array<[number, number, number, number, number]> = [
+  [1, 3, 1, 16, 1],
+  [6, 3, 2, 24, 2],
+  [6, 5, 2, 40, 2],
+  [6, 3, 2, 80, 3],
+  [6, 5, 1, 112, 3],
+  [6, 5, 2, 192, 4],
+  [6, 3, 1, 320, 1],
+];
+
+const optionSpec = {
+  /** Compound-scaling coefficients: B0 is 1 / 1, B1 is 1.0 / 1.1, …, B7 is 2.0 / 3.1. */
+  widthMultiplier: { kind: "number", default: 1, min: 0.05, max: 4 },
+  depthMultiplier: { kind: "number", default: 1, min: 0.1, max: 4 },
+  dropout: { kind: "number", default: 0.2, min: 0, max: 0.95 },
+} as const;
+
+/** MBConv: 1×1 expansion → k×k depthwise → squeeze-excite (¼ of the block's input) → linear 1×1 projection. */
+function mbConv(x: Tensor, prefix: string, [expansion, kernelSize, strides, filters]: number[], init: KernelInitializer): Tensor {
+  const inChannels = x.shape[3] as number;
+  let y = expansion === 1 ? x : convBnAct(x, `${prefix}_expand`, { filters: roundChannels(inChannels, expansion), kernelSize: 1, init }, "swish");
+  y = depthwiseConv2d(y, `${prefix}_dw`, { kernelSize, strides, init });
+  y = activation(batchNorm(y, `${prefix}_dw_bn`), `${prefix}_dw_swish`, "swish");
+  y = squeezeExcite(y, `${prefix}_se`, { squeezeChannels: Math.max(1, Math.floor(inChannels / 4)), activation: "swish", init });
+  y = convBnAct(y, `${prefix}_project`, { filters, kernelSize: 1, init }, null);
+  return strides === 1 && inChannels === filters ? add([x, y], `${prefix}_add`) : y;
+}
+
+function buildEfficientNet({ inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
+  const { widthMultiplier, depthMultiplier, dropout } = readOptions(options, optionSpec);
+  const init = kernelInitializer("swish", initializer);
+  const { input, features } = modelInput(inputShape, inputScaling);
+  let x = convBnAct(features, "stem_conv", { filters: roundChannels(32, widthMultiplier), kernelSize: 3, strides: 2, padding: 1, init }, "swish");
+  baseline.forEach(([expansion, kernelSize, firstStride, channels, repeats], stageIndex) => {
+    const filters = roundChannels(channels, widthMultiplier);
+    for (let block = 0; block < Math.ceil(repeats * depthMultiplier); block++) {
+      const strides = block === 0 ? firstStride : 1;
+      x = mbConv(x, `stage${stageIndex + 1}_block${block + 1}`, [expansion, kernelSize, strides, filters], init);
+    }
+  });
+  x = convBnAct(x, "final_conv", { filters: 4 * (x.shape[3] as number), kernelSize: 1, init }, "swish");
+  x = globalAvgPool(x, "global_pool");
+  return tf.model({ inputs: input, outputs: classifierHead(x, classes, dropout), name: "efficientnet-b0" });
+}
+
+registerModel({
+  name: "efficientnet-b0",
+  family: "efficientnet",
+  // Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (ICML 2019)
+  paper: "Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (2019)",
+  year: 2019,
+  description: "EfficientNet-B0: 16 MBConv blocks with squeeze-excite and swish, a 1280-channel 1×1 conv, dropout 0.2; options widthMultiplier, depthMultiplier, dropout.",
+  defaultInputShape: [96, 96, 1],
+  // Five stride-2 layers, all padded: 32 is the total stride.
+  minInputSize: 32,
+  build: buildEfficientNet,
+});
