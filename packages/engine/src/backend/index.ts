@@ -1,18 +1,160 @@
+/**
+ * TF.js backend selection for a training process.
+ *
+ * Order for "auto": `tensorflow` (native libtensorflow through @tensorflow/tfjs-node-gpu on a
+ * GPU slot, @tensorflow/tfjs-node otherwise; optional dependencies that only install with
+ * internet access), then `wasm` (XNNPACK, SIMD), then `cpu`. On `wasm` and `cpu` the engine
+ * registers its own kernels (see ../kernels): the convolution/pooling gradients wasm lacks or
+ * runs slowly, and replacements for the slowest stock kernels.
+ */
 import * as tf from "@tensorflow/tfjs";
+import { engineKernelNames, registerEngineKernels } from "../kernels/index.ts";
 
 export type BackendPreference = "auto" | "tensorflow" | "wasm" | "cpu";
 
 export interface BackendInfo {
+  /** The TF.js backend name in use: "tensorflow", "wasm" or "cpu". */
   backend: string;
+  /** What trained the job: "gpu:N" for native TensorFlow on a GPU, otherwise "cpu:0". */
   device: string;
+  /** For "auto": why the backends before this one were skipped. */
+  skipped?: string[];
 }
 
-/** Selects the TF.js backend for this process. */
-export async function initBackend(preference: BackendPreference = "auto"): Promise<BackendInfo> {
-  if (preference !== "auto" && preference !== "cpu") {
-    throw new Error(`TRAINYARD_BACKEND=${preference} is not available in this build`);
-  }
-  await tf.setBackend("cpu");
-  await tf.ready();
-  return { backend: tf.getBackend(), device: "cpu:0" };
+export interface InitBackendOptions {
+  /**
+   * GPU index of this slot. `undefined`: derived from CUDA_VISIBLE_DEVICES (set and not
+   * empty/"-1" means a GPU slot). `false`/`null`: CPU slot even if CUDA_VISIBLE_DEVICES is set.
+   */
+  gpu?: number | boolean | null;
+  /** Register the engine's kernels on wasm/cpu (default true). */
+  engineKernels?: boolean;
+  /** Environment to read CUDA_VISIBLE_DEVICES from (default process.env). */
+  env?: Record<string, string | undefined>;
 }
+
+/** Raised when an explicitly requested backend cannot be used. */
+export class BackendUnavailableError extends Error {
+  override name = "BackendUnavailableError";
+  constructor(
+    message: string,
+    readonly backend: BackendPreference,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/** The GPU this process should use, or null for a CPU slot. */
+export function gpuSlot(opts: InitBackendOptions = {}): number | null {
+  if (opts.gpu === false || opts.gpu === null) return null;
+  if (typeof opts.gpu === "number") return opts.gpu;
+  const visible = (opts.env ?? process.env).CUDA_VISIBLE_DEVICES?.trim();
+  if (opts.gpu === true) return visible ? (Number.parseInt(visible.split(",")[0], 10) || 0) : 0;
+  if (!visible || visible === "-1") return null;
+  const first = Number.parseInt(visible.split(",")[0], 10);
+  return Number.isFinite(first) ? first : 0;
+}
+
+/** Module names are computed so that bundlers and tsc do not require the optional packages. */
+const NATIVE_PACKAGES = { gpu: "@tensorflow/tfjs-node-gpu", cpu: "@tensorflow/tfjs-node" } as const;
+
+async function importOptional(name: string): Promise<unknown> {
+  return import(/* @vite-ignore */ name);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message.split("\n")[0] : String(error);
+}
+
+async function tryTensorflow(gpu: number | null): Promise<BackendInfo> {
+  const pkg = gpu !== null ? NATIVE_PACKAGES.gpu : NATIVE_PACKAGES.cpu;
+  try {
+    await importOptional(pkg);
+  } catch (error) {
+    throw new BackendUnavailableError(
+      `TRAINYARD_BACKEND=tensorflow needs ${pkg} with its native libtensorflow, which could not be loaded (${errorText(error)}). ` +
+        `Install it where its install script can download libtensorflow, or use TRAINYARD_BACKEND=wasm or auto.`,
+      "tensorflow",
+      error,
+    );
+  }
+  let ok = false;
+  try {
+    ok = await tf.setBackend("tensorflow");
+  } catch (error) {
+    throw new BackendUnavailableError(`${pkg} loaded but its backend failed to start: ${errorText(error)}`, "tensorflow", error);
+  }
+  if (!ok || tf.getBackend() !== "tensorflow") {
+    throw new BackendUnavailableError(
+      `${pkg} loaded but did not register a "tensorflow" backend with this @tensorflow/tfjs (are both 4.22 and deduplicated?)`,
+      "tensorflow",
+    );
+  }
+  await tf.ready();
+  return { backend: "tensorflow", device: gpu !== null ? `gpu:${gpu}` : "cpu:0" };
+}
+
+let wasmImported: Promise<unknown> | undefined;
+
+async function tryWasm(): Promise<BackendInfo> {
+  try {
+    wasmImported ??= importOptional("@tensorflow/tfjs-backend-wasm");
+    await wasmImported;
+    if (!(await tf.setBackend("wasm"))) throw new Error("tf.setBackend('wasm') returned false");
+    await tf.ready();
+  } catch (error) {
+    wasmImported = undefined;
+    throw new BackendUnavailableError(`the wasm backend could not start: ${errorText(error)}`, "wasm", error);
+  }
+  return { backend: "wasm", device: "cpu:0" };
+}
+
+async function useCpu(): Promise<BackendInfo> {
+  if (!(await tf.setBackend("cpu"))) throw new BackendUnavailableError("the cpu backend could not start", "cpu");
+  await tf.ready();
+  return { backend: "cpu", device: "cpu:0" };
+}
+
+/** Selects and initializes the TF.js backend for this process, and registers the engine's kernels. */
+export async function initBackend(preference: BackendPreference = "auto", opts: InitBackendOptions = {}): Promise<BackendInfo> {
+  let info: BackendInfo;
+  switch (preference) {
+    case "tensorflow":
+      info = await tryTensorflow(gpuSlot(opts));
+      break;
+    case "wasm":
+      info = await tryWasm();
+      break;
+    case "cpu":
+      info = await useCpu();
+      break;
+    case "auto": {
+      const skipped: string[] = [];
+      try {
+        info = await tryTensorflow(gpuSlot(opts));
+      } catch (tfError) {
+        skipped.push(`tensorflow: ${errorText(tfError)}`);
+        try {
+          info = await tryWasm();
+        } catch (wasmError) {
+          skipped.push(`wasm: ${errorText(wasmError)}`);
+          info = await useCpu();
+        }
+      }
+      if (skipped.length > 0) info.skipped = skipped;
+      break;
+    }
+    default:
+      throw new BackendUnavailableError(`unknown backend preference "${String(preference)}"`, preference);
+  }
+  if (opts.engineKernels !== false) registerEngineKernels(info.backend);
+  return info;
+}
+
+/** The engine kernels active on a backend (for logs and job records). */
+export function activeEngineKernels(backend = tf.getBackend()): string[] {
+  return engineKernelNames(backend);
+}
+
+export { registerEngineKernels, unregisterEngineKernels } from "../kernels/index.ts";

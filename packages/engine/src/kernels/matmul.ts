@@ -47,6 +47,9 @@ export function matMulUntransposed(
   const { a, b } = inputs;
   const transposeA = Boolean(attrs.transposeA);
   const transposeB = Boolean(attrs.transposeB);
+  if (kernelName === "_FusedMatMul" && (batchOf(a.shape) !== 1 || batchOf(b.shape) !== 1)) {
+    return batchedFusedMatMul(ctx, inputs, attrs);
+  }
   if ((!transposeA && !transposeB) || batchOf(a.shape) !== 1 || batchOf(b.shape) !== 1 || a.dtype !== "float32" || b.dtype !== "float32") {
     return ctx.run(kernelName, inputs, attrs);
   }
@@ -62,4 +65,54 @@ export function matMulUntransposed(
   const m = out.shape[out.shape.length - 2];
   const n = out.shape[out.shape.length - 1];
   return KernelContext.reshaped(out, [...Array(rank - 2).fill(1), m, n]);
+}
+
+/**
+ * Stock wasm's batched _FusedMatMul indexes the bias wrongly (row-major offset, clamped) when it
+ * takes its scalar path; do the product with BatchMatMul and apply bias and activation here.
+ */
+function batchedFusedMatMul(ctx: KernelContext, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>): TensorInfo {
+  const { a, b, bias, preluActivationWeights } = inputs;
+  const out = ctx.run("BatchMatMul", { a, b }, { transposeA: attrs.transposeA, transposeB: attrs.transposeB });
+  const n = out.shape[out.shape.length - 1];
+  const values = ctx.f32(out);
+  if (bias) {
+    const bv = ctx.f32(bias);
+    const size = tf.util.sizeFromShape(bias.shape);
+    if (size === 1) for (let i = 0; i < values.length; i++) values[i] += bv[0];
+    else if (size === n) for (let i = 0; i < values.length; i++) values[i] += bv[i % n];
+    else throw new Error(`_FusedMatMul: bias of shape [${bias.shape}] does not broadcast to [${out.shape}]`);
+  }
+  applyActivation(values, String(attrs.activation ?? "linear"), preluActivationWeights ? ctx.f32(preluActivationWeights) : undefined, n, Number(attrs.leakyreluAlpha ?? 0.2));
+  return out;
+}
+
+function applyActivation(v: Float32Array, activation: string, prelu: Float32Array | undefined, n: number, alpha: number): void {
+  switch (activation) {
+    case "linear":
+      return;
+    case "relu":
+      for (let i = 0; i < v.length; i++) if (v[i] < 0) v[i] = 0;
+      return;
+    case "relu6":
+      for (let i = 0; i < v.length; i++) v[i] = Math.min(6, Math.max(0, v[i]));
+      return;
+    case "elu":
+      for (let i = 0; i < v.length; i++) if (v[i] < 0) v[i] = Math.exp(v[i]) - 1;
+      return;
+    case "sigmoid":
+      for (let i = 0; i < v.length; i++) v[i] = 1 / (1 + Math.exp(-v[i]));
+      return;
+    case "leakyrelu":
+      for (let i = 0; i < v.length; i++) if (v[i] < 0) v[i] *= alpha;
+      return;
+    case "prelu": {
+      if (!prelu) throw new Error("prelu activation without preluActivationWeights");
+      const m = prelu.length;
+      for (let i = 0; i < v.length; i++) if (v[i] < 0) v[i] *= prelu[m === 1 ? 0 : m === n ? i % n : i % m];
+      return;
+    }
+    default:
+      throw new Error(`_FusedMatMul: unsupported activation ${activation}`);
+  }
 }

@@ -1,0 +1,66 @@
+import * as tf from "@tensorflow/tfjs";
+import { describe, expect, it } from "vitest";
+import { BackendUnavailableError, activeEngineKernels, gpuSlot, initBackend } from "../src/backend/index.ts";
+
+async function nativeInstalled(name: string): Promise<boolean> {
+  try {
+    await import(/* @vite-ignore */ name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("gpuSlot", () => {
+  it("reads CUDA_VISIBLE_DEVICES unless told otherwise", () => {
+    expect(gpuSlot({ env: {} })).toBeNull();
+    expect(gpuSlot({ env: { CUDA_VISIBLE_DEVICES: "" } })).toBeNull();
+    expect(gpuSlot({ env: { CUDA_VISIBLE_DEVICES: "-1" } })).toBeNull();
+    expect(gpuSlot({ env: { CUDA_VISIBLE_DEVICES: "2" } })).toBe(2);
+    expect(gpuSlot({ env: { CUDA_VISIBLE_DEVICES: "3,1" } })).toBe(3);
+    expect(gpuSlot({ env: { CUDA_VISIBLE_DEVICES: "2" }, gpu: false })).toBeNull();
+    expect(gpuSlot({ env: {}, gpu: 1 })).toBe(1);
+    expect(gpuSlot({ env: {}, gpu: true })).toBe(0);
+  });
+});
+
+describe("initBackend", () => {
+  it("explicit tensorflow without the native package throws a clear error", async () => {
+    if (await nativeInstalled("@tensorflow/tfjs-node")) return; // a machine with libtensorflow
+    const error = await initBackend("tensorflow", { env: {} }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect((error as Error).message).toMatch(/@tensorflow\/tfjs-node/);
+    expect((error as Error).message).toMatch(/TRAINYARD_BACKEND=wasm or auto/);
+  });
+
+  it("on a GPU slot it asks for tfjs-node-gpu", async () => {
+    if (await nativeInstalled("@tensorflow/tfjs-node-gpu")) return;
+    const error = await initBackend("tensorflow", { env: { CUDA_VISIBLE_DEVICES: "0" } }).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/@tensorflow\/tfjs-node-gpu/);
+  });
+
+  it("auto falls back to wasm and registers the engine kernels", async () => {
+    const info = await initBackend("auto", { env: {} });
+    if (info.backend === "tensorflow") return;
+    expect(info).toMatchObject({ backend: "wasm", device: "cpu:0" });
+    expect(info.skipped?.[0]).toMatch(/^tensorflow: /);
+    expect(tf.getBackend()).toBe("wasm");
+    expect(activeEngineKernels("wasm")).toEqual(expect.arrayContaining(["Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropInput"]));
+    // The gradient wasm lacks is there now.
+    const x = tf.ones([1, 5, 5, 1]);
+    const g = tf.grad((f: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, "valid").sum())(tf.ones([3, 3, 1, 2]));
+    expect(Array.from(g.dataSync())).toEqual(Array(18).fill(9));
+  });
+
+  it("cpu and wasm can be chosen explicitly", async () => {
+    expect(await initBackend("cpu")).toEqual({ backend: "cpu", device: "cpu:0" });
+    expect(tf.getBackend()).toBe("cpu");
+    expect(activeEngineKernels("cpu")).toContain("Conv2DBackpropFilter");
+    expect(await initBackend("wasm")).toEqual({ backend: "wasm", device: "cpu:0" });
+    expect(tf.getBackend()).toBe("wasm");
+  });
+
+  it("rejects an unknown preference", async () => {
+    await expect(initBackend("gpu" as never)).rejects.toBeInstanceOf(BackendUnavailableError);
+  });
+});

@@ -1,0 +1,398 @@
+/**
+ * Kernel check table: every engine kernel against the stock `cpu` kernel (or a direct
+ * formula where no stock kernel takes the case), over shapes, strides, paddings (valid,
+ * same, numeric, explicit), dilations and data formats.
+ *
+ * Tolerance: max |engine − reference| ≤ 1e-4 · max(1, max |reference|) (float32 sums of up to
+ * a few thousand products, accumulated in different orders).
+ */
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { beforeAll, describe, expect, it } from "vitest";
+import { stockKernel } from "../src/kernels/context.ts";
+import { ENGINE_KERNELS, registerEngineKernels } from "../src/kernels/index.ts";
+
+const TOLERANCE = 1e-4;
+
+type Attrs = Record<string, unknown>;
+interface Input {
+  shape: number[];
+  /** "relu" inputs have many exact zeros (ties for max pooling). */
+  kind?: "normal" | "relu";
+}
+
+let seed = 12345;
+function random(): number {
+  // xorshift: deterministic across runs.
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  return ((seed >>> 0) / 4294967296) * 2 - 1;
+}
+
+function makeValues({ shape, kind }: Input): Float32Array {
+  const v = new Float32Array(tf.util.sizeFromShape(shape));
+  for (let i = 0; i < v.length; i++) {
+    const r = random();
+    v[i] = kind === "relu" ? Math.max(0, Math.round(r * 4) / 4) : r;
+  }
+  return v;
+}
+
+/** Runs a kernel on a backend: the registered one, or the backend's stock kernel. */
+async function runKernel(
+  backendName: string,
+  kernelName: string,
+  inputs: Record<string, { shape: number[]; values: Float32Array } | null>,
+  attrs: Attrs,
+  stock: boolean,
+): Promise<{ shape: number[]; values: Float32Array }> {
+  await tf.setBackend(backendName);
+  const tensors: Record<string, tf.Tensor> = {};
+  for (const [name, input] of Object.entries(inputs)) if (input) tensors[name] = tf.tensor(input.values, input.shape);
+  try {
+    if (stock) {
+      const config = stockKernel(kernelName, backendName) ?? tf.getKernel(kernelName, backendName);
+      if (!config) throw new Error(`no stock ${kernelName} on ${backendName}`);
+      const backend = tf.backend();
+      const out = config.kernelFunc({ inputs: tensors, attrs: attrs as tf.NamedAttrMap, backend }) as tf.TensorInfo;
+      const values = Float32Array.from(backend.readSync(out.dataId) as Float32Array);
+      backend.disposeData(out.dataId);
+      return { shape: out.shape, values };
+    }
+    const out = tf.engine().runKernel(kernelName, tensors as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
+    const values = Float32Array.from(out.dataSync());
+    const shape = out.shape;
+    out.dispose();
+    return { shape, values };
+  } finally {
+    for (const t of Object.values(tensors)) t.dispose();
+  }
+}
+
+function relError(actual: Float32Array, expected: Float32Array): number {
+  let scale = 1;
+  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  let err = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    err = Math.max(err, Number.isNaN(d) ? Infinity : d);
+  }
+  return err / scale;
+}
+
+interface Case {
+  kernel: string;
+  name: string;
+  inputs: Record<string, Input | null>;
+  attrs: Attrs;
+  /** Reference when the stock cpu kernel does not handle the case. */
+  reference?: (values: Record<string, Float32Array>) => { shape: number[]; values: Float32Array };
+}
+
+const pads: [string, unknown][] = [
+  ["valid", "valid"],
+  ["same", "same"],
+  ["numeric 1", 1],
+  ["explicit", [[0, 0], [1, 2], [0, 1], [0, 0]]],
+];
+
+function convCases(): Case[] {
+  const cases: Case[] = [];
+  const geometries: { x: number[]; f: number[]; strides: [number, number] }[] = [
+    { x: [2, 9, 9, 3], f: [3, 3, 3, 4], strides: [1, 1] },
+    { x: [3, 8, 7, 2], f: [3, 2, 2, 5], strides: [2, 2] },
+    { x: [2, 10, 11, 1], f: [5, 5, 1, 6], strides: [1, 1] },
+    { x: [2, 11, 9, 4], f: [3, 3, 4, 3], strides: [3, 2] },
+    { x: [4, 6, 6, 8], f: [1, 1, 8, 16], strides: [2, 2] },
+    { x: [2, 7, 7, 3], f: [7, 7, 3, 2], strides: [2, 2] },
+  ];
+  for (const g of geometries) {
+    for (const [padName, pad] of pads) {
+      const info = tf.backend_util.computeConv2DInfo(g.x as [number, number, number, number], g.f as [number, number, number, number], g.strides, 1, pad as "valid");
+      if (info.outHeight <= 0 || info.outWidth <= 0) continue;
+      const label = `x ${g.x.join("×")} f ${g.f.join("×")} s ${g.strides.join(",")} ${padName}`;
+      cases.push({
+        kernel: "Conv2DBackpropFilter",
+        name: label,
+        inputs: { x: { shape: g.x }, dy: { shape: info.outShape } },
+        attrs: { strides: g.strides, pad, dataFormat: "NHWC", filterShape: g.f },
+      });
+      cases.push({
+        kernel: "Conv2DBackpropInput",
+        name: label,
+        inputs: { dy: { shape: info.outShape }, filter: { shape: g.f } },
+        attrs: { strides: g.strides, pad, dataFormat: "NHWC", inputShape: g.x },
+      });
+    }
+  }
+  // dimRoundingMode with a numeric pad that does not divide evenly.
+  for (const mode of ["floor", "ceil", "round"] as const) {
+    const x = [2, 8, 8, 2];
+    const f = [3, 3, 2, 3];
+    const info = tf.backend_util.computeConv2DInfo(x as [number, number, number, number], f as [number, number, number, number], 2, 1, 1, mode);
+    cases.push({
+      kernel: "Conv2DBackpropFilter",
+      name: `dimRoundingMode ${mode}`,
+      inputs: { x: { shape: x }, dy: { shape: info.outShape } },
+      attrs: { strides: 2, pad: 1, dimRoundingMode: mode, dataFormat: "NHWC", filterShape: f },
+    });
+    cases.push({
+      kernel: "Conv2DBackpropInput",
+      name: `dimRoundingMode ${mode}`,
+      inputs: { dy: { shape: info.outShape }, filter: { shape: f } },
+      attrs: { strides: 2, pad: 1, dimRoundingMode: mode, dataFormat: "NHWC", inputShape: x },
+    });
+  }
+  // Channels-first data.
+  for (const [padName, pad] of [["same", "same"], ["valid", "valid"]] as const) {
+    const xNHWC = [2, 9, 8, 3];
+    const f = [3, 3, 3, 4];
+    const info = tf.backend_util.computeConv2DInfo(xNHWC as [number, number, number, number], f as [number, number, number, number], 2, 1, pad);
+    const [n, oh, ow, co] = info.outShape;
+    cases.push({
+      kernel: "Conv2DBackpropFilter",
+      name: `NCHW ${padName}`,
+      inputs: { x: { shape: [2, 3, 9, 8] }, dy: { shape: [n, co, oh, ow] } },
+      attrs: { strides: 2, pad, dataFormat: "NCHW", filterShape: f },
+    });
+    cases.push({
+      kernel: "Conv2DBackpropInput",
+      name: `NCHW ${padName}`,
+      inputs: { dy: { shape: [n, co, oh, ow] }, filter: { shape: f } },
+      attrs: { strides: 2, pad, dataFormat: "NCHW", inputShape: [2, 3, 9, 8] },
+    });
+  }
+  // Dilated filter gradient (TF.js's own gradients never ask for it; checked against the formula).
+  for (const [padName, pad] of [["same", "same"], ["valid", "valid"]] as const) {
+    const x = [2, 9, 10, 2];
+    const f = [3, 3, 2, 3];
+    const dil: [number, number] = [2, 3];
+    const info = tf.backend_util.computeConv2DInfo(x as [number, number, number, number], f as [number, number, number, number], 1, dil, pad);
+    cases.push({
+      kernel: "Conv2DBackpropFilter",
+      name: `dilations 2,3 ${padName}`,
+      inputs: { x: { shape: x }, dy: { shape: info.outShape } },
+      attrs: { strides: 1, pad, dataFormat: "NHWC", filterShape: f, dilations: dil },
+      reference: (v) => {
+        const out = new Float32Array(tf.util.sizeFromShape(f));
+        const { outHeight: oh, outWidth: ow, padInfo } = info;
+        for (let b = 0; b < x[0]; b++)
+          for (let y = 0; y < oh; y++)
+            for (let xo = 0; xo < ow; xo++)
+              for (let i = 0; i < f[0]; i++)
+                for (let j = 0; j < f[1]; j++) {
+                  const r = y + i * dil[0] - padInfo.top;
+                  const c = xo + j * dil[1] - padInfo.left;
+                  if (r < 0 || r >= x[1] || c < 0 || c >= x[2]) continue;
+                  for (let a = 0; a < f[2]; a++)
+                    for (let o = 0; o < f[3]; o++)
+                      out[((i * f[1] + j) * f[2] + a) * f[3] + o] +=
+                        v.x[((b * x[1] + r) * x[2] + c) * x[3] + a] * v.dy[((b * oh + y) * ow + xo) * f[3] + o];
+                }
+        return { shape: f, values: out };
+      },
+    });
+  }
+  return cases;
+}
+
+/** Both depthwise gradients straight from the definition y[n,y,x,c·m+k] = Σ xpad[..] · w[i,j,c,k]. */
+function depthwiseReference(info: tf.backend_util.Conv2DInfo, x: Float32Array | undefined, dy: Float32Array, w: Float32Array | undefined) {
+  const { batchSize: n, inHeight: h, inWidth: wd, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, filterHeight: fh, filterWidth: fw, padInfo } = info;
+  const mult = co / ci;
+  const dW = new Float32Array(fh * fw * co);
+  const dx = new Float32Array(n * h * wd * ci);
+  for (let b = 0; b < n; b++)
+    for (let y = 0; y < oh; y++)
+      for (let xo = 0; xo < ow; xo++)
+        for (let i = 0; i < fh; i++)
+          for (let j = 0; j < fw; j++) {
+            const r = y * sh + i * dh - padInfo.top;
+            const q = xo * sw + j * dw - padInfo.left;
+            if (r < 0 || r >= h || q < 0 || q >= wd) continue;
+            for (let c = 0; c < ci; c++)
+              for (let k = 0; k < mult; k++) {
+                const g = dy[((b * oh + y) * ow + xo) * co + c * mult + k];
+                const xi = ((b * h + r) * wd + q) * ci + c;
+                const wi = ((i * fw + j) * ci + c) * mult + k;
+                if (x) dW[wi] += x[xi] * g;
+                if (w) dx[xi] += w[wi] * g;
+              }
+          }
+  return { dW, dx };
+}
+
+function depthwiseCases(): Case[] {
+  const cases: Case[] = [];
+  const geometries: { x: number[]; f: number[]; strides: number; dilations: number }[] = [
+    { x: [2, 9, 9, 4], f: [3, 3, 4, 1], strides: 1, dilations: 1 },
+    { x: [2, 10, 9, 3], f: [3, 3, 3, 2], strides: 2, dilations: 1 },
+    { x: [3, 11, 11, 2], f: [3, 3, 2, 1], strides: 1, dilations: 2 },
+    { x: [2, 8, 8, 5], f: [5, 5, 5, 1], strides: 2, dilations: 1 },
+  ];
+  for (const g of geometries) {
+    for (const [padName, pad] of [["valid", "valid"], ["same", "same"], ["numeric 1", 1]] as const) {
+      const info = tf.backend_util.computeConv2DInfo(
+        g.x as [number, number, number, number],
+        g.f as [number, number, number, number],
+        g.strides,
+        g.dilations,
+        pad,
+        undefined,
+        true,
+      );
+      if (info.outHeight <= 0 || info.outWidth <= 0) continue;
+      const label = `x ${g.x.join("×")} f ${g.f.join("×")} s ${g.strides} d ${g.dilations} ${padName}`;
+      // The stock cpu kernels ignore dilations (TF.js's gradients never pass them): formula instead.
+      const dilated = g.dilations !== 1;
+      cases.push({
+        kernel: "DepthwiseConv2dNativeBackpropFilter",
+        name: label,
+        inputs: { x: { shape: g.x }, dy: { shape: info.outShape } },
+        attrs: { strides: g.strides, dilations: g.dilations, pad, filterShape: g.f },
+        reference: dilated ? (v) => ({ shape: g.f, values: depthwiseReference(info, v.x, v.dy, undefined).dW }) : undefined,
+      });
+      cases.push({
+        kernel: "DepthwiseConv2dNativeBackpropInput",
+        name: label,
+        inputs: { dy: { shape: info.outShape }, filter: { shape: g.f } },
+        attrs: { strides: g.strides, dilations: g.dilations, pad, inputShape: g.x },
+        reference: dilated ? (v) => ({ shape: g.x, values: depthwiseReference(info, undefined, v.dy, v.filter).dx }) : undefined,
+      });
+    }
+  }
+  return cases;
+}
+
+function poolCases(): Case[] {
+  const cases: Case[] = [];
+  const geometries: { x: number[]; size: number | [number, number]; strides: number | [number, number] }[] = [
+    { x: [2, 8, 8, 3], size: 2, strides: 2 },
+    { x: [2, 9, 7, 4], size: 3, strides: 2 },
+    { x: [2, 7, 7, 2], size: 3, strides: 1 },
+    { x: [3, 10, 9, 16], size: [2, 3], strides: [2, 1] },
+  ];
+  for (const g of geometries) {
+    for (const [padName, pad] of [["valid", "valid"], ["same", "same"], ["numeric 1", 1]] as const) {
+      const info = tf.backend_util.computePool2DInfo(g.x as [number, number, number, number], g.size, g.strides, 1, pad);
+      if (info.outHeight <= 0 || info.outWidth <= 0) continue;
+      if (typeof pad === "number" && pad >= Math.min(info.filterHeight, info.filterWidth)) continue;
+      const label = `x ${g.x.join("×")} size ${g.size} s ${g.strides} ${padName}`;
+      for (const kind of ["normal", "relu"] as const) {
+        cases.push({
+          kernel: "MaxPoolGrad",
+          name: `${label} ${kind}`,
+          inputs: { dy: { shape: info.outShape }, input: { shape: g.x, kind }, output: { shape: info.outShape } },
+          attrs: { filterSize: g.size, strides: g.strides, pad },
+        });
+      }
+      cases.push({
+        kernel: "AvgPoolGrad",
+        name: label,
+        inputs: { dy: { shape: info.outShape }, input: { shape: g.x } },
+        attrs: { filterSize: g.size, strides: g.strides, pad },
+      });
+    }
+  }
+  return cases;
+}
+
+function matMulCases(): Case[] {
+  const cases: Case[] = [];
+  const shapes: { a: number[]; b: number[]; ta: boolean; tb: boolean }[] = [];
+  for (const ta of [false, true]) {
+    for (const tb of [false, true]) {
+      const [m, k, n] = [13, 17, 9];
+      shapes.push({ a: ta ? [k, m] : [m, k], b: tb ? [n, k] : [k, n], ta, tb });
+      shapes.push({ a: ta ? [1, k, m] : [1, m, k], b: tb ? [1, n, k] : [1, k, n], ta, tb });
+      shapes.push({ a: ta ? [3, k, m] : [3, m, k], b: tb ? [3, n, k] : [3, k, n], ta, tb });
+    }
+  }
+  for (const s of shapes) {
+    const label = `a ${s.a.join("×")} b ${s.b.join("×")} ta ${s.ta} tb ${s.tb}`;
+    cases.push({ kernel: "BatchMatMul", name: label, inputs: { a: { shape: s.a }, b: { shape: s.b } }, attrs: { transposeA: s.ta, transposeB: s.tb } });
+    const n = s.tb ? s.b[s.b.length - 2] : s.b[s.b.length - 1];
+    // The core op always hands _FusedMatMul rank-3 operands.
+    if (s.a.length !== 3) continue;
+    cases.push({
+      kernel: "_FusedMatMul",
+      name: `${label} +bias relu`,
+      inputs: { a: { shape: s.a }, b: { shape: s.b }, bias: { shape: [n] } },
+      attrs: { transposeA: s.ta, transposeB: s.tb, activation: "relu" },
+    });
+  }
+  return cases;
+}
+
+function otherCases(): Case[] {
+  return [
+    { kernel: "Sum", name: "bias gradient 4-D", inputs: { x: { shape: [4, 5, 6, 7] } }, attrs: { axis: [0, 1, 2], keepDims: false } },
+    { kernel: "Sum", name: "bias gradient 2-D keepDims", inputs: { x: { shape: [33, 9] } }, attrs: { axis: [0], keepDims: true } },
+    { kernel: "Sum", name: "one channel", inputs: { x: { shape: [8, 4, 1] } }, attrs: { axis: [0, 1], keepDims: false } },
+    { kernel: "Sum", name: "last axis (stock path)", inputs: { x: { shape: [4, 5, 6] } }, attrs: { axis: [2], keepDims: false } },
+    { kernel: "Sum", name: "negative axes", inputs: { x: { shape: [4, 5, 6] } }, attrs: { axis: [-3, -2], keepDims: false } },
+    { kernel: "PadV2", name: "4-D spatial", inputs: { x: { shape: [2, 5, 6, 3] } }, attrs: { paddings: [[0, 0], [2, 2], [1, 3], [0, 0]], constantValue: 0 } },
+    { kernel: "PadV2", name: "4-D all axes, value", inputs: { x: { shape: [2, 3, 4, 70] } }, attrs: { paddings: [[1, 0], [0, 2], [1, 1], [2, 1]], constantValue: 1.5 } },
+    { kernel: "PadV2", name: "2-D", inputs: { x: { shape: [5, 6] } }, attrs: { paddings: [[1, 2], [3, 0]], constantValue: 0 } },
+    { kernel: "PadV2", name: "1-D", inputs: { x: { shape: [5] } }, attrs: { paddings: [[1, 2]], constantValue: -1 } },
+  ];
+}
+
+const allCases = [...convCases(), ...depthwiseCases(), ...poolCases(), ...matMulCases(), ...otherCases()];
+
+beforeAll(async () => {
+  await tf.setBackend("wasm");
+  await tf.ready();
+  registerEngineKernels("wasm");
+  await tf.setBackend("cpu");
+  registerEngineKernels("cpu");
+});
+
+describe.each(["wasm", "cpu"] as const)("engine kernels on %s vs stock cpu", (backendName) => {
+  const kernels = new Set(ENGINE_KERNELS[backendName]);
+  const cases = allCases.filter((c) => kernels.has(c.kernel));
+  it.each(cases.map((c) => [`${c.kernel}: ${c.name}`, c] as const))("%s", async (_label, c) => {
+    const values: Record<string, Float32Array> = {};
+    const inputs: Record<string, { shape: number[]; values: Float32Array } | null> = {};
+    for (const [name, input] of Object.entries(c.inputs)) {
+      if (!input) continue;
+      values[name] = makeValues(input);
+      inputs[name] = { shape: input.shape, values: values[name] };
+    }
+    const expected = c.reference ? c.reference(values) : await runKernel("cpu", c.kernel, inputs, c.attrs, true);
+    const actual = await runKernel(backendName, c.kernel, inputs, c.attrs, false);
+    expect(actual.shape).toEqual(expected.shape);
+    expect(relError(actual.values, expected.values)).toBeLessThanOrEqual(TOLERANCE);
+  });
+});
+
+describe("gradients through the layers that call kernels directly", () => {
+  it("fused conv2d + bias + relu, max pool, dense: wasm with engine kernels = stock cpu", async () => {
+    const run = async (backendName: string) => {
+      await tf.setBackend(backendName);
+      seed = 777;
+      const x = tf.tensor(makeValues({ shape: [3, 10, 10, 2] }), [3, 10, 10, 2]);
+      const w1 = tf.tensor(makeValues({ shape: [3, 3, 2, 4] }), [3, 3, 2, 4]);
+      const b1 = tf.tensor(makeValues({ shape: [4] }), [4]);
+      const w2 = tf.tensor(makeValues({ shape: [64, 5] }), [64, 5]);
+      const f = (w1v: tf.Tensor, b1v: tf.Tensor, w2v: tf.Tensor) => {
+        const h = tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w1v as tf.Tensor4D, bias: b1v, strides: 2, pad: "same", activation: "relu" });
+        const p = tf.maxPool(h, 2, 1, "valid").reshape([3, -1]);
+        return tf.fused.matMul({ a: p as tf.Tensor2D, b: w2v as tf.Tensor2D, activation: "linear" }).square().sum() as tf.Scalar;
+      };
+      const grads = tf.grads(f)([w1, b1, w2]);
+      const out = grads.map((g) => Float32Array.from(g.dataSync()));
+      tf.dispose([x, w1, b1, w2, ...grads]);
+      return out;
+    };
+    // Reference: the stock cpu kernels only.
+    const { unregisterEngineKernels } = await import("../src/kernels/index.ts");
+    unregisterEngineKernels("cpu");
+    const expected = await run("cpu");
+    registerEngineKernels("cpu");
+    const actual = await run("wasm");
+    for (let i = 0; i < expected.length; i++) expect(relError(actual[i], expected[i])).toBeLessThanOrEqual(TOLERANCE);
+  });
+});
