@@ -6,7 +6,11 @@ const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default("127.0.0.1"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  TRAINYARD_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  TRAINYARD_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
   TRAINYARD_QUEUE_PREFIX: z.string().default("trainyard"),
 });
 

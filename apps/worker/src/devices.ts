@@ -12,7 +12,10 @@ export function detectGpus(configured: string | undefined): string[] {
   if (configured) return configured.split(",");
   try {
     const output = execFileSync("nvidia-smi", ["--query-gpu=index", "--format=csv,noheader"], { encoding: "utf8", timeout: 5000 });
-    return output.split("\n").map((line) => line.trim()).filter((line) => /^\d+$/.test(line));
+    return output
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => /^\d+$/.test(line));
   } catch {
     return [];
   }

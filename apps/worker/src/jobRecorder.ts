@@ -5,7 +5,14 @@ import { newId, type ErrorCode, type JobResult, type Progress } from "@trainyard
 const json = (value: unknown) => value as Prisma.InputJsonValue;
 
 async function putModel(tx: Prisma.TransactionClient, jobId: string, kind: "best" | "last", model: ExportedModel, checkpointId?: string) {
-  await putArtifact(tx, { jobId, checkpointId, kind, name: "model.json", contentType: "application/json", data: Buffer.from(JSON.stringify(model.modelJson)) });
+  await putArtifact(tx, {
+    jobId,
+    checkpointId,
+    kind,
+    name: "model.json",
+    contentType: "application/json",
+    data: Buffer.from(JSON.stringify(model.modelJson)),
+  });
   await putArtifact(tx, { jobId, checkpointId, kind, name: WEIGHTS_FILE, contentType: "application/octet-stream", data: model.weights });
 }
 
@@ -22,7 +29,15 @@ export function createJobRecorder(db: Db) {
     async markRunning(jobId: string, workerId: string, device: string) {
       const claimed = await db.job.updateMany({
         where: { id: jobId, status: { in: ["queued", "running"] } },
-        data: { status: "running", workerId, device, attempts: { increment: 1 }, startedAt: new Date(), errorCode: null, errorMessage: null },
+        data: {
+          status: "running",
+          workerId,
+          device,
+          attempts: { increment: 1 },
+          startedAt: new Date(),
+          errorCode: null,
+          errorMessage: null,
+        },
       });
       if (claimed.count === 0) return null;
       await event(jobId, "status", { status: "running", workerId, device });
@@ -32,7 +47,13 @@ export function createJobRecorder(db: Db) {
     async recordStarted(jobId: string, backend: string, device: string, classes: string[]) {
       await db.$transaction(async (tx) => {
         await tx.job.update({ where: { id: jobId }, data: { backend, device } });
-        await putArtifact(tx, { jobId, kind: "meta", name: "labels.json", contentType: "application/json", data: Buffer.from(JSON.stringify(classes)) });
+        await putArtifact(tx, {
+          jobId,
+          kind: "meta",
+          name: "labels.json",
+          contentType: "application/json",
+          data: Buffer.from(JSON.stringify(classes)),
+        });
       });
     },
 
@@ -62,7 +83,14 @@ export function createJobRecorder(db: Db) {
           });
           await putModel(tx, jobId, "last", checkpoint.model, checkpointId);
           if (isBest) await putModel(tx, jobId, "best", checkpoint.model, checkpointId);
-          await putArtifact(tx, { jobId, checkpointId, kind: "checkpoint", name: "optimizer.bin", contentType: "application/octet-stream", data: checkpoint.optimizer.data });
+          await putArtifact(tx, {
+            jobId,
+            checkpointId,
+            kind: "checkpoint",
+            name: "optimizer.bin",
+            contentType: "application/octet-stream",
+            data: checkpoint.optimizer.data,
+          });
           await tx.job.update({ where: { id: jobId }, data: { latestMetrics: json(metrics) } });
           await tx.jobEvent.create({ data: { jobId, type: "epoch", data: json(metrics) } });
         },
@@ -80,13 +108,21 @@ export function createJobRecorder(db: Db) {
         const modelJson = find(kind, "model.json");
         const weights = find(kind, WEIGHTS_FILE);
         if (!modelJson || !weights) return null;
-        return { modelJson: JSON.parse((await readArtifact(db, modelJson.id)).toString("utf8")), weights: new Uint8Array(await readArtifact(db, weights.id)) };
+        return {
+          modelJson: JSON.parse((await readArtifact(db, modelJson.id)).toString("utf8")),
+          weights: new Uint8Array(await readArtifact(db, weights.id)),
+        };
       };
       const optimizer = find("checkpoint", "optimizer.bin");
       const last = await load("last");
       const best = await load("best");
       if (!last || !best || !optimizer || optimizer.checkpointId !== latest.id) return null;
-      const state = latest.state as unknown as { bestEpoch: number; bestMetric: number | null; epochsWithoutImprovement: number; optimizerSpecs: TrainingCheckpoint["optimizer"]["specs"] };
+      const state = latest.state as unknown as {
+        bestEpoch: number;
+        bestMetric: number | null;
+        epochsWithoutImprovement: number;
+        optimizerSpecs: TrainingCheckpoint["optimizer"]["specs"];
+      };
       return {
         checkpoint: {
           epoch: latest.epoch,
@@ -106,7 +142,10 @@ export function createJobRecorder(db: Db) {
     },
 
     async markFailed(jobId: string, code: ErrorCode, message: string) {
-      await db.job.update({ where: { id: jobId }, data: { status: "failed", errorCode: code, errorMessage: message.slice(0, 4000), finishedAt: new Date() } });
+      await db.job.update({
+        where: { id: jobId },
+        data: { status: "failed", errorCode: code, errorMessage: message.slice(0, 4000), finishedAt: new Date() },
+      });
       await event(jobId, "status", { status: "failed", code, message });
     },
 

@@ -46,7 +46,8 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
   } catch (error) {
     if (error instanceof TrainingError) await send({ type: "failed", code: error.code, message: error.message });
     else if (error instanceof DatasetUnavailableError) await send({ type: "failed", code: "DATASET_UNAVAILABLE", message: error.message });
-    else if (error instanceof ModelOptionError) await send({ type: "failed", code: "INVALID_SPEC", message: `${error.path}: ${error.message}` });
+    else if (error instanceof ModelOptionError)
+      await send({ type: "failed", code: "INVALID_SPEC", message: `${error.path}: ${error.message}` });
     else await send({ type: "failed", code: "INTERNAL", message: (error as Error).stack ?? String(error) });
   }
   finished = true;

@@ -38,7 +38,13 @@ export function startTrainer(
   const finished = new Promise<FromTrainer & { type: "completed" | "stopped" | "failed" }>((resolve, reject) => {
     child.on("exit", (code, signal) => {
       chain.then(() => {
-        resolve(final ?? { type: "failed", code: "TRAINER_CRASHED", message: `training process exited (code ${code}, signal ${signal}) without a result` });
+        resolve(
+          final ?? {
+            type: "failed",
+            code: "TRAINER_CRASHED",
+            message: `training process exited (code ${code}, signal ${signal}) without a result`,
+          },
+        );
       }, reject);
     });
   });

@@ -72,7 +72,8 @@ export async function startWorker(config: WorkerConfig) {
     return worker;
   });
 
-  const beat = () => heartbeat(db, workerId, slots, busy, "active").catch((error) => logger.warn({ err: error.message }, "heartbeat failed"));
+  const beat = () =>
+    heartbeat(db, workerId, slots, busy, "active").catch((error) => logger.warn({ err: error.message }, "heartbeat failed"));
   await beat();
   const heartbeatTimer = setInterval(beat, HEARTBEAT_MS);
   logger.info({ workerId, slots: slots.map((slot) => slot.device), backend: config.TRAINYARD_BACKEND }, "worker ready");

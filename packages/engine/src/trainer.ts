@@ -121,7 +121,10 @@ export async function train(
       const [lossValue, hitValue] = await Promise.all([loss.data(), hits!.data()]);
       tf.dispose([x, y, loss, hits!]);
       if (!Number.isFinite(lossValue[0])) {
-        throw new TrainingError("LOSS_NOT_FINITE", `loss became ${lossValue[0]} at epoch ${epoch}, step ${step + 1}; lower the learning rate`);
+        throw new TrainingError(
+          "LOSS_NOT_FINITE",
+          `loss became ${lossValue[0]} at epoch ${epoch}, step ${step + 1}; lower the learning rate`,
+        );
       }
       lossSum += lossValue[0] * positions.length;
       correct += hitValue[0];

@@ -12,11 +12,7 @@ export const LIMITS = {
 const positiveInt = z.number().int().positive();
 
 export const inputShapeSchema = z
-  .tuple([
-    positiveInt.max(LIMITS.maxInputSide),
-    positiveInt.max(LIMITS.maxInputSide),
-    positiveInt.max(LIMITS.maxChannels),
-  ])
+  .tuple([positiveInt.max(LIMITS.maxInputSide), positiveInt.max(LIMITS.maxInputSide), positiveInt.max(LIMITS.maxChannels)])
   .describe("[height, width, channels]");
 
 export const datasetRefSchema = z.union([
@@ -31,7 +27,9 @@ export const optimizerSchema = z.strictObject({
     .positive()
     .max(100)
     .optional()
-    .describe("default: the architecture's recommended rate (0.9 for the sigmoid LeNet, 0.1 for SGD otherwise, 0.001 for adaptive optimizers)"),
+    .describe(
+      "default: the architecture's recommended rate (0.9 for the sigmoid LeNet, 0.1 for SGD otherwise, 0.001 for adaptive optimizers)",
+    ),
   momentum: z.number().min(0).max(1).default(0),
   nesterov: z.boolean().default(false),
   weightDecay: z.number().min(0).max(1).default(0),
@@ -61,10 +59,18 @@ export const trainingSchema = z.strictObject({
   validationSplit: z.number().min(0).max(0.5).default(0.1),
   earlyStopping: earlyStoppingSchema.nullable().default(null),
   maxTrainSamples: positiveInt.nullable().default(null),
-  seed: z.number().int().min(0).max(2 ** 31 - 1).optional().describe("default: chosen at random and recorded in the spec"),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .optional()
+    .describe("default: chosen at random and recorded in the spec"),
 });
 
-const rangePair = z.tuple([z.number().positive(), z.number().positive()]).refine(([low, high]) => low <= high, "the first value must not exceed the second");
+const rangePair = z
+  .tuple([z.number().positive(), z.number().positive()])
+  .refine(([low, high]) => low <= high, "the first value must not exceed the second");
 
 export const augmentationSchema = z.strictObject({
   horizontalFlip: z.boolean().default(false),
@@ -98,7 +104,10 @@ export const fineTuneSchema = z.strictObject({
 
 export const webhookSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }),
-  events: z.array(z.enum(["status", "epoch"])).min(1).default(["status"]),
+  events: z
+    .array(z.enum(["status", "epoch"]))
+    .min(1)
+    .default(["status"]),
   secret: z.string().min(16).optional(),
 });
 

@@ -90,9 +90,7 @@ export function createJobService({ db, queue, publisher }: JobServiceDeps) {
           tenantId,
           ...(query.status ? { status: query.status } : {}),
           ...(query.tag ? { tags: { has: query.tag } } : {}),
-          ...(after
-            ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }
-            : {}),
+          ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
         },
         orderBy: [{ createdAt: "desc" }, { id: "desc" }],
         take: query.limit + 1,
@@ -104,7 +102,10 @@ export function createJobService({ db, queue, publisher }: JobServiceDeps) {
 
     async cancel(tenantId: string, jobId: string): Promise<Job> {
       const job = await findOwned(tenantId, jobId);
-      if (FINISHED_STATUSES.includes(job.status as JobStatus)) throw conflict(`job ${jobId} has already ${job.status === "succeeded" ? "succeeded" : job.status === "failed" ? "failed" : "been cancelled"}`);
+      if (FINISHED_STATUSES.includes(job.status as JobStatus))
+        throw conflict(
+          `job ${jobId} has already ${job.status === "succeeded" ? "succeeded" : job.status === "failed" ? "failed" : "been cancelled"}`,
+        );
       if (job.status === "cancelling") return job;
       const queued = await db.job.updateMany({
         where: { id: jobId, status: "queued" },

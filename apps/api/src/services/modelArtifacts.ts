@@ -16,7 +16,11 @@ export function createModelArtifactService(db: Db) {
   }
 
   return {
-    async file(jobId: string, checkpoint: CheckpointChoice, name: string): Promise<{ stream: Readable; contentType: string; size: number }> {
+    async file(
+      jobId: string,
+      checkpoint: CheckpointChoice,
+      name: string,
+    ): Promise<{ stream: Readable; contentType: string; size: number }> {
       const artifacts = await artifactsOf(jobId, checkpoint);
       const artifact = artifacts.find((candidate) => candidate.name === name);
       if (!artifact) throw notFound(`model file ${name}`);

@@ -11,7 +11,12 @@ interface ResolvedDataset {
   classes: number;
 }
 
-async function resolveDataset(db: Db, tenantId: string, ref: ParsedJobSpec["dataset"], errors: FieldError[]): Promise<ResolvedDataset | null> {
+async function resolveDataset(
+  db: Db,
+  tenantId: string,
+  ref: ParsedJobSpec["dataset"],
+  errors: FieldError[],
+): Promise<ResolvedDataset | null> {
   if ("name" in ref) {
     const info = builtinDatasetInfo(ref.name);
     if (!info) {
@@ -33,7 +38,11 @@ async function resolveDataset(db: Db, tenantId: string, ref: ParsedJobSpec["data
     errors.push({ path: "dataset.id", message: `data set ${ref.id} is ${dataset.status}, not ready` });
     return null;
   }
-  return { datasetId: dataset.id, imageShape: dataset.imageShape as [number, number, number], classes: (dataset.classes as string[]).length };
+  return {
+    datasetId: dataset.id,
+    imageShape: dataset.imageShape as [number, number, number],
+    classes: (dataset.classes as string[]).length,
+  };
 }
 
 /** The notes' tuning log: sigmoid LeNet wants a large SGD rate; adaptive optimizers a small one. */

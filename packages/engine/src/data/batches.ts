@@ -14,7 +14,11 @@ export interface BatchShape {
  * Images are copied whole with `set` (memcpy), and the uint8→float32 conversion is one typed-array
  * construction: no per-pixel JavaScript on the hot path.
  */
-export function assembleBatch(split: IndexedSplit, positions: Uint32Array, shape: BatchShape): { x: tf.Tensor4D; y: tf.Tensor2D; labels: Int32Array } {
+export function assembleBatch(
+  split: IndexedSplit,
+  positions: Uint32Array,
+  shape: BatchShape,
+): { x: tf.Tensor4D; y: tf.Tensor2D; labels: Int32Array } {
   const [height, width, channels] = shape.imageShape;
   const imageBytes = height * width * channels;
   const pixels = new Uint8Array(positions.length * imageBytes);

@@ -1,9 +1,7 @@
 import { findIdx, readIdx } from "./idx.ts";
 import { DatasetUnavailableError, type ImageSplit, type LoadedDataset } from "./types.ts";
 
-export const FASHION_MNIST_CLASSES = [
-  "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot",
-];
+export const FASHION_MNIST_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"];
 
 export const DEFAULT_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
 

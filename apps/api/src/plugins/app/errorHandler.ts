@@ -34,14 +34,17 @@ export default fp(
         .send({ type: `${PROBLEM_TYPE}${status}`, title, status, detail, errors, requestId: request.id });
     });
     app.setNotFoundHandler((request, reply) => {
-      reply.status(404).type("application/problem+json").send({
-        type: `${PROBLEM_TYPE}404`,
-        title: "Not Found",
-        status: 404,
-        detail: `no route ${request.method} ${request.url}`,
-        errors: [],
-        requestId: request.id,
-      });
+      reply
+        .status(404)
+        .type("application/problem+json")
+        .send({
+          type: `${PROBLEM_TYPE}404`,
+          title: "Not Found",
+          status: 404,
+          detail: `no route ${request.method} ${request.url}`,
+          errors: [],
+          requestId: request.id,
+        });
     });
   },
   { name: "error-handler" },

@@ -30,7 +30,10 @@ const architectures: FastifyPluginAsyncZod = async (app) => {
         if (error instanceof ModelOptionError) throw badRequest(error.message, [{ path: error.path, message: error.message }]);
         throw error;
       }
-      const trainableParams = model.trainableWeights.reduce((sum, weight) => sum + weight.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
+      const trainableParams = model.trainableWeights.reduce(
+        (sum, weight) => sum + weight.shape.reduce<number>((a, b) => a * (b ?? 1), 1),
+        0,
+      );
       const summary = {
         name,
         inputShape,

@@ -5,7 +5,16 @@ import { estimateJob } from "../../services/estimate.ts";
 import { normalizeSpec } from "../../services/specNormalizer.ts";
 import { createJobQuery, jobIdParams, listJobsQuery, metricsQuery, modelFileParams, modelQuery } from "./schemas.ts";
 
-const METRIC_COLUMNS = ["epoch", "trainLoss", "trainAccuracy", "valLoss", "valAccuracy", "learningRate", "seconds", "samplesPerSecond"] as const;
+const METRIC_COLUMNS = [
+  "epoch",
+  "trainLoss",
+  "trainAccuracy",
+  "valLoss",
+  "valAccuracy",
+  "learningRate",
+  "seconds",
+  "samplesPerSecond",
+] as const;
 
 const jobs: FastifyPluginAsyncZod = async (app) => {
   const { jobs: service, models, db } = app.deps;
@@ -18,7 +27,10 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
     const idempotencyKey = request.headers["idempotency-key"];
     const key = typeof idempotencyKey === "string" && idempotencyKey.length > 0 ? idempotencyKey.slice(0, 255) : undefined;
     const { job, created } = await service.create(request.tenantId, request.body, request.body, key);
-    return reply.status(created ? 202 : 200).header("location", `/v1/jobs/${job.id}`).send(jobView(job));
+    return reply
+      .status(created ? 202 : 200)
+      .header("location", `/v1/jobs/${job.id}`)
+      .send(jobView(job));
   });
 
   app.get("/jobs", { schema: { querystring: listJobsQuery, tags: ["jobs"] } }, async (request) => {
@@ -54,11 +66,15 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
       .send(zip);
   });
 
-  app.get("/jobs/:id/model/:file", { schema: { params: modelFileParams, querystring: modelQuery, tags: ["models"] } }, async (request, reply) => {
-    await service.get(request.tenantId, request.params.id);
-    const file = await models.file(request.params.id, request.query.checkpoint, request.params.file);
-    return reply.type(file.contentType).header("content-length", file.size).send(file.stream);
-  });
+  app.get(
+    "/jobs/:id/model/:file",
+    { schema: { params: modelFileParams, querystring: modelQuery, tags: ["models"] } },
+    async (request, reply) => {
+      await service.get(request.tenantId, request.params.id);
+      const file = await models.file(request.params.id, request.query.checkpoint, request.params.file);
+      return reply.type(file.contentType).header("content-length", file.size).send(file.stream);
+    },
+  );
 };
 
 export default jobs;

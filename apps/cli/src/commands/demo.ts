@@ -1,0 +1,89 @@
+import { createServer } from "node:net";
+import { createApiKey } from "@trainyard/api";
+import { applyMigrations, createDb } from "@trainyard/db";
+import { parseOptions, requireInt } from "../args.ts";
+import { ApiClient } from "../client.ts";
+import { resolveLocalServices } from "../services.ts";
+import { spawnServices } from "./serve.ts";
+import { downloadModel, followJob } from "./train.ts";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+async function waitForApi(baseUrl: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ready = await fetch(`${baseUrl}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`the API did not become ready at ${baseUrl}`);
+}
+
+/** The quick start: services up, API and worker started, LeNet trained on Fashion-MNIST with a progress bar. */
+export async function demoCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const options = parseOptions(argv, {
+    epochs: { type: "string" },
+    "max-train-samples": { type: "string" },
+    arch: { type: "string", default: "lenet" },
+    out: { type: "string", default: "models/demo" },
+  });
+  const log = (line: string) => console.log(`trainyard: ${line}`);
+  const services = await resolveLocalServices(env, log);
+  const port = await freePort();
+  const serviceEnv = {
+    ...env,
+    DATABASE_URL: services.databaseUrl,
+    REDIS_URL: services.redisUrl,
+    PORT: String(port),
+    LOG_LEVEL: env.LOG_LEVEL ?? "warn",
+  };
+  log(`PostgreSQL ${services.databaseUrl.replace(/:[^:@/]*@/, ":***@")}, Redis ${services.redisUrl}`);
+  const migrations = await applyMigrations(services.databaseUrl);
+  log(`migrations: ${migrations.applied.length} applied, ${migrations.alreadyApplied.length} already there`);
+  const db = createDb(services.databaseUrl);
+  const { key } = await createApiKey(db, "demo");
+  await db.$disconnect();
+  const children = spawnServices(serviceEnv);
+  try {
+    const baseUrl = `http://127.0.0.1:${port}`;
+    await waitForApi(baseUrl);
+    log(`API on ${baseUrl} (docs at ${baseUrl}/docs), one worker started`);
+    const client = new ApiClient(baseUrl, key);
+    const training: Record<string, unknown> = { epochs: requireInt(options.epochs, "epochs", 5) };
+    if (options["max-train-samples"]) training.maxTrainSamples = requireInt(options["max-train-samples"], "max-train-samples");
+    const job = await client.request<{ id: string }>("POST", "/v1/jobs", {
+      architecture: options.arch,
+      dataset: { name: "fashion-mnist" },
+      training,
+    });
+    log(`job ${job.id}: ${options.arch} on Fashion-MNIST, ${training.epochs} epochs`);
+    const finished = await followJob(client, job.id);
+    if (finished.status !== "succeeded" || !finished.result) {
+      console.error(`job ${finished.status}${finished.error ? `: ${finished.error.code} ${finished.error.message}` : ""}`);
+      return 1;
+    }
+    log(
+      `backend ${finished.backend}; test accuracy ${(finished.result.testAccuracy * 100).toFixed(2)}% (best epoch ${finished.result.bestEpoch})`,
+    );
+    log(`model saved to ${await downloadModel(client, job.id, options.out)}`);
+    return 0;
+  } finally {
+    children.forEach((child) => child.kill("SIGTERM"));
+    await Promise.all(
+      children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.on("exit", resolve)))),
+    );
+    await services.stop();
+  }
+}

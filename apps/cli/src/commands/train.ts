@@ -1,0 +1,86 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseOptions, requireInt, UsageError } from "../args.ts";
+import { ApiClient } from "../client.ts";
+import { apiBaseUrl } from "../env.ts";
+import { createProgressPrinter, renderProgress } from "../progressBar.ts";
+
+interface JobResponse {
+  id: string;
+  status: string;
+  progress: Parameters<typeof renderProgress>[0]["progress"];
+  latestMetrics: Parameters<typeof renderProgress>[0]["latestMetrics"];
+  result: { testLoss: number; testAccuracy: number; bestEpoch: number } | null;
+  error: { code: string; message: string } | null;
+  backend: string | null;
+}
+
+const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+
+/** Polls the job once a second, drawing the bar, until it finishes. */
+export async function followJob(client: ApiClient, jobId: string): Promise<JobResponse> {
+  const printer = createProgressPrinter();
+  for (;;) {
+    const job = await client.request<JobResponse>("GET", `/v1/jobs/${jobId}`);
+    printer.update(renderProgress(job));
+    if (FINISHED.has(job.status)) {
+      printer.done();
+      return job;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** Saves model.json, the weights and labels.json of the best checkpoint into a folder. */
+export async function downloadModel(client: ApiClient, jobId: string, folder: string): Promise<string> {
+  const directory = resolve(folder);
+  mkdirSync(directory, { recursive: true });
+  const modelJson = await client.request<{ weightsManifest: { paths: string[] }[] }>("GET", `/v1/jobs/${jobId}/model/model.json`);
+  writeFileSync(join(directory, "model.json"), JSON.stringify(modelJson));
+  for (const path of modelJson.weightsManifest.flatMap((group) => group.paths)) {
+    writeFileSync(join(directory, path), await client.download(`/v1/jobs/${jobId}/model/${path}`));
+  }
+  writeFileSync(join(directory, "model.zip"), await client.download(`/v1/jobs/${jobId}/model`));
+  return directory;
+}
+
+export async function trainCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const options = parseOptions(argv, {
+    arch: { type: "string", default: "lenet" },
+    dataset: { type: "string", default: "fashion-mnist" },
+    epochs: { type: "string" },
+    "batch-size": { type: "string" },
+    "learning-rate": { type: "string" },
+    "max-train-samples": { type: "string" },
+    follow: { type: "boolean", default: false },
+    out: { type: "string" },
+    key: { type: "string" },
+    api: { type: "string" },
+  });
+  const apiKey = options.key ?? env.TRAINYARD_API_KEY;
+  if (!apiKey)
+    throw new UsageError("an API key is needed: --key or TRAINYARD_API_KEY (create one with `trainyard keys create --tenant NAME`)");
+  const client = new ApiClient(options.api ?? apiBaseUrl(env), apiKey);
+  const training: Record<string, unknown> = { epochs: requireInt(options.epochs, "epochs", 10) };
+  if (options["batch-size"]) training.batchSize = requireInt(options["batch-size"], "batch-size");
+  if (options["max-train-samples"]) training.maxTrainSamples = requireInt(options["max-train-samples"], "max-train-samples");
+  if (options["learning-rate"]) training.optimizer = { learningRate: Number(options["learning-rate"]) };
+  const job = await client.request<JobResponse>("POST", "/v1/jobs", {
+    architecture: options.arch,
+    dataset: { name: options.dataset },
+    training,
+  });
+  console.log(`submitted job ${job.id}`);
+  if (!options.follow) return 0;
+  const finished = await followJob(client, job.id);
+  if (finished.status !== "succeeded" || !finished.result) {
+    console.error(`job ${finished.id} ${finished.status}${finished.error ? `: ${finished.error.code} ${finished.error.message}` : ""}`);
+    return 1;
+  }
+  console.log(
+    `trained on backend ${finished.backend}; test accuracy ${(finished.result.testAccuracy * 100).toFixed(2)}% (best epoch ${finished.result.bestEpoch})`,
+  );
+  const folder = await downloadModel(client, finished.id, options.out ?? join("models", finished.id));
+  console.log(`model saved to ${folder}`);
+  return 0;
+}
