@@ -1,0 +1,224 @@
+/**
+ * Training throughput per backend: images/s of real layers-API training steps
+ * (model.compile with SGD + categoricalCrossentropy, model.trainOnBatch) on synthetic data,
+ * after warm-up, each row in its own child process so that its peak resident memory (maxRSS)
+ * is its own. When /usr/bin/python3 can import torch, the same networks are trained in PyTorch
+ * (bench/train_throughput_torch.py) and the TF.js/PyTorch ratio is printed.
+ *
+ *   npm run bench:train -- [--backends wasm,cpu] [--networks lenet,lenet-relu-max,resnet18]
+ *                          [--steps N] [--warmup N] [--no-torch] [--slow]
+ *
+ * `--slow` also runs the rows that take minutes (resnet18 on cpu, stock-kernel cpu rows).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+interface NetworkSpec {
+  name: string;
+  label: string;
+  model: string;
+  options?: Record<string, unknown>;
+  inputShape: [number, number, number];
+  batch: number;
+  warmup: number;
+  steps: number;
+  /** Steps on the slow pure-JS backend. */
+  cpuSteps: number;
+}
+
+const NETWORKS: NetworkSpec[] = [
+  { name: "lenet", label: "LeNet sigmoid/avg-pool 28×28×1", model: "lenet", inputShape: [28, 28, 1], batch: 256, warmup: 3, steps: 30, cpuSteps: 3 },
+  {
+    name: "lenet-relu-max",
+    label: "LeNet relu/max-pool 28×28×1",
+    model: "lenet",
+    options: { activation: "relu", pooling: "max" },
+    inputShape: [28, 28, 1],
+    batch: 256,
+    warmup: 3,
+    steps: 30,
+    cpuSteps: 3,
+  },
+  { name: "resnet18", label: "ResNet-18 32×32×1", model: "resnet18", inputShape: [32, 32, 1], batch: 64, warmup: 2, steps: 8, cpuSteps: 1 },
+];
+
+interface RowSpec {
+  network: NetworkSpec;
+  backend: string;
+  /** Run with the stock TF.js kernels only (no engine kernels). */
+  stock?: boolean;
+  warmup: number;
+  steps: number;
+}
+
+interface RowResult {
+  imagesPerSec?: number;
+  msPerStep?: number;
+  maxRssMB?: number;
+  backend?: string;
+  device?: string;
+  note?: string;
+  error?: string;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+async function runChild(spec: RowSpec): Promise<RowResult> {
+  const tf = await import("@tensorflow/tfjs");
+  const { initBackend } = await import("../packages/engine/src/backend/index.ts");
+  const { getModel, hasModel } = await import("@trainyard/models");
+  const net = spec.network;
+  if (!hasModel(net.model)) return { note: `model ${net.model} is not in the zoo yet` };
+  let info;
+  try {
+    info = await initBackend(spec.backend as "wasm", { engineKernels: !spec.stock });
+  } catch (error) {
+    return { error: error instanceof Error ? error.message.split("\n")[0] : String(error) };
+  }
+  const model = getModel(net.model, { inputShape: net.inputShape, classes: 10, options: net.options });
+  model.compile({ optimizer: tf.train.sgd(0.05), loss: "categoricalCrossentropy" });
+  const xs = tf.randomUniform([net.batch, ...net.inputShape]);
+  const ys = tf.oneHot(tf.randomUniform([net.batch], 0, 10, "int32") as tf.Tensor1D, 10).toFloat();
+  for (let i = 0; i < spec.warmup; i++) await model.trainOnBatch(xs, ys);
+  const start = performance.now();
+  for (let i = 0; i < spec.steps; i++) await model.trainOnBatch(xs, ys);
+  const elapsed = performance.now() - start;
+  return {
+    imagesPerSec: (spec.steps * net.batch * 1000) / elapsed,
+    msPerStep: elapsed / spec.steps,
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+    backend: info.backend,
+    device: info.device,
+  };
+}
+
+function lastJsonLine(text: string): unknown {
+  const lines = text.trim().split("\n").filter((l) => l.startsWith("{"));
+  if (lines.length === 0) throw new Error(`no result line in output:\n${text.slice(-2000)}`);
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+function runRow(spec: RowSpec): Promise<RowResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "--child", JSON.stringify(spec)], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("close", (code) => {
+      try {
+        resolve(lastJsonLine(out) as RowResult);
+      } catch {
+        resolve({ error: `child exited ${code}: ${err.split("\n").filter((l) => /Error/.test(l))[0] ?? err.slice(-300)}` });
+      }
+    });
+  });
+}
+
+const PYTHON = "/usr/bin/python3";
+
+function torchAvailable(): string | null {
+  const r = spawnSync(PYTHON, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8" });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+function runTorch(net: NetworkSpec): RowResult & { threads?: number } {
+  const r = spawnSync(
+    PYTHON,
+    [
+      join(here, "train_throughput_torch.py"),
+      "--network",
+      net.name,
+      "--size",
+      String(net.inputShape[0]),
+      "--batch",
+      String(net.batch),
+      "--warmup",
+      String(net.warmup),
+      "--steps",
+      String(net.steps),
+    ],
+    { encoding: "utf8" },
+  );
+  if (r.status !== 0) return { error: r.stderr.split("\n").slice(-3).join(" ") };
+  return lastJsonLine(r.stdout) as RowResult & { threads?: number };
+}
+
+function parseArgs(argv: string[]) {
+  const get = (name: string) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  return {
+    child: get("child"),
+    backends: (get("backends") ?? "tensorflow,wasm,cpu").split(","),
+    networks: (get("networks") ?? NETWORKS.map((n) => n.name).join(",")).split(","),
+    steps: get("steps") ? Number(get("steps")) : undefined,
+    warmup: get("warmup") ? Number(get("warmup")) : undefined,
+    torch: !argv.includes("--no-torch"),
+    slow: argv.includes("--slow"),
+  };
+}
+
+function fmt(v: number | undefined, digits = 0): string {
+  return v === undefined || !Number.isFinite(v) ? "—" : v.toFixed(digits);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.child) {
+    const result = await runChild(JSON.parse(args.child) as RowSpec);
+    console.log(JSON.stringify(result));
+    process.exit(0);
+  }
+  const torchVersion = args.torch ? torchAvailable() : null;
+  console.log(`# Training throughput, ${new Date().toISOString()}, Node ${process.version}, ${(await import("node:os")).cpus().length} cores`);
+  console.log(torchVersion ? `# PyTorch ${torchVersion} via ${PYTHON}` : "# PyTorch: not available (apt-get install -y python3-torch)");
+  const header = ["network", "batch", "backend", "steps", "images/s", "ms/step", "peak RSS MB", "TF.js/PyTorch"];
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  const print = (cells: string[]) => console.log(`| ${cells.join(" | ")} |`);
+  print(header);
+  print(header.map(() => "---"));
+  for (const net of NETWORKS.filter((n) => args.networks.includes(n.name))) {
+    const torch = torchVersion ? runTorch(net) : undefined;
+    const specs: RowSpec[] = [];
+    for (const backend of args.backends) {
+      const slowRow = backend === "cpu" && net.name === "resnet18";
+      if (slowRow && !args.slow) {
+        notes.push(`${net.name} on cpu skipped (minutes per step; --slow runs it)`);
+        continue;
+      }
+      const steps = args.steps ?? (backend === "cpu" ? net.cpuSteps : net.steps);
+      const warmup = args.warmup ?? (backend === "cpu" ? 1 : net.warmup);
+      specs.push({ network: net, backend, warmup, steps });
+      if (backend === "cpu" && args.slow && net.name !== "resnet18") specs.push({ network: net, backend, stock: true, warmup: 1, steps: 1 });
+    }
+    for (const spec of specs) {
+      const r = await runRow(spec);
+      const label = `${spec.backend}${spec.stock ? " (stock kernels)" : ""}`;
+      if (r.error || r.note) {
+        notes.push(`${net.name} on ${label}: ${r.error ?? r.note}`);
+        continue;
+      }
+      const ratio = torch?.imagesPerSec && r.imagesPerSec ? (r.imagesPerSec / torch.imagesPerSec).toFixed(2) + "×" : "—";
+      const cells = [net.label, String(net.batch), label, String(spec.steps), fmt(r.imagesPerSec), fmt(r.msPerStep, 1), fmt(r.maxRssMB), ratio];
+      rows.push(cells);
+      print(cells);
+    }
+    if (torch) {
+      if (torch.error) notes.push(`${net.name} in PyTorch: ${torch.error}`);
+      else {
+        const cells = [net.label, String(net.batch), `PyTorch CPU (${torch.threads} thread${torch.threads === 1 ? "" : "s"})`, String(net.steps), fmt(torch.imagesPerSec), fmt(torch.msPerStep, 1), fmt(torch.maxRssMB), "1.00×"];
+        rows.push(cells);
+        print(cells);
+      }
+    }
+  }
+  for (const note of notes) console.log(`- ${note}`);
+}
+
+await main();
