@@ -12,7 +12,7 @@ import "./efficientnet.ts";
 
 export { ModelOptionError, UnknownModelError } from "./errors.ts";
 export { ChannelPool, ChannelShuffle, ChannelSlice } from "./custom-layers.ts";
-export { ChannelRescaling } from "./input.ts";
+export { PREPROCESS_LAYER } from "./input.ts";
 export { checkBuildOptions, getModel, getModelDefinition, hasModel, listModels, registerModel } from "./registry.ts";
 export { HEAD_PREFIX } from "./types.ts";
 export type { ArchitectureInfo, BuildOptions, InputScaling, InputShape, Initializer, ModelDefinition } from "./types.ts";

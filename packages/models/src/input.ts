@@ -1,44 +1,33 @@
 import * as tf from "@tensorflow/tfjs";
 import type { InputScaling, InputShape } from "./types.ts";
 
-/** Per-channel affine rescaling of raw pixels; serializable, so exported models keep it. */
-export class ChannelRescaling extends tf.layers.Layer {
-  static readonly className = "TrainyardChannelRescaling";
-  private readonly scale: number[];
-  private readonly offset: number[];
+/** Name of the frozen layer that maps raw pixels to the network's input range. */
+export const PREPROCESS_LAYER = "preprocess_rescale";
 
-  constructor(config: InputScaling & { name?: string }) {
-    super({ name: config.name });
-    this.scale = config.scale;
-    this.offset = config.offset;
-  }
-
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => {
-      const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      return x.mul(tf.tensor1d(this.scale)).add(tf.tensor1d(this.offset));
-    });
-  }
-
-  override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), scale: this.scale, offset: this.offset };
-  }
-}
-tf.serialization.registerClass(ChannelRescaling);
-
-/** The model's input, followed by the preprocessing layer when one is asked for. */
-export function modelInput(
-  inputShape: InputShape,
-  scaling: InputScaling | undefined,
-): { input: tf.SymbolicTensor; features: tf.SymbolicTensor } {
+/**
+ * The model's input, followed by the preprocessing when one is asked for. The per-channel
+ * affine map x·scale + offset is a frozen 1×1 depthwise convolution: a stock TF.js layer, so
+ * an exported model loads with plain `tf.loadLayersModel`, no custom classes to register.
+ */
+export function modelInput(inputShape: InputShape, scaling: InputScaling | undefined): { input: tf.SymbolicTensor; features: tf.SymbolicTensor } {
   const input = tf.input({ shape: inputShape, name: "input" });
   if (!scaling) return { input, features: input };
   const channels = inputShape[2];
-  const expand = (values: number[]) => (values.length === 1 ? Array(channels).fill(values[0]) : values);
-  const features = new ChannelRescaling({
-    name: "preprocess_rescale",
-    scale: expand(scaling.scale),
-    offset: expand(scaling.offset),
-  }).apply(input) as tf.SymbolicTensor;
+  const expand = (values: number[]) => (values.length === 1 ? Array<number>(channels).fill(values[0]) : values);
+  const scale = expand(scaling.scale);
+  const offset = expand(scaling.offset);
+  if (scale.length !== channels || offset.length !== channels) {
+    throw new Error(`input scaling has ${scale.length} values for ${channels} channels`);
+  }
+  const features = tf.layers
+    .depthwiseConv2d({
+      name: PREPROCESS_LAYER,
+      kernelSize: 1,
+      depthMultiplier: 1,
+      useBias: true,
+      trainable: false,
+      weights: [tf.tensor4d(scale, [1, 1, channels, 1]), tf.tensor1d(offset)],
+    })
+    .apply(input) as tf.SymbolicTensor;
   return { input, features };
 }
