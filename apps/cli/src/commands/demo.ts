@@ -1,6 +1,7 @@
 import { createServer } from "node:net";
 import { createApiKey } from "@trainyard/api";
 import { applyMigrations, createDb } from "@trainyard/db";
+import { builtinDatasetInfo } from "@trainyard/engine";
 import { parseOptions, requireInt } from "../args.ts";
 import { ApiClient } from "../client.ts";
 import { resolveLocalServices } from "../services.ts";
@@ -40,6 +41,12 @@ export async function demoCommand(argv: string[], env: NodeJS.ProcessEnv): Promi
     out: { type: "string", default: "models/demo" },
   });
   const log = (line: string) => console.log(`trainyard: ${line}`);
+  if (!builtinDatasetInfo("fashion-mnist")?.available) {
+    console.error(
+      "trainyard: Fashion-MNIST is not installed: run `apt-get install -y dataset-fashion-mnist` or set TRAINYARD_FASHION_MNIST_DIR",
+    );
+    return 1;
+  }
   const services = await resolveLocalServices(env, log);
   const port = await freePort();
   const serviceEnv = {
@@ -61,7 +68,7 @@ export async function demoCommand(argv: string[], env: NodeJS.ProcessEnv): Promi
     await waitForApi(baseUrl);
     log(`API on ${baseUrl} (docs at ${baseUrl}/docs), one worker started`);
     const client = new ApiClient(baseUrl, key);
-    const training: Record<string, unknown> = { epochs: requireInt(options.epochs, "epochs", 5) };
+    const training: Record<string, unknown> = { epochs: requireInt(options.epochs, "epochs", 10) };
     if (options["max-train-samples"]) training.maxTrainSamples = requireInt(options["max-train-samples"], "max-train-samples");
     const job = await client.request<{ id: string }>("POST", "/v1/jobs", {
       architecture: options.arch,

@@ -79,7 +79,7 @@ async function tryTensorflow(gpu: number | null): Promise<BackendInfo> {
       error,
     );
   }
-  let ok = false;
+  let ok: boolean;
   try {
     ok = await tf.setBackend("tensorflow");
   } catch (error) {
