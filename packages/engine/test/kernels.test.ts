@@ -106,9 +106,15 @@ function convCases(): Case[] {
     { x: [2, 11, 9, 4], f: [3, 3, 4, 3], strides: [3, 2] },
     { x: [4, 6, 6, 8], f: [1, 1, 8, 16], strides: [2, 2] },
     { x: [2, 7, 7, 3], f: [7, 7, 3, 2], strides: [2, 2] },
+    // Small maps: taps that only meet padding are cropped.
+    { x: [4, 1, 1, 8], f: [3, 3, 8, 6], strides: [1, 1] },
+    { x: [3, 2, 2, 5], f: [3, 3, 5, 4], strides: [2, 2] },
+    { x: [2, 2, 3, 9], f: [5, 5, 9, 3], strides: [1, 1] },
   ];
   for (const g of geometries) {
     for (const [padName, pad] of pads) {
+      // TF.js sizes a numeric pad's output with the row stride for both axes: unequal strides are its bug, not ours.
+      if (typeof pad === "number" && g.strides[0] !== g.strides[1]) continue;
       const info = tf.backend_util.computeConv2DInfo(g.x as [number, number, number, number], g.f as [number, number, number, number], g.strides, 1, pad as "valid");
       if (info.outHeight <= 0 || info.outWidth <= 0) continue;
       const label = `x ${g.x.join("×")} f ${g.f.join("×")} s ${g.strides.join(",")} ${padName}`;
@@ -124,7 +130,34 @@ function convCases(): Case[] {
         inputs: { dy: { shape: info.outShape }, filter: { shape: g.f } },
         attrs: { strides: g.strides, pad, dataFormat: "NHWC", inputShape: g.x },
       });
+      cases.push({
+        kernel: "Conv2D",
+        name: label,
+        inputs: { x: { shape: g.x }, filter: { shape: g.f } },
+        attrs: { strides: g.strides, pad, dataFormat: "NHWC", dilations: [1, 1] },
+      });
+      cases.push({
+        kernel: "FusedConv2D",
+        name: `${label} +bias relu`,
+        inputs: { x: { shape: g.x }, filter: { shape: g.f }, bias: { shape: [g.f[3]] } },
+        attrs: { strides: g.strides, pad, dataFormat: "NHWC", dilations: [1, 1], activation: "relu" },
+      });
     }
+  }
+  // Dilated forward convolutions.
+  for (const [padName, pad] of [["same", "same"], ["valid", "valid"]] as const) {
+    cases.push({
+      kernel: "Conv2D",
+      name: `dilations 2 ${padName}`,
+      inputs: { x: { shape: [2, 9, 9, 3] }, filter: { shape: [3, 3, 3, 4] } },
+      attrs: { strides: 1, pad, dataFormat: "NHWC", dilations: 2 },
+    });
+    if (padName === "same") cases.push({
+      kernel: "Conv2D",
+      name: `dilations 3 on a 3×3 map ${padName}`,
+      inputs: { x: { shape: [2, 3, 3, 3] }, filter: { shape: [3, 3, 3, 4] } },
+      attrs: { strides: 1, pad, dataFormat: "NHWC", dilations: 3 },
+    });
   }
   // dimRoundingMode with a numeric pad that does not divide evenly.
   for (const mode of ["floor", "ceil", "round"] as const) {
@@ -336,6 +369,10 @@ function otherCases(): Case[] {
     { kernel: "PadV2", name: "4-D spatial", inputs: { x: { shape: [2, 5, 6, 3] } }, attrs: { paddings: [[0, 0], [2, 2], [1, 3], [0, 0]], constantValue: 0 } },
     { kernel: "PadV2", name: "4-D all axes, value", inputs: { x: { shape: [2, 3, 4, 70] } }, attrs: { paddings: [[1, 0], [0, 2], [1, 1], [2, 1]], constantValue: 1.5 } },
     { kernel: "PadV2", name: "2-D", inputs: { x: { shape: [5, 6] } }, attrs: { paddings: [[1, 2], [3, 0]], constantValue: 0 } },
+    { kernel: "Tile", name: "batch-norm factor [1,1,1,C] → [N,H,W,C]", inputs: { x: { shape: [1, 1, 1, 5] } }, attrs: { reps: [3, 4, 2, 1] } },
+    { kernel: "Tile", name: "all axes", inputs: { x: { shape: [2, 3, 4] } }, attrs: { reps: [2, 1, 3] } },
+    { kernel: "Tile", name: "wide rows", inputs: { x: { shape: [2, 70] } }, attrs: { reps: [2, 2] } },
+    { kernel: "Tile", name: "1-D", inputs: { x: { shape: [3] } }, attrs: { reps: [4] } },
     { kernel: "PadV2", name: "1-D", inputs: { x: { shape: [5] } }, attrs: { paddings: [[1, 2]], constantValue: -1 } },
   ];
 }

@@ -11,6 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext } from "./context.ts";
+import { cropFilter, cropPlan, uncropFilter } from "./crop.ts";
 import { activationStrides, flipFilter, gather4, scatterDilated, strides4, type Dims4 } from "./layout.ts";
 
 type TensorInfo = tf.TensorInfo;
@@ -51,6 +52,20 @@ export function conv2dBackpropFilter(ctx: KernelContext, x: TensorInfo, dy: Tens
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, filterHeight: fh, filterWidth: fw } = info;
   const { top: pt, left: pl } = info.padInfo;
   if (dh !== 1 || dw !== 1) return dilatedBackpropFilter(ctx, x, dy, info, channelsLast);
+  const plan = channelsLast ? cropPlan(info) : null;
+  if (plan) {
+    // Taps that never meet the input get a zero gradient; compute the others only.
+    const part = conv2dBackpropFilter(ctx, x, dy, {
+      strides: [sh, sw],
+      pad: plan.pad,
+      dataFormat: "NHWC",
+      filterShape: [plan.height, plan.width, ci, co],
+    });
+    const full = ctx.zeros([fh, fw, ci, co]);
+    uncropFilter(ctx.f32(full), ctx.f32(part), fw, ci * co, plan);
+    ctx.free(part);
+    return full;
+  }
 
   // Rows/columns of the padded input the convolution reads; the rest is cropped.
   const needH = (oh - 1) * sh + fh;
@@ -152,6 +167,19 @@ export function conv2dBackpropInput(ctx: KernelContext, dy: TensorInfo, filter: 
   const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
   const { top: pt, left: pl } = info.padInfo;
 
+  const plan = channelsLast ? cropPlan(info) : null;
+  if (plan) {
+    const cropped = ctx.alloc([plan.height, plan.width, ci, co]);
+    cropFilter(ctx.f32(cropped), ctx.f32(filter), fw, ci * co, plan);
+    const dx = conv2dBackpropInput(ctx, dy, cropped, { strides: [sh, sw], pad: plan.pad, dataFormat: "NHWC", inputShape: attrs.inputShape });
+    ctx.free(cropped);
+    return dx;
+  }
+
+  // Few input channels (the forward convolution below would have few output channels, which
+  // XNNPACK's kernels tile poorly) or a stride (zero insertion wastes stride² work): GEMM + col2im.
+  if (ci < 8 || sh > 1 || sw > 1) return backpropInputCol2im(ctx, dy, filter, info, channelsLast);
+
   const flipped = ctx.alloc([fh, fw, co, ci]);
   flipFilter(ctx.f32(flipped), ctx.f32(filter), fh, fw, ci, co);
 
@@ -185,6 +213,93 @@ export function conv2dBackpropInput(ctx: KernelContext, dy: TensorInfo, filter: 
   gather4(ctx.f32(dxT), [n, ci, h, w], ctx.f32(dx), [h * w * ci, 1, w * ci, ci]);
   ctx.free(dx);
   return dxT;
+}
+
+/**
+ * dx via a matrix product and col2im: cols[p, (i,j,c)] = Σ_o dy[p, o] · W[i,j,c,o] over the
+ * N·outH·outW positions p, then each column is added into the input pixel it came from.
+ */
+function backpropInputCol2im(
+  ctx: KernelContext,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+  channelsLast: boolean,
+): TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
+  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
+  const { top: pt, left: pl } = info.padInfo;
+  const positions = n * oh * ow;
+  const k = fh * fw * ci;
+  // W as [co, fh·fw·ci] so the product needs no transpose flag (wasm's XNNPACK path).
+  const wT = ctx.alloc([1, co, k]);
+  gather4(ctx.f32(wT), [1, 1, co, k], ctx.f32(filter), [0, 0, 1, co]);
+  let dyNHWC = dy;
+  if (!channelsLast) {
+    dyNHWC = ctx.alloc([n, oh, ow, co]);
+    const s = activationStrides(dy.shape, false);
+    gather4(ctx.f32(dyNHWC), [n, oh, ow, co], ctx.f32(dy), s);
+  }
+  const cols = ctx.run("BatchMatMul", { a: KernelContext.reshaped(dyNHWC, [1, positions, co]), b: wT }, { transposeA: false, transposeB: false });
+  ctx.free(wT);
+  if (dyNHWC !== dy) ctx.free(dyNHWC);
+  const dx = ctx.alloc(channelsLast ? [n, h, w, ci] : [n, ci, h, w]);
+  const out = ctx.f32(dx);
+  out.fill(0);
+  const cv = ctx.f32(cols);
+  const xs = activationStrides(dx.shape, channelsLast);
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < oh; y++) {
+      for (let x = 0; x < ow; x++) {
+        const p = ((b * oh + y) * ow + x) * k;
+        for (let i = 0; i < fh; i++) {
+          const r = y * sh + i - pt;
+          if (r < 0 || r >= h) continue;
+          for (let j = 0; j < fw; j++) {
+            const q = x * sw + j - pl;
+            if (q < 0 || q >= w) continue;
+            const src = p + (i * fw + j) * ci;
+            const dst = b * xs[0] + r * xs[1] + q * xs[2];
+            if (xs[3] === 1) for (let c = 0; c < ci; c++) out[dst + c] += cv[src + c];
+            else for (let c = 0; c < ci; c++) out[dst + c * xs[3]] += cv[src + c];
+          }
+        }
+      }
+    }
+  }
+  ctx.free(cols);
+  return dx;
+}
+
+/**
+ * Forward Conv2D / FusedConv2D: the stock kernel, with taps that only meet padding cropped off
+ * the filter first.
+ */
+export function conv2dForward(
+  ctx: KernelContext,
+  kernelName: "Conv2D" | "FusedConv2D",
+  inputs: Record<string, TensorInfo>,
+  attrs: Record<string, unknown>,
+): TensorInfo {
+  const { x, filter } = inputs;
+  const dataFormat = (attrs.dataFormat as string | undefined) ?? "NHWC";
+  if (dataFormat !== "NHWC" || x.dtype !== "float32") return ctx.run(kernelName, inputs, attrs);
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as Dims4,
+    filter.shape as Dims4,
+    attrs.strides as [number, number],
+    (attrs.dilations as [number, number] | undefined) ?? 1,
+    attrs.pad as Pad,
+    attrs.dimRoundingMode as "floor" | undefined,
+  );
+  const plan = cropPlan(info);
+  if (!plan) return ctx.run(kernelName, inputs, attrs);
+  const [, , ci, co] = filter.shape;
+  const cropped = ctx.alloc([plan.height, plan.width, ci, co]);
+  cropFilter(ctx.f32(cropped), ctx.f32(filter), filter.shape[1], ci * co, plan);
+  const out = ctx.run(kernelName, { ...inputs, filter: cropped }, { ...attrs, pad: plan.pad, dimRoundingMode: undefined });
+  ctx.free(cropped);
+  return out;
 }
 
 export { strides4 };

@@ -5,11 +5,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext, captureStock, type EngineBackendName } from "./context.ts";
-import { conv2dBackpropFilter, conv2dBackpropInput, type BackpropFilterAttrs, type BackpropInputAttrs } from "./conv.ts";
+import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward, type BackpropFilterAttrs, type BackpropInputAttrs } from "./conv.ts";
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from "./depthwise.ts";
 import { matMulUntransposed } from "./matmul.ts";
 import { avgPoolGrad, maxPoolGrad, type PoolGradAttrs } from "./pool.ts";
-import { padV2, sumLeading } from "./reduce.ts";
+import { padV2, sumLeading, tile } from "./reduce.ts";
 
 type TensorInfo = tf.TensorInfo;
 type Impl = (ctx: KernelContext, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>) => TensorInfo;
@@ -21,10 +21,13 @@ const impls: Record<string, Impl> = {
     depthwiseBackpropFilter(ctx, x, dy, attrs as unknown as Parameters<typeof depthwiseBackpropFilter>[3]),
   DepthwiseConv2dNativeBackpropInput: (ctx, { dy, filter }, attrs) =>
     depthwiseBackpropInput(ctx, dy, filter, attrs as unknown as Parameters<typeof depthwiseBackpropInput>[3]),
+  Conv2D: (ctx, inputs, attrs) => conv2dForward(ctx, "Conv2D", inputs, attrs),
+  FusedConv2D: (ctx, inputs, attrs) => conv2dForward(ctx, "FusedConv2D", inputs, attrs),
   BatchMatMul: (ctx, inputs, attrs) => matMulUntransposed(ctx, "BatchMatMul", inputs, attrs),
   _FusedMatMul: (ctx, inputs, attrs) => matMulUntransposed(ctx, "_FusedMatMul", inputs, attrs),
   MaxPoolGrad: (ctx, { dy, input }, attrs) => maxPoolGrad(ctx, dy, input, attrs as unknown as PoolGradAttrs),
   Sum: (ctx, { x }, attrs) => sumLeading(ctx, x, attrs as unknown as Parameters<typeof sumLeading>[2]),
+  Tile: (ctx, { x }, attrs) => tile(ctx, x, attrs as unknown as Parameters<typeof tile>[2]),
   PadV2: (ctx, { x }, attrs) => padV2(ctx, x, attrs as unknown as Parameters<typeof padV2>[2]),
   AvgPoolGrad: (ctx, { dy, input }, attrs) => avgPoolGrad(ctx, dy, input, attrs as unknown as PoolGradAttrs),
 };
@@ -32,6 +35,8 @@ const impls: Record<string, Impl> = {
 /** Which engine kernels each backend gets. */
 export const ENGINE_KERNELS: Record<EngineBackendName, readonly string[]> = {
   wasm: [
+    "Conv2D",
+    "FusedConv2D",
     "Conv2DBackpropFilter",
     "Conv2DBackpropInput",
     "DepthwiseConv2dNativeBackpropFilter",
@@ -42,6 +47,7 @@ export const ENGINE_KERNELS: Record<EngineBackendName, readonly string[]> = {
     "AvgPoolGrad",
     "Sum",
     "PadV2",
+    "Tile",
   ],
   cpu: ["Conv2DBackpropFilter", "MaxPoolGrad", "AvgPoolGrad"],
 };

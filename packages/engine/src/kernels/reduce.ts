@@ -56,3 +56,45 @@ export function padV2(ctx: KernelContext, x: TensorInfo, attrs: { paddings: [num
   }
   return out;
 }
+
+/**
+ * Tile (batch norm's gradient tiles per-channel factors to the activation's full shape; wasm's
+ * generic C++ loop is slow at it). Copies whole innermost rows; float32 only.
+ */
+export function tile(ctx: KernelContext, x: TensorInfo, attrs: { reps: number[] }): TensorInfo {
+  if (x.dtype !== "float32" || x.shape.length === 0) return ctx.run("Tile", { x }, attrs);
+  const shape = x.shape;
+  const reps = attrs.reps;
+  const rank = shape.length;
+  const outShape = shape.map((d, i) => d * reps[i]);
+  const out = ctx.alloc(outShape);
+  const ov = ctx.f32(out);
+  const xv = ctx.f32(x);
+  const inner = shape[rank - 1];
+  const innerReps = reps[rank - 1];
+  const outInner = inner * innerReps;
+  const rows = ov.length / outInner;
+  // Source row of output row r: mixed-radix digits of r over outShape[0..rank-2], each mod shape[d].
+  const index = new Array<number>(rank - 1).fill(0);
+  const srcStrides = new Array<number>(rank - 1);
+  for (let d = rank - 2, s = 1; d >= 0; d--) {
+    srcStrides[d] = s;
+    s *= shape[d];
+  }
+  for (let r = 0, o = 0; r < rows; r++) {
+    let srcRow = 0;
+    for (let d = 0; d < rank - 1; d++) srcRow += (index[d] % shape[d]) * srcStrides[d];
+    const p = srcRow * inner;
+    for (let k = 0; k < innerReps; k++) {
+      if (inner >= 64) {
+        ov.set(xv.subarray(p, p + inner), o);
+        o += inner;
+      } else for (let i = 0; i < inner; i++) ov[o++] = xv[p + i];
+    }
+    for (let d = rank - 2; d >= 0; d--) {
+      if (++index[d] < outShape[d]) break;
+      index[d] = 0;
+    }
+  }
+  return out;
+}
