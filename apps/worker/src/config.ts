@@ -12,6 +12,10 @@ const configSchema = z.object({
   TRAINYARD_CPU_SLOTS: z.coerce.number().int().min(1).max(64).default(1),
   TRAINYARD_QUEUE_PREFIX: z.string().default("trainyard"),
   TRAINYARD_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(60_000),
+  TRAINYARD_TENANT_MAX_RUNNING: z.coerce.number().int().min(1).default(4),
+  /** How long a job's queue lock lasts without renewal; a dead worker's job is taken over after about this. */
+  TRAINYARD_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(60_000),
+  TRAINYARD_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(30_000),
 });
 
 export type WorkerConfig = Readonly<z.infer<typeof configSchema>>;

@@ -1,9 +1,10 @@
-import { UnrecoverableError, type Job as QueueJob } from "bullmq";
+import { DelayedError, UnrecoverableError, WaitingError, type Job as QueueJob } from "bullmq";
 import type { Logger } from "pino";
-import { ERROR_CODES, queuePayloads, type TrainPayload } from "@trainyard/shared";
-import type { JobSpec } from "@trainyard/shared";
+import { ERROR_CODES, queuePayloads, type JobSpec, type TrainPayload } from "@trainyard/shared";
 import type { Slot } from "./devices.ts";
 import type { JobRecorder } from "./jobRecorder.ts";
+import type { FromTrainer } from "./protocol.ts";
+import { withRetry } from "./retry.ts";
 import { startTrainer, type TrainerHandle } from "./trainerProcess.ts";
 
 export interface ProcessorDeps {
@@ -11,78 +12,87 @@ export interface ProcessorDeps {
   logger: Logger;
   workerId: string;
   backend: "auto" | "tensorflow" | "wasm" | "cpu";
+  /** Most jobs one tenant may have running at once, over all workers. */
+  tenantMaxRunning: number;
   /** Running trainers by job id, so cancel and shutdown can reach them. */
   running: Map<string, TrainerHandle>;
 }
 
+const TENANT_LIMIT_RETRY_MS = 5_000;
+
 /** Runs one queued job on one slot: claim, fork the trainer, record what it reports, end honestly. */
-export function createProcessor(slot: Slot, { recorder, logger, workerId, backend, running }: ProcessorDeps) {
-  return async (queueJob: QueueJob<TrainPayload>): Promise<void> => {
+export function createProcessor(slot: Slot, deps: ProcessorDeps) {
+  const { recorder, logger, workerId, backend, running } = deps;
+
+  return async (queueJob: QueueJob<TrainPayload>, token?: string): Promise<void> => {
     const { jobId } = queuePayloads.train.parse(queueJob.data);
-    const job = await recorder.markRunning(jobId, workerId, slot.device);
-    if (!job) {
-      logger.info({ jobId }, "job is no longer runnable (cancelled before it started); skipping");
+    const owner = await recorder.tenantOf(jobId);
+    if (!owner || !["queued", "running"].includes(owner.status)) {
+      logger.info({ jobId, status: owner?.status }, "job is no longer runnable; skipping");
       return;
     }
+    if ((await recorder.runningForTenant(owner.tenantId, jobId)) >= deps.tenantMaxRunning) {
+      await queueJob.moveToDelayed(Date.now() + TENANT_LIMIT_RETRY_MS, token);
+      throw new DelayedError(`tenant ${owner.tenantId} is at its limit of ${deps.tenantMaxRunning} running jobs`);
+    }
+    const job = await recorder.markRunning(jobId, workerId, slot.device);
+    if (!job) return;
     const log = logger.child({ jobId, device: slot.device, attempt: job.attempts });
     const resumeFrom = await recorder.loadResumeState(jobId);
-    if (resumeFrom) log.info({ fromEpoch: resumeFrom.checkpoint.epoch }, "resuming from checkpoint");
+    if (resumeFrom) log.info({ fromEpoch: resumeFrom.checkpoint.epoch, partial: resumeFrom.checkpoint.partial?.step ?? null }, "resuming");
+
     let lastProgressWrite = 0;
-    const trainer = startTrainer(
-      { type: "start", jobId, spec: job.spec as unknown as JobSpec, backend, resumeFrom },
-      {
-        gpu: slot.gpu,
-        onMessage: async (message) => {
-          switch (message.type) {
-            case "started":
-              log.info({ backend: message.backend }, "training started");
-              await recorder.recordStarted(jobId, message.backend, slot.gpu !== null ? slot.device : message.device, message.classes);
-              break;
-            case "progress":
-              if (Date.now() - lastProgressWrite >= 1000 || message.progress.step === message.progress.stepsPerEpoch) {
-                lastProgressWrite = Date.now();
-                await recorder.recordProgress(jobId, message.progress);
-                await queueJob.updateProgress(message.progress.fraction).catch(() => undefined);
-              }
-              break;
-            case "epoch":
-              await recorder.recordEpoch(jobId, message.report);
-              log.info(message.report.metrics, "epoch finished");
-              break;
-            default:
-              break;
-          }
-        },
-      },
-    );
+    const onMessage = async (message: FromTrainer) => {
+      if (message.type === "started") {
+        log.info({ backend: message.backend }, "training started");
+        const device = slot.gpu !== null ? slot.device : message.device;
+        await withRetry("recording the start", () => recorder.recordStarted(jobId, message.backend, device, message.classes), log);
+      } else if (message.type === "progress") {
+        if (Date.now() - lastProgressWrite < 1000 && message.progress.step !== message.progress.stepsPerEpoch) return;
+        lastProgressWrite = Date.now();
+        // Progress is best effort: the next one replaces it.
+        const status = await recorder.recordProgress(jobId, message.progress).catch(() => null);
+        if (status === "cancelling") trainer.stop("cancel");
+        await queueJob.updateProgress(message.progress.fraction).catch(() => undefined);
+      } else if (message.type === "epoch") {
+        await withRetry(`recording epoch ${message.report.metrics.epoch}`, () => recorder.recordEpoch(jobId, message.report), log);
+        log.info(message.report.metrics, "epoch finished");
+      }
+    };
+    const start = { type: "start" as const, jobId, spec: job.spec as unknown as JobSpec, backend, resumeFrom };
+    const trainer = startTrainer(start, { gpu: slot.gpu, onMessage });
     running.set(jobId, trainer);
-    // Cancel may have arrived between the claim and the fork.
+    // A cancel may have arrived between the claim and the fork.
     if ((await recorder.status(jobId)) === "cancelling") trainer.stop("cancel");
     const outcome = await trainer.finished.finally(() => running.delete(jobId));
 
     if (outcome.type === "completed") {
-      await recorder.markSucceeded(jobId, outcome.result);
+      await withRetry("recording success", () => recorder.markSucceeded(jobId, outcome.result), log);
       log.info(outcome.result, "job succeeded");
       return;
     }
+    if (outcome.type === "stopped" && outcome.reason === "cancel") {
+      await withRetry("recording the cancel", () => recorder.markCancelled(jobId), log);
+      log.info("job cancelled");
+      return;
+    }
     if (outcome.type === "stopped") {
-      if (outcome.reason === "cancel") {
-        await recorder.markCancelled(jobId);
-        log.info("job cancelled");
-        return;
-      }
-      // Shutdown: hand the job back; the next worker resumes from the checkpoint.
-      await recorder.markRetrying(jobId, "TRAINER_CRASHED", "worker shut down; the job was handed back to the queue");
-      throw new Error("worker shutting down; job handed back");
+      // Shutdown: keep the step we reached, hand the job back without spending an attempt.
+      const checkpoint = outcome.checkpoint;
+      if (checkpoint) await withRetry("saving the shutdown checkpoint", () => recorder.recordInterruptedCheckpoint(jobId, checkpoint), log);
+      await recorder.markRequeued(jobId, "worker shut down");
+      await queueJob.moveToWait(token);
+      log.info({ step: checkpoint?.partial?.step ?? null }, "job handed back to the queue");
+      throw new WaitingError();
     }
     const retryable = ERROR_CODES[outcome.code].retry;
     const attemptsLeft = (queueJob.opts.attempts ?? 1) - queueJob.attemptsMade - 1;
     log.error({ code: outcome.code, message: outcome.message, attemptsLeft }, "training failed");
     if (!retryable || attemptsLeft <= 0) {
-      await recorder.markFailed(jobId, outcome.code, outcome.message);
+      await withRetry("recording the failure", () => recorder.markFailed(jobId, outcome.code, outcome.message), log);
       throw new UnrecoverableError(`${outcome.code}: ${outcome.message}`);
     }
-    await recorder.markRetrying(jobId, outcome.code, outcome.message);
+    await recorder.markRequeued(jobId, "retrying after a fault", { code: outcome.code, message: outcome.message });
     throw new Error(`${outcome.code}: ${outcome.message}`);
   };
 }

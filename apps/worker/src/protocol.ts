@@ -8,7 +8,7 @@ export type ToTrainer =
       jobId: string;
       spec: JobSpec;
       backend: "auto" | "tensorflow" | "wasm" | "cpu";
-      resumeFrom: { checkpoint: TrainingCheckpoint; best: ExportedModel } | null;
+      resumeFrom: { checkpoint: TrainingCheckpoint; best: ExportedModel | null } | null;
     }
   | { type: "stop"; reason: "cancel" | "shutdown" };
 
@@ -18,5 +18,5 @@ export type FromTrainer =
   | { type: "progress"; progress: Progress }
   | { type: "epoch"; report: EpochReport }
   | { type: "completed"; result: JobResult; best: ExportedModel; last: ExportedModel }
-  | { type: "stopped"; reason: string }
+  | { type: "stopped"; reason: string; checkpoint: TrainingCheckpoint | null }
   | { type: "failed"; code: ErrorCode; message: string };

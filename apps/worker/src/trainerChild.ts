@@ -41,7 +41,7 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
       },
       message.resumeFrom,
     );
-    if (outcome.status === "stopped") await send({ type: "stopped", reason: outcome.reason });
+    if (outcome.status === "stopped") await send({ type: "stopped", reason: outcome.reason, checkpoint: outcome.checkpoint });
     else await send({ type: "completed", result: outcome.result, best: outcome.best, last: outcome.last });
   } catch (error) {
     if (error instanceof TrainingError) await send({ type: "failed", code: error.code, message: error.message });

@@ -48,13 +48,20 @@ export async function startWorker(config: WorkerConfig) {
   });
 
   const workers = slots.map((slot) => {
-    const processor = createProcessor(slot, { recorder, logger, workerId, backend: config.TRAINYARD_BACKEND, running });
+    const processor = createProcessor(slot, {
+      recorder,
+      logger,
+      workerId,
+      backend: config.TRAINYARD_BACKEND,
+      tenantMaxRunning: config.TRAINYARD_TENANT_MAX_RUNNING,
+      running,
+    });
     const worker = new Worker<TrainPayload>(
       TRAINING_QUEUE,
-      async (job) => {
+      async (job, token) => {
         busy.set(job.data.jobId, slot.device);
         try {
-          await processor(job);
+          await processor(job, token);
         } finally {
           busy.delete(job.data.jobId);
         }
@@ -63,12 +70,19 @@ export async function startWorker(config: WorkerConfig) {
         connection: new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }),
         prefix: config.TRAINYARD_QUEUE_PREFIX,
         concurrency: 1,
-        lockDuration: 60_000,
-        stalledInterval: 30_000,
+        lockDuration: config.TRAINYARD_LOCK_DURATION_MS,
+        stalledInterval: config.TRAINYARD_STALLED_INTERVAL_MS,
         maxStalledCount: 3,
       },
     );
     worker.on("error", (error) => logger.warn({ err: error.message, device: slot.device }, "queue worker error"));
+    // A job BullMQ gives up on outside the processor (stalled too often) must not stay "running".
+    worker.on("failed", (job, error) => {
+      if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+      void recorder.status(job.data.jobId).then(async (status) => {
+        if (status === "running" || status === "queued") await recorder.markFailed(job.data.jobId, "TRAINER_CRASHED", error.message);
+      });
+    });
     return worker;
   });
 

@@ -18,9 +18,21 @@ import {
 import { createOptimizer, learningRateAt, setLearningRate, weightDecayMode } from "./optimizer.ts";
 import { inputScalingFor } from "./preprocessing.ts";
 
-/** Everything needed to continue a job after its last finished epoch. */
+/** Where an interrupted epoch stood: steps done and the running sums of its metrics. */
+export interface PartialEpoch {
+  step: number;
+  lossSum: number;
+  correct: number;
+  seen: number;
+  seconds: number;
+}
+
+/** Everything needed to continue a job: after its last finished epoch, or mid-epoch after a shutdown. */
 export interface TrainingCheckpoint {
+  /** The last finished epoch (0 if none). */
   epoch: number;
+  /** Progress into epoch `epoch + 1` when training stopped at a step boundary, else null. */
+  partial: PartialEpoch | null;
   model: ExportedModel;
   optimizer: OptimizerState;
   bestEpoch: number;
@@ -44,7 +56,11 @@ export interface TrainerHooks {
 
 export type TrainingOutcome =
   | { status: "completed"; result: JobResult; best: ExportedModel; last: ExportedModel; stoppedEarly: boolean }
-  | { status: "stopped"; reason: string };
+  /** `checkpoint` is set when the stop asked for one (a shutdown hands the job back mid-epoch). */
+  | { status: "stopped"; reason: string; checkpoint: TrainingCheckpoint | null };
+
+/** Stop reasons after which training state is saved at the step boundary, to resume elsewhere. */
+const CHECKPOINTING_STOPS = new Set(["shutdown"]);
 
 /** Steps between yields to the event loop, so cancel and shutdown messages are seen within a step. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -53,7 +69,7 @@ export async function train(
   spec: JobSpec,
   dataset: LoadedDataset,
   hooks: TrainerHooks,
-  resumeFrom: { checkpoint: TrainingCheckpoint; best: ExportedModel } | null = null,
+  resumeFrom: { checkpoint: TrainingCheckpoint; best: ExportedModel | null } | null = null,
 ): Promise<TrainingOutcome> {
   const { training } = spec;
   const shape: BatchShape = { imageShape: dataset.imageShape, inputShape: spec.inputShape, classes: dataset.classes.length };
@@ -76,12 +92,14 @@ export async function train(
   let bestMetric: number | null = null;
   let epochsWithoutImprovement = 0;
   let best: ExportedModel | null = null;
+  let partial: PartialEpoch | null = null;
   if (resumeFrom) {
     loadExportedWeights(model, resumeFrom.checkpoint.model);
     await importOptimizerState(optimizer, resumeFrom.checkpoint.optimizer);
     ({ bestEpoch, bestMetric, epochsWithoutImprovement } = resumeFrom.checkpoint);
     best = resumeFrom.best;
     startEpoch = resumeFrom.checkpoint.epoch + 1;
+    partial = resumeFrom.checkpoint.partial;
   }
 
   const runStartedAt = performance.now();
@@ -93,14 +111,34 @@ export async function train(
     const learningRate = learningRateAt(training, epoch);
     setLearningRate(optimizer, learningRate);
     const order = shuffledIndices(splits.train.indices.length, mixSeed(training.seed, epoch));
-    const epochStartedAt = performance.now();
-    let lossSum = 0;
-    let correct = 0;
-    let seen = 0;
+    // A resumed epoch skips the steps already taken; the order is the same, a function of (seed, epoch).
+    const resumed = partial;
+    partial = null;
+    const epochStartedAt = performance.now() - (resumed?.seconds ?? 0) * 1000;
+    let lossSum = resumed?.lossSum ?? 0;
+    let correct = resumed?.correct ?? 0;
+    let seen = resumed?.seen ?? 0;
     let step = 0;
     for (const positions of batchRanges(order, training.batchSize)) {
+      if (resumed && step < resumed.step) {
+        step += 1;
+        continue;
+      }
       const stop = hooks.stopRequested();
-      if (stop) return { status: "stopped", reason: stop };
+      if (stop) {
+        if (!CHECKPOINTING_STOPS.has(stop)) return { status: "stopped", reason: stop, checkpoint: null };
+        const seconds = (performance.now() - epochStartedAt) / 1000;
+        const checkpoint: TrainingCheckpoint = {
+          epoch: epoch - 1,
+          partial: { step, lossSum, correct, seen, seconds },
+          model: await exportModel(model),
+          optimizer: await exportOptimizerState(optimizer),
+          bestEpoch,
+          bestMetric,
+          epochsWithoutImprovement,
+        };
+        return { status: "stopped", reason: stop, checkpoint };
+      }
       const { x, y } = assembleBatch(splits.train, positions, shape);
       let hits: tf.Tensor | null = null;
       const loss = optimizer.minimize(
@@ -170,6 +208,7 @@ export async function train(
     if (isBest) best = last;
     const checkpoint: TrainingCheckpoint = {
       epoch,
+      partial: null,
       model: last,
       optimizer: await exportOptimizerState(optimizer),
       bestEpoch,

@@ -1,0 +1,83 @@
+import { putArtifact, readArtifact, type Db, type Prisma } from "@trainyard/db";
+import { WEIGHTS_FILE, type ExportedModel, type TrainingCheckpoint } from "@trainyard/engine";
+import { newId } from "@trainyard/shared";
+
+const json = (value: unknown) => value as Prisma.InputJsonValue;
+
+interface CheckpointState {
+  bestEpoch: number;
+  bestMetric: number | null;
+  epochsWithoutImprovement: number;
+  partial: TrainingCheckpoint["partial"];
+  optimizerSpecs: TrainingCheckpoint["optimizer"]["specs"];
+}
+
+export type ResumeState = { checkpoint: TrainingCheckpoint; best: ExportedModel | null };
+
+async function putModel(tx: Prisma.TransactionClient, jobId: string, kind: "best" | "last", model: ExportedModel, checkpointId: string) {
+  const modelJson = Buffer.from(JSON.stringify(model.modelJson));
+  await putArtifact(tx, { jobId, checkpointId, kind, name: "model.json", contentType: "application/json", data: modelJson });
+  await putArtifact(tx, { jobId, checkpointId, kind, name: WEIGHTS_FILE, contentType: "application/octet-stream", data: model.weights });
+}
+
+/**
+ * Replaces the job's latest checkpoint inside the caller's transaction: the state row, the
+ * `last` model (and `best` when it is the best so far) and the optimizer state.
+ */
+export async function saveCheckpoint(tx: Prisma.TransactionClient, jobId: string, checkpoint: TrainingCheckpoint, isBest: boolean) {
+  await tx.checkpoint.deleteMany({ where: { jobId, epoch: { gte: checkpoint.epoch } } });
+  const checkpointId = newId("ckpt");
+  const state: CheckpointState = {
+    bestEpoch: checkpoint.bestEpoch,
+    bestMetric: checkpoint.bestMetric,
+    epochsWithoutImprovement: checkpoint.epochsWithoutImprovement,
+    partial: checkpoint.partial,
+    optimizerSpecs: checkpoint.optimizer.specs,
+  };
+  await tx.checkpoint.create({
+    data: { id: checkpointId, jobId, epoch: checkpoint.epoch, metric: checkpoint.bestMetric, state: json(state) },
+  });
+  await putModel(tx, jobId, "last", checkpoint.model, checkpointId);
+  if (isBest) await putModel(tx, jobId, "best", checkpoint.model, checkpointId);
+  await putArtifact(tx, {
+    jobId,
+    checkpointId,
+    kind: "checkpoint",
+    name: "optimizer.bin",
+    contentType: "application/octet-stream",
+    data: checkpoint.optimizer.data,
+  });
+}
+
+/** The state to resume from, if an earlier attempt left a checkpoint. */
+export async function loadResumeState(db: Db, jobId: string): Promise<ResumeState | null> {
+  const latest = await db.checkpoint.findFirst({ where: { jobId }, orderBy: { epoch: "desc" } });
+  if (!latest) return null;
+  const artifacts = await db.artifact.findMany({ where: { jobId, kind: { in: ["last", "best", "checkpoint"] } } });
+  const find = (kind: string, name: string) => artifacts.find((artifact) => artifact.kind === kind && artifact.name === name);
+  const loadModel = async (kind: string): Promise<ExportedModel | null> => {
+    const modelJson = find(kind, "model.json");
+    const weights = find(kind, WEIGHTS_FILE);
+    if (!modelJson || !weights) return null;
+    return {
+      modelJson: JSON.parse((await readArtifact(db, modelJson.id)).toString("utf8")),
+      weights: new Uint8Array(await readArtifact(db, weights.id)),
+    };
+  };
+  const optimizer = find("checkpoint", "optimizer.bin");
+  const last = await loadModel("last");
+  if (!last || !optimizer || optimizer.checkpointId !== latest.id) return null;
+  const state = latest.state as unknown as CheckpointState;
+  return {
+    checkpoint: {
+      epoch: latest.epoch,
+      partial: state.partial ?? null,
+      model: last,
+      optimizer: { specs: state.optimizerSpecs, data: new Uint8Array(await readArtifact(db, optimizer.id)) },
+      bestEpoch: state.bestEpoch,
+      bestMetric: state.bestMetric,
+      epochsWithoutImprovement: state.epochsWithoutImprovement,
+    },
+    best: await loadModel("best"),
+  };
+}
