@@ -10,7 +10,8 @@ import { initBackend } from "../packages/engine/src/backend/index.ts";
 
 const [backendName = "wasm", network = "lenet-relu-max", stepsArg = "5"] = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const stock = process.argv.includes("--stock");
-await initBackend(backendName as "wasm", { engineKernels: !stock });
+const backendInfo = await initBackend(backendName as "wasm", { engineKernels: !stock });
+console.log(JSON.stringify(backendInfo));
 
 const times = new Map<string, { ms: number; calls: number }>();
 const detailed = new Set(["Conv2D", "FusedConv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MaxPoolGrad", "AvgPoolGrad", "BatchMatMul", "_FusedMatMul", "FusedBatchNorm", "Transpose", "Sum", "PadV2"]);
@@ -54,9 +55,16 @@ await model.trainOnBatch(xs, ys);
 await model.trainOnBatch(xs, ys);
 times.clear();
 const steps = Number(stepsArg);
+const stepMs: number[] = [];
 const t0 = performance.now();
-for (let i = 0; i < steps; i++) await model.trainOnBatch(xs, ys);
+for (let i = 0; i < steps; i++) {
+  const s0 = performance.now();
+  await model.trainOnBatch(xs, ys);
+  stepMs.push(performance.now() - s0);
+}
 const ms = (performance.now() - t0) / steps;
+stepMs.sort((a, b) => a - b);
+console.log(`step ms: best ${stepMs[0].toFixed(1)}, median ${stepMs[stepMs.length >> 1].toFixed(1)}`);
 let top = 0;
 for (const [key, { ms: t }] of times) if (!key.startsWith(" ")) top += t;
 console.log(`${backendName}${stock ? " (stock)" : ""} ${network} batch ${net.batch}: ${ms.toFixed(1)} ms/step, ${((net.batch * 1000) / ms).toFixed(0)} images/s; top-level kernels ${(top / steps).toFixed(1)} ms/step`);

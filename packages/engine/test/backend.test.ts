@@ -56,7 +56,7 @@ describe("initBackend", () => {
     expect(await initBackend("cpu")).toEqual({ backend: "cpu", device: "cpu:0" });
     expect(tf.getBackend()).toBe("cpu");
     expect(activeEngineKernels("cpu")).toContain("Conv2DBackpropFilter");
-    expect(await initBackend("wasm")).toEqual({ backend: "wasm", device: "cpu:0" });
+    expect(await initBackend("wasm", { kernelThreads: 1 })).toEqual({ backend: "wasm", device: "cpu:0", threads: 1 });
     expect(tf.getBackend()).toBe("wasm");
   });
 

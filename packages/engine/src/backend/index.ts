@@ -8,7 +8,8 @@
  * runs slowly, and replacements for the slowest stock kernels.
  */
 import * as tf from "@tensorflow/tfjs";
-import { engineKernelNames, registerEngineKernels } from "../kernels/index.ts";
+import { availableParallelism } from "node:os";
+import { engineKernelNames, kernelThreads, registerEngineKernels, startKernelWorkers } from "../kernels/index.ts";
 
 export type BackendPreference = "auto" | "tensorflow" | "wasm" | "cpu";
 
@@ -19,6 +20,8 @@ export interface BackendInfo {
   device: string;
   /** For "auto": why the backends before this one were skipped. */
   skipped?: string[];
+  /** wasm: threads its heavy kernels run on. */
+  threads?: number;
 }
 
 export interface InitBackendOptions {
@@ -29,6 +32,12 @@ export interface InitBackendOptions {
   gpu?: number | boolean | null;
   /** Register the engine's kernels on wasm/cpu (default true). */
   engineKernels?: boolean;
+  /**
+   * Threads the wasm kernels split their batch over (worker threads with their own wasm
+   * backend). Default: TRAINYARD_KERNEL_THREADS, else the machine's cores (at most 4). 1 turns
+   * it off; set it to cores ÷ slots when a worker runs several CPU slots on one machine.
+   */
+  kernelThreads?: number;
   /** Environment to read CUDA_VISIBLE_DEVICES from (default process.env). */
   env?: Record<string, string | undefined>;
 }
@@ -116,6 +125,12 @@ async function useCpu(): Promise<BackendInfo> {
   return { backend: "cpu", device: "cpu:0" };
 }
 
+function defaultKernelThreads(env: Record<string, string | undefined>): number {
+  const configured = Number.parseInt(env.TRAINYARD_KERNEL_THREADS ?? "", 10);
+  if (Number.isFinite(configured) && configured >= 1) return configured;
+  return Math.min(4, availableParallelism());
+}
+
 /** Selects and initializes the TF.js backend for this process, and registers the engine's kernels. */
 export async function initBackend(preference: BackendPreference = "auto", opts: InitBackendOptions = {}): Promise<BackendInfo> {
   let info: BackendInfo;
@@ -149,6 +164,10 @@ export async function initBackend(preference: BackendPreference = "auto", opts: 
       throw new BackendUnavailableError(`unknown backend preference "${String(preference)}"`, preference);
   }
   if (opts.engineKernels !== false) registerEngineKernels(info.backend);
+  if (info.backend === "wasm" && opts.engineKernels !== false) {
+    const wanted = opts.kernelThreads ?? defaultKernelThreads(opts.env ?? process.env);
+    info.threads = wanted > 1 ? await startKernelWorkers(wanted) : (await startKernelWorkers(1), kernelThreads());
+  }
   return info;
 }
 

@@ -176,25 +176,26 @@ export function conv2dBackpropInput(ctx: KernelContext, dy: TensorInfo, filter: 
     return dx;
   }
 
-  // Few input channels (the forward convolution below would have few output channels, which
-  // XNNPACK's kernels tile poorly) or a stride (zero insertion wastes stride² work): GEMM + col2im.
-  if (ci < 8 || sh > 1 || sw > 1) return backpropInputCol2im(ctx, dy, filter, info, channelsLast);
+  // A stride: zero insertion would waste stride² work; GEMM + col2im instead.
+  if (sh > 1 || sw > 1) return backpropInputCol2im(ctx, dy, filter, info, channelsLast);
+
+  // Padding of dy so that a valid convolution yields h × w.
+  const top = fh - 1 - pt;
+  const left = fw - 1 - pl;
+  const bottom = h + pt - oh;
+  const right = w + pl - ow;
+  const padsOk = top >= 0 && left >= 0 && bottom >= 0 && right >= 0;
+  // Very few input channels: the forward convolution below would have 1–3 output channels,
+  // which XNNPACK's GEMM tiles poorly; a depthwise convolution over (batch, channel) does better.
+  if (padsOk && ci < 4) return backpropInputDepthwise(ctx, dy, filter, info, channelsLast, explicitPad(top, bottom, left, right));
 
   const flipped = ctx.alloc([fh, fw, co, ci]);
   flipFilter(ctx.f32(flipped), ctx.f32(filter), fh, fw, ci, co);
 
-  // Padding of the (zero-inserted) dy so that a valid convolution yields h × w.
-  const top = fh - 1 - pt;
-  const left = fw - 1 - pl;
-  const dilH = (oh - 1) * sh + 1;
-  const dilW = (ow - 1) * sw + 1;
-  const bottom = h + fh - 1 - top - dilH;
-  const right = w + fw - 1 - left - dilW;
-
   let input: TensorInfo;
   let pad: tf.backend_util.ExplicitPadding;
   let ownsInput = false;
-  if (channelsLast && sh === 1 && sw === 1 && top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
+  if (channelsLast && padsOk) {
     input = dy;
     pad = explicitPad(top, bottom, left, right);
   } else {
@@ -202,7 +203,7 @@ export function conv2dBackpropInput(ctx: KernelContext, dy: TensorInfo, filter: 
     const wp = w + fw - 1;
     input = ctx.zeros([n, hp, wp, co]);
     ownsInput = true;
-    scatterDilated(ctx.f32(input), [n, hp, wp, co], ctx.f32(dy), [n, oh, ow, co], activationStrides(dy.shape, channelsLast), top, left, sh, sw);
+    scatterDilated(ctx.f32(input), [n, hp, wp, co], ctx.f32(dy), [n, oh, ow, co], activationStrides(dy.shape, channelsLast), top, left, 1, 1);
     pad = explicitPad(0, 0, 0, 0);
   }
   const dx = ctx.run("Conv2D", { x: input, filter: flipped }, { strides: [1, 1], pad, dataFormat: "NHWC", dilations: [1, 1] });
@@ -213,6 +214,63 @@ export function conv2dBackpropInput(ctx: KernelContext, dy: TensorInfo, filter: 
   gather4(ctx.f32(dxT), [n, ci, h, w], ctx.f32(dx), [h * w * ci, 1, w * ci, ci]);
   ctx.free(dx);
   return dxT;
+}
+
+/**
+ * dx for few input channels: dx[n,r,q,c] = Σ_o Σ_ij dypad[n, r+i, q+j, o] · Wflip[i,j,o,c] is,
+ * for each (n, o), a depthwise convolution of one plane with multiplier ci; so run one depthwise
+ * convolution over dy laid out as [1, outH, outW, N·co], then sum over o.
+ */
+function backpropInputDepthwise(
+  ctx: KernelContext,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+  channelsLast: boolean,
+  pad: tf.backend_util.ExplicitPadding,
+): TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
+  const { filterHeight: fh, filterWidth: fw } = info;
+  const planes = n * co;
+  const dyT = ctx.alloc([1, oh, ow, planes]);
+  const dwf = ctx.alloc([fh, fw, planes, ci]);
+  {
+    const ys = activationStrides(dy.shape, channelsLast);
+    gather4(ctx.f32(dyT), [oh, ow, n, co], ctx.f32(dy), [ys[1], ys[2], ys[0], ys[3]]);
+    const wv = ctx.f32(filter);
+    const fv = ctx.f32(dwf);
+    for (let i = 0; i < fh; i++) {
+      for (let j = 0; j < fw; j++) {
+        const src = ((fh - 1 - i) * fw + (fw - 1 - j)) * ci * co;
+        const dst = (i * fw + j) * planes * ci;
+        for (let o = 0; o < co; o++) for (let c = 0; c < ci; c++) fv[dst + o * ci + c] = wv[src + c * co + o];
+        // The same taps for every image.
+        for (let b = 1; b < n; b++) fv.copyWithin(dst + b * co * ci, dst, dst + co * ci);
+      }
+    }
+  }
+  const out = ctx.run("DepthwiseConv2dNative", { x: dyT, filter: dwf }, { strides: [1, 1], pad, dilations: [1, 1] });
+  ctx.free(dyT, dwf);
+  const dx = ctx.alloc(channelsLast ? [n, h, w, ci] : [n, ci, h, w]);
+  const xs = activationStrides(dx.shape, channelsLast);
+  const dv = ctx.f32(dx);
+  const ov = ctx.f32(out);
+  // out[0, r, q, (b·co + o)·ci + c] summed over o.
+  for (let r = 0, p = 0; r < h; r++) {
+    for (let q = 0; q < w; q++) {
+      for (let b = 0; b < n; b++) {
+        const base = b * xs[0] + r * xs[1] + q * xs[2];
+        for (let c = 0; c < ci; c++) {
+          let s = 0;
+          for (let o = 0; o < co; o++) s += ov[p + o * ci + c];
+          dv[base + c * xs[3]] = s;
+        }
+        p += co * ci;
+      }
+    }
+  }
+  ctx.free(out);
+  return dx;
 }
 
 /**

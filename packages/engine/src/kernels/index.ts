@@ -8,6 +8,7 @@ import { KernelContext, captureStock, type EngineBackendName } from "./context.t
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward, type BackpropFilterAttrs, type BackpropInputAttrs } from "./conv.ts";
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from "./depthwise.ts";
 import { matMulUntransposed } from "./matmul.ts";
+import { runSplit } from "./parallel.ts";
 import { avgPoolGrad, maxPoolGrad, type PoolGradAttrs } from "./pool.ts";
 import { padV2, sumLeading, tile } from "./reduce.ts";
 
@@ -23,6 +24,9 @@ const impls: Record<string, Impl> = {
     depthwiseBackpropInput(ctx, dy, filter, attrs as unknown as Parameters<typeof depthwiseBackpropInput>[3]),
   Conv2D: (ctx, inputs, attrs) => conv2dForward(ctx, "Conv2D", inputs, attrs),
   FusedConv2D: (ctx, inputs, attrs) => conv2dForward(ctx, "FusedConv2D", inputs, attrs),
+  // Stock kernels, registered so that they can be split across kernel worker threads.
+  DepthwiseConv2dNative: (ctx, inputs, attrs) => ctx.run("DepthwiseConv2dNative", inputs, attrs),
+  FusedDepthwiseConv2D: (ctx, inputs, attrs) => ctx.run("FusedDepthwiseConv2D", inputs, attrs),
   BatchMatMul: (ctx, inputs, attrs) => matMulUntransposed(ctx, "BatchMatMul", inputs, attrs),
   _FusedMatMul: (ctx, inputs, attrs) => matMulUntransposed(ctx, "_FusedMatMul", inputs, attrs),
   MaxPoolGrad: (ctx, { dy, input }, attrs) => maxPoolGrad(ctx, dy, input, attrs as unknown as PoolGradAttrs),
@@ -41,6 +45,8 @@ export const ENGINE_KERNELS: Record<EngineBackendName, readonly string[]> = {
     "Conv2DBackpropInput",
     "DepthwiseConv2dNativeBackpropFilter",
     "DepthwiseConv2dNativeBackpropInput",
+    "DepthwiseConv2dNative",
+    "FusedDepthwiseConv2D",
     "BatchMatMul",
     "_FusedMatMul",
     "MaxPoolGrad",
@@ -77,7 +83,10 @@ export function registerEngineKernels(backendName: string): string[] {
           ctx = new KernelContext(backend as tf.KernelBackend, backendName);
           contexts.set(backend, ctx);
         }
-        return impl(ctx, inputs as Record<string, TensorInfo>, attrs as Record<string, unknown>);
+        const ins = inputs as Record<string, TensorInfo>;
+        const at = attrs as Record<string, unknown>;
+        const c = ctx;
+        return runSplit(c, kernelName, ins, at, (i, a) => impl(c, i, a)) ?? impl(c, ins, at);
       },
     });
     registered.add(key);
@@ -98,3 +107,4 @@ export function unregisterEngineKernels(backendName: string): void {
 }
 
 export { KernelContext } from "./context.ts";
+export { kernelThreads, startKernelWorkers, stopKernelWorkers } from "./parallel.ts";

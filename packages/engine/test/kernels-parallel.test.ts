@@ -1,0 +1,94 @@
+/**
+ * Kernels split across a kernel worker thread (batch halves joined by concatenation, or summed
+ * for filter gradients) against the stock cpu kernels. Tolerance as in kernels.test.ts.
+ */
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stockKernel } from "../src/kernels/context.ts";
+import { kernelThreads, registerEngineKernels, startKernelWorkers, stopKernelWorkers } from "../src/kernels/index.ts";
+
+const TOLERANCE = 1e-4;
+
+function values(n: number, seed: number): Float32Array {
+  const v = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    v[i] = (s / 2147483648) * 2 - 1;
+  }
+  return v;
+}
+
+async function run(backendName: string, kernel: string, inputs: Record<string, number[]>, attrs: Record<string, unknown>, stock: boolean) {
+  await tf.setBackend(backendName);
+  const tensors: Record<string, tf.Tensor> = {};
+  let seed = 1;
+  for (const [name, shape] of Object.entries(inputs)) tensors[name] = tf.tensor(values(tf.util.sizeFromShape(shape), seed++), shape);
+  try {
+    if (stock) {
+      const backend = tf.backend();
+      const out = (stockKernel(kernel, backendName) ?? tf.getKernel(kernel, backendName)!).kernelFunc({ inputs: tensors, attrs: attrs as tf.NamedAttrMap, backend }) as tf.TensorInfo;
+      const result = { shape: out.shape, values: Float32Array.from(backend.readSync(out.dataId) as Float32Array) };
+      backend.disposeData(out.dataId);
+      return result;
+    }
+    const out = tf.engine().runKernel(kernel, tensors as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
+    const result = { shape: out.shape, values: Float32Array.from(out.dataSync()) };
+    out.dispose();
+    return result;
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
+
+function relError(a: Float32Array, b: Float32Array): number {
+  let scale = 1;
+  let err = 0;
+  for (let i = 0; i < b.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i]));
+    err = Math.max(err, Math.abs(a[i] - b[i]));
+  }
+  return err / scale;
+}
+
+const conv = { strides: [1, 1], pad: "same", dataFormat: "NHWC", dilations: [1, 1] };
+const cases: [string, string, Record<string, number[]>, Record<string, unknown>][] = [
+  ["Conv2D", "odd batch", { x: [33, 16, 16, 8], filter: [3, 3, 8, 16] }, conv],
+  ["FusedConv2D", "bias + relu", { x: [32, 16, 16, 8], filter: [3, 3, 8, 16], bias: [16] }, { ...conv, activation: "relu" }],
+  ["Conv2DBackpropInput", "stride 1", { dy: [32, 16, 16, 16], filter: [3, 3, 8, 16] }, { ...conv, inputShape: [32, 16, 16, 8] }],
+  ["Conv2DBackpropInput", "stride 2", { dy: [31, 8, 8, 16], filter: [3, 3, 8, 16] }, { ...conv, strides: [2, 2], inputShape: [31, 16, 16, 8] }],
+  ["Conv2DBackpropFilter", "summed halves", { x: [32, 16, 16, 8], dy: [32, 16, 16, 16] }, { ...conv, filterShape: [3, 3, 8, 16] }],
+  [
+    "DepthwiseConv2dNativeBackpropFilter",
+    "summed halves",
+    { x: [32, 16, 16, 16], dy: [32, 16, 16, 16] },
+    { strides: 1, pad: "same", dilations: 1, filterShape: [3, 3, 16, 1] },
+  ],
+  ["MaxPoolGrad", "2×2", { dy: [64, 16, 16, 8], input: [64, 32, 32, 8], output: [64, 16, 16, 8] }, { filterSize: 2, strides: 2, pad: "valid" }],
+  ["AvgPoolGrad", "3×3 s2", { dy: [64, 16, 16, 8], input: [64, 32, 32, 8] }, { filterSize: 3, strides: 2, pad: "same" }],
+];
+
+beforeAll(async () => {
+  await tf.setBackend("wasm");
+  await tf.ready();
+  registerEngineKernels("wasm");
+  await startKernelWorkers(2);
+});
+
+afterAll(async () => {
+  await stopKernelWorkers();
+});
+
+describe("kernels split over a worker thread", () => {
+  it("a worker started", () => {
+    expect(kernelThreads()).toBe(2);
+  });
+
+  it.each(cases)("%s %s", async (kernel, _name, inputs, attrs) => {
+    const expected = await run("cpu", kernel, inputs, attrs, true);
+    const actual = await run("wasm", kernel, inputs, attrs, false);
+    expect(actual.shape).toEqual(expected.shape);
+    expect(relError(actual.values, expected.values)).toBeLessThanOrEqual(TOLERANCE);
+  });
+});
