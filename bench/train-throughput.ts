@@ -6,11 +6,13 @@
  * (bench/train_throughput_torch.py) and the TF.js/PyTorch ratio is printed.
  *
  *   npm run bench:train -- [--backends wasm,cpu] [--networks lenet,lenet-relu-max,resnet18]
- *                          [--steps N] [--warmup N] [--no-torch] [--slow]
+ *                          [--steps N] [--warmup N] [--threads 1,2] [--no-torch] [--slow]
  *
  * `--slow` also runs the rows that take minutes (resnet18 on cpu, stock-kernel cpu rows).
  */
+import type * as TF from "@tensorflow/tfjs";
 import { spawn, spawnSync } from "node:child_process";
+import { availableParallelism, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
@@ -48,6 +50,8 @@ interface RowSpec {
   backend: string;
   /** Run with the stock TF.js kernels only (no engine kernels). */
   stock?: boolean;
+  /** Kernel threads on wasm (1 = the calling thread only). */
+  threads?: number;
   warmup: number;
   steps: number;
 }
@@ -58,6 +62,7 @@ interface RowResult {
   maxRssMB?: number;
   backend?: string;
   device?: string;
+  threads?: number;
   note?: string;
   error?: string;
 }
@@ -72,14 +77,14 @@ async function runChild(spec: RowSpec): Promise<RowResult> {
   if (!hasModel(net.model)) return { note: `model ${net.model} is not in the zoo yet` };
   let info;
   try {
-    info = await initBackend(spec.backend as "wasm", { engineKernels: !spec.stock });
+    info = await initBackend(spec.backend as "wasm", { engineKernels: !spec.stock, kernelThreads: spec.threads });
   } catch (error) {
     return { error: error instanceof Error ? error.message.split("\n")[0] : String(error) };
   }
   const model = getModel(net.model, { inputShape: net.inputShape, classes: 10, options: net.options });
   model.compile({ optimizer: tf.train.sgd(0.05), loss: "categoricalCrossentropy" });
   const xs = tf.randomUniform([net.batch, ...net.inputShape]);
-  const ys = tf.oneHot(tf.randomUniform([net.batch], 0, 10, "int32") as tf.Tensor1D, 10).toFloat();
+  const ys = tf.oneHot(tf.randomUniform([net.batch], 0, 10, "int32") as TF.Tensor1D, 10).toFloat();
   for (let i = 0; i < spec.warmup; i++) await model.trainOnBatch(xs, ys);
   const start = performance.now();
   for (let i = 0; i < spec.steps; i++) await model.trainOnBatch(xs, ys);
@@ -90,6 +95,7 @@ async function runChild(spec: RowSpec): Promise<RowResult> {
     maxRssMB: process.resourceUsage().maxRSS / 1024,
     backend: info.backend,
     device: info.device,
+    threads: info.threads,
   };
 }
 
@@ -159,6 +165,7 @@ function parseArgs(argv: string[]) {
     steps: get("steps") ? Number(get("steps")) : undefined,
     warmup: get("warmup") ? Number(get("warmup")) : undefined,
     torch: !argv.includes("--no-torch"),
+    threads: (get("threads") ?? `1,${Math.min(4, availableParallelism())}`).split(",").map(Number),
     slow: argv.includes("--slow"),
   };
 }
@@ -175,7 +182,7 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const torchVersion = args.torch ? torchAvailable() : null;
-  console.log(`# Training throughput, ${new Date().toISOString()}, Node ${process.version}, ${(await import("node:os")).cpus().length} cores`);
+  console.log(`# Training throughput, ${new Date().toISOString()}, Node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()[0].toFixed(1)} at start`);
   console.log(torchVersion ? `# PyTorch ${torchVersion} via ${PYTHON}` : "# PyTorch: not available (apt-get install -y python3-torch)");
   const header = ["network", "batch", "backend", "steps", "images/s", "ms/step", "peak RSS MB", "TF.js/PyTorch"];
   const rows: string[][] = [];
@@ -194,14 +201,15 @@ async function main(): Promise<void> {
       }
       const steps = args.steps ?? (backend === "cpu" ? net.cpuSteps : net.steps);
       const warmup = args.warmup ?? (backend === "cpu" ? 1 : net.warmup);
-      specs.push({ network: net, backend, warmup, steps });
+      if (backend === "wasm") for (const threads of [...new Set(args.threads)]) specs.push({ network: net, backend, warmup, steps, threads });
+      else specs.push({ network: net, backend, warmup, steps });
       if (backend === "cpu" && args.slow && net.name !== "resnet18") specs.push({ network: net, backend, stock: true, warmup: 1, steps: 1 });
     }
     for (const spec of specs) {
       const r = await runRow(spec);
-      const label = `${spec.backend}${spec.stock ? " (stock kernels)" : ""}`;
+      const label = `${spec.backend}${spec.stock ? " (stock kernels)" : ""}${r.threads ? ` (${r.threads} thread${r.threads === 1 ? "" : "s"})` : ""}`;
       if (r.error || r.note) {
-        notes.push(`${net.name} on ${label}: ${r.error ?? r.note}`);
+        notes.push(r.error ? `${label}: ${r.error}` : `${net.name} on ${label}: ${r.note}`);
         continue;
       }
       const ratio = torch?.imagesPerSec && r.imagesPerSec ? (r.imagesPerSec / torch.imagesPerSec).toFixed(2) + "×" : "—";
@@ -218,7 +226,8 @@ async function main(): Promise<void> {
       }
     }
   }
-  for (const note of notes) console.log(`- ${note}`);
+  for (const note of [...new Set(notes)]) console.log(`- ${note}`);
+  console.log(`# load average ${loadavg()[0].toFixed(1)} at end (other processes on the machine skew the numbers)`);
 }
 
 await main();
