@@ -23,7 +23,22 @@ interface SplitSpec {
   partAttrs?: (attrs: Attrs, n: number) => Attrs;
   /** Output shape of a part with `n` images. */
   outShape: (inputs: Record<string, TensorInfo>, attrs: Attrs, n: number) => number[];
+  /** Multiply-adds (or comparisons) of the whole kernel, to weigh against the copying. */
+  work: (inputs: Record<string, TensorInfo>, attrs: Attrs) => number;
+  /** Cost of one unit of work relative to an XNNPACK multiply-add (plain JS loops: 10–20). */
+  unitCost?: number;
 }
+
+const size = (info: TensorInfo) => tf.util.sizeFromShape(info.shape);
+/** Taps × input channels of a [fh, fw, ci, co] filter shape. */
+const fanIn = (filterShape: readonly number[]) => filterShape[0] * filterShape[1] * filterShape[2];
+const convWork = (i: Record<string, TensorInfo>, a: Attrs) => tf.util.sizeFromShape(convOut(i, a, i.x.shape[0])) * fanIn(i.filter.shape);
+const depthwiseWork = (i: Record<string, TensorInfo>, a: Attrs) =>
+  tf.util.sizeFromShape(convOut(i, a, i.x.shape[0], true)) * i.filter.shape[0] * i.filter.shape[1];
+const poolWork = (i: Record<string, TensorInfo>, a: Attrs) => {
+  const f = a.filterSize as number | [number, number];
+  return size(i.dy) * (typeof f === "number" ? f * f : f[0] * f[1]);
+};
 
 const withBatch = (shape: readonly number[], n: number) => [n, ...shape.slice(1)];
 
@@ -45,25 +60,49 @@ function convOut(inputs: Record<string, TensorInfo>, attrs: Attrs, n: number, de
 const inputShapeAttr = (attrs: Attrs, n: number): Attrs => ({ ...attrs, inputShape: withBatch(attrs.inputShape as number[], n) });
 
 export const SPLITTABLE: Record<string, SplitSpec> = {
-  Conv2D: { batchInputs: ["x"], join: "concat", outShape: (i, a, n) => convOut(i, a, n) },
-  FusedConv2D: { batchInputs: ["x"], join: "concat", outShape: (i, a, n) => convOut(i, a, n) },
-  DepthwiseConv2dNative: { batchInputs: ["x"], join: "concat", outShape: (i, a, n) => convOut(i, a, n, true) },
-  FusedDepthwiseConv2D: { batchInputs: ["x"], join: "concat", outShape: (i, a, n) => convOut(i, a, n, true) },
-  Conv2DBackpropInput: { batchInputs: ["dy"], join: "concat", partAttrs: inputShapeAttr, outShape: (_i, a, n) => withBatch(a.inputShape as number[], n) },
-  DepthwiseConv2dNativeBackpropInput: {
+  Conv2D: { batchInputs: ["x"], join: "concat", outShape: (i, a, n) => convOut(i, a, n), work: convWork },
+  FusedConv2D: { batchInputs: ["x"], join: "concat", outShape: (i, a, n) => convOut(i, a, n), work: convWork },
+  DepthwiseConv2dNative: { batchInputs: ["x"], join: "concat", outShape: (i, a, n) => convOut(i, a, n, true), work: depthwiseWork },
+  FusedDepthwiseConv2D: { batchInputs: ["x"], join: "concat", outShape: (i, a, n) => convOut(i, a, n, true), work: depthwiseWork },
+  Conv2DBackpropInput: {
     batchInputs: ["dy"],
     join: "concat",
     partAttrs: inputShapeAttr,
     outShape: (_i, a, n) => withBatch(a.inputShape as number[], n),
+    work: (i) => size(i.dy) * fanIn(i.filter.shape),
   },
-  Conv2DBackpropFilter: { batchInputs: ["x", "dy"], join: "sum", outShape: (_i, a) => a.filterShape as number[] },
-  DepthwiseConv2dNativeBackpropFilter: { batchInputs: ["x", "dy"], join: "sum", outShape: (_i, a) => a.filterShape as number[] },
-  MaxPoolGrad: { batchInputs: ["dy", "input", "output"], join: "concat", outShape: (i, _a, n) => withBatch(i.input.shape, n) },
-  AvgPoolGrad: { batchInputs: ["dy", "input"], join: "concat", outShape: (i, _a, n) => withBatch(i.input.shape, n) },
+  DepthwiseConv2dNativeBackpropInput: {
+    unitCost: 10,
+    batchInputs: ["dy"],
+    join: "concat",
+    partAttrs: inputShapeAttr,
+    outShape: (_i, a, n) => withBatch(a.inputShape as number[], n),
+    work: (i) => size(i.dy) * i.filter.shape[0] * i.filter.shape[1],
+  },
+  Conv2DBackpropFilter: {
+    batchInputs: ["x", "dy"],
+    join: "sum",
+    outShape: (_i, a) => a.filterShape as number[],
+    work: (i, a) => size(i.dy) * fanIn(a.filterShape as number[]),
+  },
+  DepthwiseConv2dNativeBackpropFilter: {
+    unitCost: 10,
+    batchInputs: ["x", "dy"],
+    join: "sum",
+    outShape: (_i, a) => a.filterShape as number[],
+    work: (i, a) => size(i.dy) * (a.filterShape as number[])[0] * (a.filterShape as number[])[1],
+  },
+  MaxPoolGrad: { unitCost: 20, batchInputs: ["dy", "input", "output"], join: "concat", outShape: (i, _a, n) => withBatch(i.input.shape, n), work: poolWork },
+  AvgPoolGrad: { unitCost: 20, batchInputs: ["dy", "input"], join: "concat", outShape: (i, _a, n) => withBatch(i.input.shape, n), work: poolWork },
 };
 
-/** Below this many elements (inputs + output) a kernel is not worth splitting. */
-const MIN_ELEMENTS = 150_000;
+/**
+ * A kernel is split when its work is large (waking a worker and joining costs tens of µs) and
+ * large against the floats copied to and from the worker (a small-map filter gradient with a
+ * big filter is mostly copying).
+ */
+const MIN_WORK = 4_000_000;
+const MIN_WORK_PER_COPIED = 24;
 
 class KernelWorker {
   private readonly flags: Int32Array;
@@ -124,6 +163,12 @@ class KernelWorker {
 }
 
 let workers: KernelWorker[] = [];
+let splits = 0;
+
+/** How many kernel calls were split so far (tests, profiling). */
+export function splitCount(): number {
+  return splits;
+}
 
 function bootstrap(entry: URL): string {
   if (entry.pathname.endsWith(".js") || entry.pathname.endsWith(".mjs")) return `import(${JSON.stringify(entry.href)});`;
@@ -205,10 +250,13 @@ export function runSplit(
   if (batch < 2 || attrs.dataFormat === "NCHW") return null;
   for (const name of Object.keys(inputs)) if (inputs[name] && inputs[name].dtype !== "float32") return null;
   const fullOut = spec.outShape(inputs, attrs, batch);
-  let elements = tf.util.sizeFromShape(fullOut);
-  for (const name of spec.batchInputs) elements += tf.util.sizeFromShape(inputs[name].shape);
-  if (elements < MIN_ELEMENTS) return null;
+  const work = spec.work(inputs, attrs) * (spec.unitCost ?? 1);
+  // Floats through the arena for the worker's half, plus the whole output to join.
+  let copied = tf.util.sizeFromShape(fullOut) * (spec.join === "sum" ? 2 : 1);
+  for (const name of spec.batchInputs) copied += tf.util.sizeFromShape(inputs[name].shape) / 2;
+  if (work < MIN_WORK || work < MIN_WORK_PER_COPIED * copied) return null;
 
+  splits++;
   // Parts: the calling thread takes a share like every worker.
   const parts = Math.min(batch, active.length + 1);
   const sizes = Array.from({ length: parts }, (_, i) => Math.floor(batch / parts) + (i < batch % parts ? 1 : 0));
