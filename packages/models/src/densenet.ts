@@ -50,7 +50,8 @@ function buildDenseNet(name: string, defaults: DenseNetConfig, { inputShape, cla
   const config = { ...defaults, growthRate };
   const context: LayerContext = { init: kernelInitializer("relu", initializer), useBias: config.convBias };
   const { input, features } = modelInput(inputShape, inputScaling);
-  let x = convBnAct(features, "stem_conv", { filters: 64, kernelSize: 7, strides: 2, padding: 3, useBias: context.useBias, init: context.init }, "relu");
+  // The stem has twice the growth rate (64 for k = 32), as in the paper's ImageNet models.
+  let x = convBnAct(features, "stem_conv", { filters: 2 * config.growthRate, kernelSize: 7, strides: 2, padding: 3, useBias: context.useBias, init: context.init }, "relu");
   x = maxPool2d(x, "stem_pool", { poolSize: 3, strides: 2, padding: 1 });
   for (let stage = 1; stage <= config.layersPerBlock.length; stage++) {
     x = denseBlock(x, stage, config, context);

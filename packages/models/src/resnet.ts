@@ -30,6 +30,8 @@ interface BlockContext {
 const optionSpec = {
   /** He et al. 2016b: BN and ReLU before each conv, nothing after the addition, one BN-ReLU after the last stage. */
   preActivation: { kind: "boolean", default: false },
+  /** Scales every width (64·[1, 2, 4, 8] in the paper); not in the paper, but the knob of Wide ResNets, here mostly to shrink. */
+  widthMultiplier: { kind: "number", default: 1, min: 0.05, max: 4 },
 } as const;
 
 const stageWidths = [64, 128, 256, 512];
@@ -58,7 +60,7 @@ function residualBlock(x: Tensor, prefix: string, kind: BlockKind, width: number
       : [[1, width, 1], [3, width, strides], [1, outChannels, 1]];
   const input = context.preActivation ? activation(batchNorm(x, `${prefix}_preact_bn`), `${prefix}_preact_relu`, "relu") : x;
   let branch = residualBranch(input, prefix, convs, context);
-  if (context.attention === "se") branch = squeezeExcite(branch, `${prefix}_se`, { squeezeChannels: outChannels / reduction, init: context.init });
+  if (context.attention === "se") branch = squeezeExcite(branch, `${prefix}_se`, { squeezeChannels: Math.max(1, Math.floor(outChannels / reduction)), init: context.init });
   if (context.attention === "cbam") branch = convolutionalBlockAttention(branch, `${prefix}_cbam`, { reduction, init: context.init });
   let shortcut = x;
   if (strides !== 1 || inChannels !== outChannels) {
@@ -70,7 +72,8 @@ function residualBlock(x: Tensor, prefix: string, kind: BlockKind, width: number
 }
 
 function buildResNet(name: string, config: ResNetConfig, { inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
-  const { preActivation } = readOptions(options, optionSpec);
+  const { preActivation, widthMultiplier } = readOptions(options, optionSpec);
+  const width = (channels: number) => Math.max(1, Math.round(channels * widthMultiplier));
   const useBias = config.convention === "notes";
   const context: BlockContext = {
     init: kernelInitializer("relu", initializer),
@@ -80,12 +83,12 @@ function buildResNet(name: string, config: ResNetConfig, { inputShape, classes, 
     attention: config.attention,
   };
   const { input, features } = modelInput(inputShape, inputScaling);
-  let x = convBnAct(features, "stem_conv", { filters: 64, kernelSize: 7, strides: 2, padding: 3, useBias, init: context.init }, "relu");
+  let x = convBnAct(features, "stem_conv", { filters: width(64), kernelSize: 7, strides: 2, padding: 3, useBias, init: context.init }, "relu");
   x = maxPool2d(x, "stem_pool", { poolSize: 3, strides: 2, padding: 1 });
   config.blocksPerStage.forEach((blocks, stageIndex) => {
     for (let block = 0; block < blocks; block++) {
       const strides = stageIndex > 0 && block === 0 ? 2 : 1;
-      x = residualBlock(x, `stage${stageIndex + 1}_block${block + 1}`, config.block, stageWidths[stageIndex], strides, context);
+      x = residualBlock(x, `stage${stageIndex + 1}_block${block + 1}`, config.block, width(stageWidths[stageIndex]), strides, context);
     }
   });
   if (preActivation) x = activation(batchNorm(x, "final_bn"), "final_relu", "relu");
@@ -101,7 +104,7 @@ function variant(name: string, paper: string, year: number, description: string,
     family: "resnet",
     paper,
     year,
-    description: `${description}; option preActivation.`,
+    description: `${description}; options preActivation, widthMultiplier.`,
     defaultInputShape,
     // All pools are padded, so any size runs; below the total stride of 32 the last stages see mostly padding.
     minInputSize: 32,
