@@ -415,7 +415,9 @@ describe("gradients through the layers that call kernels directly", () => {
       const b1 = tf.tensor(makeValues({ shape: [4] }), [4]);
       const w2 = tf.tensor(makeValues({ shape: [64, 5] }), [64, 5]);
       const f = (w1v: tf.Tensor, b1v: tf.Tensor, w2v: tf.Tensor) => {
-        const h = tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w1v as tf.Tensor4D, bias: b1v, strides: 2, pad: "same", activation: "relu" });
+        // activation "linear" keeps the fused op's customGrad (what tfjs-layers runs): it calls
+        // Conv2DBackpropInput/Filter directly, and dx of this first layer is dropped unread.
+        const h = tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w1v as tf.Tensor4D, bias: b1v, strides: 2, pad: "same", activation: "linear" }).relu();
         const p = tf.maxPool(h, 2, 1, "valid").reshape([3, -1]);
         return tf.fused.matMul({ a: p as tf.Tensor2D, b: w2v as tf.Tensor2D, activation: "linear" }).square().sum() as tf.Scalar;
       };
@@ -431,5 +433,41 @@ describe("gradients through the layers that call kernels directly", () => {
     registerEngineKernels("cpu");
     const actual = await run("wasm");
     for (let i = 0; i < expected.length; i++) expect(relError(actual[i], expected[i])).toBeLessThanOrEqual(TOLERANCE);
+  });
+});
+
+describe("deferred input gradients (wasm)", () => {
+  // With activation "linear" (as tfjs-layers calls it) the fused op keeps its customGrad, which computes dx eagerly.
+  it("the first layer's input gradient is dropped without being computed", async () => {
+    await tf.setBackend("wasm");
+    const { deferredStats } = await import("../src/kernels/lazy.ts");
+    const x = tf.randomNormal([4, 12, 12, 1]);
+    const w = tf.randomNormal([5, 5, 1, 6]);
+    const b = tf.zeros([6]);
+    const before = deferredStats();
+    const g = tf.grads((wv: tf.Tensor, bv: tf.Tensor) =>
+      tf.fused.conv2d({ x: x as tf.Tensor4D, filter: wv as tf.Tensor4D, bias: bv, pad: "same", strides: 1, activation: "linear" }).relu().sum(),
+    )([w, b]);
+    const after = deferredStats();
+    expect(after.skipped - before.skipped).toBe(1);
+    expect(after.computed - before.computed).toBe(0);
+    tf.dispose([x, w, b, ...g]);
+  });
+
+  it("a deferred result outlives its disposed inputs and equals the stock kernel", async () => {
+    seed = 99;
+    const dyValues = makeValues({ shape: [2, 6, 6, 3] });
+    const fValues = makeValues({ shape: [3, 3, 2, 3] });
+    const attrs = { strides: [1, 1], pad: "same", dataFormat: "NHWC", inputShape: [2, 6, 6, 2] };
+    const expected = await runKernel("cpu", "Conv2DBackpropInput", { dy: { shape: [2, 6, 6, 3], values: dyValues }, filter: { shape: [3, 3, 2, 3], values: fValues } }, attrs, true);
+    await tf.setBackend("wasm");
+    const dy = tf.tensor(dyValues, [2, 6, 6, 3]);
+    const filter = tf.tensor(fValues, [3, 3, 2, 3]);
+    const dx = tf.engine().runKernel("Conv2DBackpropInput", { dy, filter }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    tf.dispose([dy, filter]);
+    const doubled = dx.mul(2); // a stock kernel reading it
+    expect(relError(Float32Array.from(doubled.dataSync()).map((v) => v / 2), expected.values)).toBeLessThanOrEqual(TOLERANCE);
+    expect(relError(Float32Array.from(dx.dataSync()), expected.values)).toBeLessThanOrEqual(TOLERANCE);
+    tf.dispose([dx, doubled]);
   });
 });

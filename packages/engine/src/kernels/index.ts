@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { KernelContext, captureStock, type EngineBackendName } from "./context.ts";
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward, type BackpropFilterAttrs, type BackpropInputAttrs } from "./conv.ts";
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from "./depthwise.ts";
+import { deferred } from "./lazy.ts";
 import { matMulUntransposed } from "./matmul.ts";
 import { runSplit } from "./parallel.ts";
 import { avgPoolGrad, maxPoolGrad, type PoolGradAttrs } from "./pool.ts";
@@ -86,7 +87,12 @@ export function registerEngineKernels(backendName: string): string[] {
         const ins = inputs as Record<string, TensorInfo>;
         const at = attrs as Record<string, unknown>;
         const c = ctx;
-        return runSplit(c, kernelName, ins, at, (i, a) => impl(c, i, a)) ?? impl(c, ins, at);
+        const run = () => runSplit(c, kernelName, ins, at, (i, a) => impl(c, i, a)) ?? impl(c, ins, at);
+        // Input gradients are often dropped unread (the first layer's): compute them on demand.
+        if (kernelName === "Conv2DBackpropInput" && backendName === "wasm") {
+          return deferred(c, (at.inputShape as number[]).slice(), Object.values(ins), run);
+        }
+        return run();
       },
     });
     registered.add(key);
