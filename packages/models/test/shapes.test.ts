@@ -80,7 +80,7 @@ const shapeTable: Array<[Architecture, InputShape, number, Expected]> = [
 ];
 
 function trainableParameters(model: tf.LayersModel): number {
-  return model.trainableWeights.reduce((sum, weight) => sum + weight.shape.reduce((product, size) => product * size, 1), 0);
+  return model.trainableWeights.reduce((sum, weight) => sum + tf.util.sizeFromShape(weight.shape as number[]), 0);
 }
 
 function describeRow(architecture: Architecture, inputShape: InputShape, classes: number): string {

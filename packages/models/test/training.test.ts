@@ -57,7 +57,8 @@ beforeAll(async () => {
 });
 
 describe("the test's conv filter gradient", () => {
-  const cases: Array<[string, number[], number[], number, "same" | "valid"]> = [
+  type Shape4D = [number, number, number, number];
+  const cases: Array<[string, Shape4D, Shape4D, number, "same" | "valid"]> = [
     ["3×3 same", [2, 7, 7, 3], [3, 3, 3, 5], 1, "same"],
     ["3×3 stride 2 valid", [2, 9, 8, 4], [3, 3, 4, 6], 2, "valid"],
     ["1×1 stride 2", [1, 6, 6, 8], [1, 1, 8, 4], 2, "valid"],
@@ -65,9 +66,9 @@ describe("the test's conv filter gradient", () => {
   ];
   for (const [label, xShape, filterShape, strides, pad] of cases) {
     it(`matches the stock kernel: ${label}`, () => {
-      const x = tf.randomNormal(xShape) as tf.Tensor4D;
-      const filter = tf.randomNormal(filterShape) as tf.Tensor4D;
-      const gradient = tf.grad((f: tf.Tensor4D) => tf.conv2d(x, f, strides, pad).square().sum());
+      const x = tf.randomNormal(xShape);
+      const filter = tf.randomNormal(filterShape);
+      const gradient = tf.grad((f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, strides, pad).square().sum());
       const fast = gradient(filter);
       useStockConvFilterGradient();
       const reference = gradient(filter);
