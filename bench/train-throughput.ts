@@ -183,7 +183,7 @@ async function main(): Promise<void> {
   }
   const torchVersion = args.torch ? torchAvailable() : null;
   console.log(`# Training throughput, ${new Date().toISOString()}, Node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()[0].toFixed(1)} at start`);
-  console.log(torchVersion ? `# PyTorch ${torchVersion} via ${PYTHON}` : "# PyTorch: not available (apt-get install -y python3-torch)");
+  console.log(torchVersion ? `# PyTorch ${torchVersion} via ${PYTHON}` : args.torch ? "# PyTorch: not available (apt-get install -y python3-torch)" : "# PyTorch: skipped (--no-torch)");
   const header = ["network", "batch", "backend", "steps", "images/s", "ms/step", "peak RSS MB", "TF.js/PyTorch"];
   const rows: string[][] = [];
   const notes: string[] = [];
