@@ -97,6 +97,38 @@ export class ChannelPool extends tf.layers.Layer {
   }
 }
 
-for (const layerClass of [ChannelShuffle, ChannelSlice, ChannelPool]) {
+/**
+ * Stochastic depth (EfficientNet's "drop connect"): while training, drops a sample's residual branch with
+ * probability `rate` and scales the kept ones by 1 / (1 − rate); the identity at inference.
+ */
+export class StochasticDepth extends tf.layers.Layer {
+  static readonly className = "TrainyardStochasticDepth";
+  readonly rate: number;
+
+  constructor(config: { rate: number; name?: string }) {
+    super({ name: config.name });
+    this.rate = config.rate;
+  }
+
+  override computeOutputShape(inputShape: Shape): Shape {
+    return inputShape;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
+    return tf.tidy(() => {
+      const x = single(inputs);
+      if (!kwargs.training || this.rate === 0) return x.clone();
+      const perSample = [x.shape[0], ...x.shape.slice(1).map(() => 1)];
+      const kept = tf.randomUniform(perSample).greaterEqual(this.rate).toFloat().div(1 - this.rate);
+      return x.mul(kept);
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), rate: this.rate };
+  }
+}
+
+for (const layerClass of [ChannelShuffle, ChannelSlice, ChannelPool, StochasticDepth]) {
   tf.serialization.registerClass(layerClass);
 }

@@ -1,8 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { squeezeExcite } from "./attention.ts";
+import { StochasticDepth } from "./custom-layers.ts";
 import { roundChannels } from "./divisible.ts";
 import { modelInput } from "./input.ts";
-import { activation, add, batchNorm, classifierHead, convBnAct, depthwiseConv2d, globalAvgPool, kernelInitializer, type KernelInitializer, type Tensor } from "./layers.ts";
+import { activation, add, apply, batchNorm, classifierHead, convBnAct, depthwiseConv2d, globalAvgPool, kernelInitializer, type KernelInitializer, type Tensor } from "./layers.ts";
 import { readOptions } from "./options.ts";
 import { registerModel } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
@@ -23,29 +24,43 @@ const optionSpec = {
   widthMultiplier: { kind: "number", default: 1, min: 0.05, max: 4 },
   depthMultiplier: { kind: "number", default: 1, min: 0.1, max: 4 },
   dropout: { kind: "number", default: 0.2, min: 0, max: 0.95 },
+  /** Drop rate of the last block's residual branch; earlier blocks get proportionally less (0 for the first). */
+  stochasticDepth: { kind: "number", default: 0.2, min: 0, max: 0.95 },
 } as const;
 
+interface BlockSpec {
+  expansion: number;
+  kernelSize: number;
+  strides: number;
+  filters: number;
+  dropRate: number;
+}
+
 /** MBConv: 1×1 expansion → k×k depthwise → squeeze-excite (¼ of the block's input) → linear 1×1 projection. */
-function mbConv(x: Tensor, prefix: string, [expansion, kernelSize, strides, filters]: number[], init: KernelInitializer): Tensor {
+function mbConv(x: Tensor, prefix: string, { expansion, kernelSize, strides, filters, dropRate }: BlockSpec, init: KernelInitializer): Tensor {
   const inChannels = x.shape[3] as number;
   let y = expansion === 1 ? x : convBnAct(x, `${prefix}_expand`, { filters: roundChannels(inChannels, expansion), kernelSize: 1, init }, "swish");
   y = depthwiseConv2d(y, `${prefix}_dw`, { kernelSize, strides, init });
   y = activation(batchNorm(y, `${prefix}_dw_bn`), `${prefix}_dw_swish`, "swish");
   y = squeezeExcite(y, `${prefix}_se`, { squeezeChannels: Math.max(1, Math.floor(inChannels / 4)), activation: "swish", init });
   y = convBnAct(y, `${prefix}_project`, { filters, kernelSize: 1, init }, null);
-  return strides === 1 && inChannels === filters ? add([x, y], `${prefix}_add`) : y;
+  if (strides !== 1 || inChannels !== filters) return y;
+  return add([x, apply(new StochasticDepth({ rate: dropRate, name: `${prefix}_drop` }), y)], `${prefix}_add`);
 }
 
 function buildEfficientNet({ inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
-  const { widthMultiplier, depthMultiplier, dropout } = readOptions(options, optionSpec);
+  const { widthMultiplier, depthMultiplier, dropout, stochasticDepth } = readOptions(options, optionSpec);
+  const repeats = baseline.map((stage) => Math.ceil(stage[4] * depthMultiplier));
+  const totalBlocks = repeats.reduce((sum, count) => sum + count, 0);
+  let blockIndex = 0;
   const init = kernelInitializer("swish", initializer);
   const { input, features } = modelInput(inputShape, inputScaling);
   let x = convBnAct(features, "stem_conv", { filters: roundChannels(32, widthMultiplier), kernelSize: 3, strides: 2, padding: 1, init }, "swish");
-  baseline.forEach(([expansion, kernelSize, firstStride, channels, repeats], stageIndex) => {
+  baseline.forEach(([expansion, kernelSize, firstStride, channels], stageIndex) => {
     const filters = roundChannels(channels, widthMultiplier);
-    for (let block = 0; block < Math.ceil(repeats * depthMultiplier); block++) {
-      const strides = block === 0 ? firstStride : 1;
-      x = mbConv(x, `stage${stageIndex + 1}_block${block + 1}`, [expansion, kernelSize, strides, filters], init);
+    for (let block = 0; block < repeats[stageIndex]; block++) {
+      const spec = { expansion, kernelSize, strides: block === 0 ? firstStride : 1, filters, dropRate: (stochasticDepth * blockIndex++) / totalBlocks };
+      x = mbConv(x, `stage${stageIndex + 1}_block${block + 1}`, spec, init);
     }
   });
   x = convBnAct(x, "final_conv", { filters: 4 * (x.shape[3] as number), kernelSize: 1, init }, "swish");
@@ -59,7 +74,7 @@ registerModel({
   // Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (ICML 2019)
   paper: "Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (2019)",
   year: 2019,
-  description: "EfficientNet-B0: 16 MBConv blocks with squeeze-excite and swish, a 1280-channel 1×1 conv, dropout 0.2; options widthMultiplier, depthMultiplier, dropout.",
+  description: "EfficientNet-B0: 16 MBConv blocks with squeeze-excite, swish and stochastic depth, a 1280-channel 1×1 conv, dropout 0.2; options widthMultiplier, depthMultiplier, dropout, stochasticDepth.",
   defaultInputShape: [96, 96, 1],
   // Five stride-2 layers, all padded: 32 is the total stride.
   minInputSize: 32,

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ChannelPool, ChannelShuffle } from "../src/custom-layers.ts";
+import { ChannelPool, ChannelShuffle, StochasticDepth } from "../src/custom-layers.ts";
 import { activation, apply, conv2d, depthwiseConv2d, maxPool2d } from "../src/layers.ts";
 
 interface LayerCase {
@@ -100,5 +100,17 @@ describe("padded layers and custom layers match PyTorch value for value", () => 
     const kernel = patternKernel(3, 2, 2, false);
     const same = tf.conv2d(patternInput(first.input), kernel, 2, "same").squeeze([0]).arraySync() as number[][][];
     expect(same.flat(2)).not.toEqual(first.expected.flat(2));
+  });
+});
+
+describe("stochastic depth", () => {
+  it("is the identity at inference and drops or rescales whole samples in training", () => {
+    const layer = new StochasticDepth({ rate: 0.5 });
+    const branch = tf.ones([64, 2, 2, 3]);
+    expect((layer.apply(branch, { training: false }) as tf.Tensor).arraySync()).toEqual(branch.arraySync());
+    const perSample = (layer.apply(branch, { training: true }) as tf.Tensor).reshape([64, 12]).arraySync() as number[][];
+    expect(perSample.every((values) => values.every((value) => value === values[0]))).toBe(true);
+    expect(new Set(perSample.map((values) => values[0]))).toEqual(new Set([0, 2]));
+    tf.dispose(branch);
   });
 });
