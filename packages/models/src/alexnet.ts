@@ -52,5 +52,6 @@ registerModel({
   defaultInputShape: [224, 224, 1],
   // Three valid 3×3/2 max pools after the 11×11/4 conv: 63 is the smallest input that leaves 1×1.
   minInputSize: 63,
+  checkOptions: (options) => void readOptions(options, optionSpec),
   build: buildAlexNet,
 });

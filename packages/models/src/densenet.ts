@@ -45,8 +45,12 @@ function transition(x: Tensor, index: number, context: LayerContext): Tensor {
   return avgPool2d(x, `${prefix}_pool`, { poolSize: 2, strides: 2 });
 }
 
+function optionSpec(growthRate: number) {
+  return { growthRate: { kind: "number", default: growthRate, integer: true, min: 1 } } as const;
+}
+
 function buildDenseNet(name: string, defaults: DenseNetConfig, { inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
-  const { growthRate } = readOptions(options, { growthRate: { kind: "number", default: defaults.growthRate, integer: true, min: 1 } });
+  const { growthRate } = readOptions(options, optionSpec(defaults.growthRate));
   const config = { ...defaults, growthRate };
   const context: LayerContext = { init: kernelInitializer("relu", initializer), useBias: config.convBias };
   const { input, features } = modelInput(inputShape, inputScaling);
@@ -72,6 +76,7 @@ function variant(name: string, description: string, config: DenseNetConfig): voi
     defaultInputShape: [96, 96, 1],
     // Three valid 2×2 average pools after the padded stem (stride 4): 29 is the smallest input that leaves 1×1.
     minInputSize: 29,
+    checkOptions: (options) => void readOptions(options, optionSpec(config.growthRate)),
     build: (options) => buildDenseNet(name, config, options),
   });
 }

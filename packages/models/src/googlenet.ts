@@ -37,8 +37,10 @@ const inceptionStages: InceptionSpec[][] = [
   ],
 ];
 
+const optionSpec = {} as const;
+
 function buildGoogLeNet({ inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
-  readOptions(options, {});
+  readOptions(options, optionSpec);
   const init = kernelInitializer("relu", initializer);
   const { input, features } = modelInput(inputShape, inputScaling);
   let x = conv2d(features, "stage1_conv", { filters: 64, kernelSize: 7, strides: 2, padding: 3, activation: "relu", init });
@@ -65,5 +67,6 @@ registerModel({
   defaultInputShape: [96, 96, 1],
   // All pools are padded, so any size runs; below the total stride of 32 the last stages see mostly padding.
   minInputSize: 32,
+  checkOptions: (options) => void readOptions(options, optionSpec),
   build: buildGoogLeNet,
 });

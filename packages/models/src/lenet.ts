@@ -58,6 +58,7 @@ registerModel({
   description: "The book's LeNet-5: sigmoid, average pooling; options activation, pooling, channels, hiddenUnits, batchNorm.",
   // Padded 5×5 conv, 2×2 pool, valid 5×5 conv, 2×2 pool: 12×12 → 6×6 → 2×2 → 1×1.
   minInputSize: 12,
+  checkOptions: (options) => void readOptions(options, optionSpec(false)),
   build: (options) => buildLeNet({ name: "lenet", batchNorm: false, firstPadding: 2 }, options),
 });
 
@@ -70,5 +71,6 @@ registerModel({
   description: "The notes' concise batch-norm LeNet: unpadded first conv, batch norm before every sigmoid; same options as lenet.",
   // Two valid 5×5 convs, each followed by a 2×2 pool: 16×16 → 12×12 → 6×6 → 2×2 → 1×1.
   minInputSize: 16,
+  checkOptions: (options) => void readOptions(options, optionSpec(true)),
   build: (options) => buildLeNet({ name: "lenet-bn", batchNorm: true, firstPadding: 0 }, options),
 });

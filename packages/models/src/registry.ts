@@ -34,8 +34,8 @@ export function listModels(): ArchitectureInfo[] {
   }));
 }
 
-/** Throws a ModelOptionError if the shape or class count cannot be built; never builds. */
-export function checkBuildOptions(name: string, options: Pick<BuildOptions, "inputShape" | "classes">): void {
+/** Throws a ModelOptionError if the shape, class count or family options cannot be built; never builds. */
+export function checkBuildOptions(name: string, options: Pick<BuildOptions, "inputShape" | "classes" | "options">): void {
   const definition = getModelDefinition(name);
   const [height, width, channels] = options.inputShape;
   if (!Number.isInteger(channels) || channels < 1) {
@@ -50,6 +50,7 @@ export function checkBuildOptions(name: string, options: Pick<BuildOptions, "inp
   if (!Number.isInteger(options.classes) || options.classes < 2) {
     throw new ModelOptionError(`classes must be an integer ≥ 2, got ${options.classes}`, "classes");
   }
+  definition.checkOptions(options.options);
 }
 
 export function getModel(name: string, options: BuildOptions): tf.LayersModel {

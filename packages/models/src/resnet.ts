@@ -108,6 +108,7 @@ function variant(name: string, paper: string, year: number, description: string,
     defaultInputShape,
     // All pools are padded, so any size runs; below the total stride of 32 the last stages see mostly padding.
     minInputSize: 32,
+    checkOptions: (options) => void readOptions(options, optionSpec),
     build: (options) => buildResNet(name, config, options),
   });
 }

@@ -79,5 +79,6 @@ registerModel({
   defaultInputShape: [96, 96, 1],
   // Five stride-2 layers, all padded: 32 is the total stride.
   minInputSize: 32,
+  checkOptions: (options) => void readOptions(options, optionSpec),
   build: buildShuffleNetV2,
 });

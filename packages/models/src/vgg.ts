@@ -49,6 +49,7 @@ function variant(name: string, convArch: ConvArch): void {
     defaultInputShape: [224, 224, 1],
     // Five 2×2/2 max pools.
     minInputSize: 32,
+    checkOptions: (options) => void readOptions(options, optionSpec),
     build: (options) => buildVgg(name, convArch, options),
   });
 }

@@ -65,6 +65,15 @@ describe("registry", () => {
     expect(() => getModel("lenet", { inputShape: [28, 28, 1], classes: 10, options: { activation: "gelu" } })).toThrow(/sigmoid, relu, tanh/);
   });
 
+  it("checks every family's options without building", () => {
+    for (const name of Object.keys(minimumInput)) {
+      const check = (options: Record<string, unknown>) => () => checkBuildOptions(name, { inputShape: [224, 224, 3], classes: 10, options });
+      expect(check(lightOptions[name] ?? {})).not.toThrow();
+      expect(check({ depth: 3 })).toThrow(/unknown option depth/);
+    }
+    expect(() => checkBuildOptions("efficientnet-b0", { inputShape: [224, 224, 3], classes: 10, options: { dropout: 1.5 } })).toThrow(/at most/);
+  });
+
   for (const [name, minimum] of Object.entries(minimumInput)) {
     it(`${name}: ${minimum - 1}×${minimum - 1} is too small, ${minimum}×${minimum} builds`, () => {
       const tooSmall = () => checkBuildOptions(name, { inputShape: [minimum - 1, minimum, 1], classes: 10 });
