@@ -5,8 +5,9 @@
     /usr/bin/python3 packages/models/reference/shape_table.py
 
 For each configuration: trainable parameters and the output shapes (channels-last, batch dropped) at
-checkpoints named after the TF.js layer that computes the same tensor. Nothing here reads the TF.js models;
-the tests never run this script.
+checkpoints named after the TF.js layer that computes the same tensor. The printed rows are pasted as
+they are into `shapeTable` of the test; the comment lines at the end back the minimum input sizes in
+registry.test.ts. Nothing here reads the TF.js models; the tests never run this script.
 """
 import json
 
