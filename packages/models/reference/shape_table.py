@@ -184,6 +184,7 @@ FEATURES = {
     "resnet18": lambda: notes.ResNet(1).model[:5],
     "densenet": lambda: notes.densenet()[:8],
     "mobilenet-v1": lambda: paper.mobilenet_v1(1)[:14],
+    "densenet121": lambda: nn.Sequential(nn.Conv2d(1, 3, 1), tv.densenet121().features),
 }
 
 
