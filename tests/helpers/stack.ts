@@ -1,0 +1,122 @@
+import { execFileSync } from "node:child_process";
+import { createApiKey } from "@trainyard/api";
+import { createDb } from "@trainyard/db";
+import { createTestDatabase, TEST_REDIS_URL, uniqueQueuePrefix } from "./database.ts";
+import { freePort, startTrainyard, waitFor, type ServiceProcess } from "./processes.ts";
+import { deleteQueueKeys } from "./redis.ts";
+
+/** Short timings so that takeovers and retries happen within seconds in tests. */
+export const FAST_RECOVERY_ENV = {
+  TRAINYARD_LOCK_DURATION_MS: "3000",
+  TRAINYARD_STALLED_INTERVAL_MS: "1000",
+  TRAINYARD_RETRY_BACKOFF_MS: "300",
+  TRAINYARD_RECONCILE_INTERVAL_MS: "1500",
+  TRAINYARD_SHUTDOWN_GRACE_MS: "20000",
+  LOG_LEVEL: "warn",
+};
+
+export interface Stack {
+  baseUrl: string;
+  apiKey: string;
+  env: NodeJS.ProcessEnv;
+  api: ServiceProcess;
+  workers: ServiceProcess[];
+  startWorker(extraEnv?: NodeJS.ProcessEnv): ServiceProcess;
+  request<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  submit(spec: Record<string, unknown>): Promise<string>;
+  job(id: string): Promise<Record<string, any>>;
+  waitForJob(id: string, predicate: (job: Record<string, any>) => boolean, timeoutMs: number, what: string): Promise<Record<string, any>>;
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+/** API and workers as real processes on a fresh database and a private queue prefix. */
+export async function startStack(
+  options: { databaseUrl?: string; redisUrl?: string; workers?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<Stack> {
+  const database = options.databaseUrl ? null : await createTestDatabase();
+  const databaseUrl = options.databaseUrl ?? database!.url;
+  const redisUrl = options.redisUrl ?? TEST_REDIS_URL;
+  const queuePrefix = uniqueQueuePrefix();
+  const db = createDb(databaseUrl);
+  const apiKey = (await createApiKey(db, "reliability")).key;
+  await db.$disconnect();
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const env = {
+    ...FAST_RECOVERY_ENV,
+    ...options.env,
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    PORT: String(port),
+    TRAINYARD_QUEUE_PREFIX: queuePrefix,
+  };
+  const api = startTrainyard("api", env);
+  const workers: ServiceProcess[] = [];
+  const startWorker = (extraEnv: NodeJS.ProcessEnv = {}) => {
+    const worker = startTrainyard("worker", { ...env, ...extraEnv });
+    workers.push(worker);
+    return worker;
+  };
+  for (let i = 0; i < (options.workers ?? 1); i += 1) startWorker();
+  await waitFor("the API to be ready", () => fetch(`${baseUrl}/healthz`).then((r) => r.ok), 60_000);
+
+  const request = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${apiKey}`, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await response.text();
+    return { status: response.status, body: text.startsWith("{") || text.startsWith("[") ? JSON.parse(text) : text };
+  };
+  const logs = () => [`--- api ---\n${api.output()}`, ...workers.map((w, i) => `--- worker ${i} ---\n${w.output()}`)].join("\n");
+  return {
+    baseUrl,
+    apiKey,
+    env,
+    api,
+    workers,
+    startWorker,
+    request,
+    logs,
+    async submit(spec) {
+      const response = await request("POST", "/v1/jobs", spec);
+      if (response.status !== 202) throw new Error(`submit answered ${response.status}: ${JSON.stringify(response.body)}`);
+      return response.body.id as string;
+    },
+    async job(id) {
+      return (await request("GET", `/v1/jobs/${id}`)).body;
+    },
+    async waitForJob(id, predicate, timeoutMs, what) {
+      return waitFor(
+        what,
+        async () => {
+          const job = (await request("GET", `/v1/jobs/${id}`)).body;
+          return job && predicate(job) ? job : null;
+        },
+        timeoutMs,
+        200,
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}\n${logs()}`);
+      });
+    },
+    async stop() {
+      await Promise.all([api.stop(), ...workers.map((worker) => worker.stop("SIGKILL"))]);
+      await deleteQueueKeys(queuePrefix).catch(() => undefined);
+      await database?.drop();
+    },
+  };
+}
+
+/** PIDs of a process's children (the worker's training child). */
+export function childPids(pid: number): number[] {
+  try {
+    return execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" })
+      .split("\n")
+      .map((line) => Number(line.trim()))
+      .filter((value) => value > 0);
+  } catch {
+    return [];
+  }
+}
