@@ -34,8 +34,8 @@ export interface InitBackendOptions {
   engineKernels?: boolean;
   /**
    * Threads the wasm kernels split their batch over (worker threads with their own wasm
-   * backend). Default: TRAINYARD_KERNEL_THREADS, else the machine's cores (at most 4). 1 turns
-   * it off; set it to cores ÷ slots when a worker runs several CPU slots on one machine.
+   * backend). Default: TRAINYARD_KERNEL_THREADS, else the machine's cores (at most 4) divided by
+   * TRAINYARD_CPU_SLOTS (the worker's CPU slots share the cores). 1 turns it off.
    */
   kernelThreads?: number;
   /** Environment to read CUDA_VISIBLE_DEVICES from (default process.env). */
@@ -125,10 +125,12 @@ async function useCpu(): Promise<BackendInfo> {
   return { backend: "cpu", device: "cpu:0" };
 }
 
-function defaultKernelThreads(env: Record<string, string | undefined>): number {
+export function defaultKernelThreads(env: Record<string, string | undefined>): number {
   const configured = Number.parseInt(env.TRAINYARD_KERNEL_THREADS ?? "", 10);
   if (Number.isFinite(configured) && configured >= 1) return configured;
-  return Math.min(4, availableParallelism());
+  // A worker running several CPU slots shares the cores between its trainer processes.
+  const slots = Math.max(1, Number.parseInt(env.TRAINYARD_CPU_SLOTS ?? "1", 10) || 1);
+  return Math.max(1, Math.floor(Math.min(4, availableParallelism()) / slots));
 }
 
 /** Selects and initializes the TF.js backend for this process, and registers the engine's kernels. */
