@@ -1,5 +1,6 @@
 /**
- * Training throughput per backend: images/s of real layers-API training steps
+ * Training throughput per backend: images/s (batch ÷ median step time, so that other load on
+ * the machine skews it less) of real layers-API training steps
  * (model.compile with SGD + categoricalCrossentropy, model.trainOnBatch) on synthetic data,
  * after warm-up, each row in its own child process so that its peak resident memory (maxRSS)
  * is its own. When /usr/bin/python3 can import torch, the same networks are trained in PyTorch
@@ -86,12 +87,16 @@ async function runChild(spec: RowSpec): Promise<RowResult> {
   const xs = tf.randomUniform([net.batch, ...net.inputShape]);
   const ys = tf.oneHot(tf.randomUniform([net.batch], 0, 10, "int32") as TF.Tensor1D, 10).toFloat();
   for (let i = 0; i < spec.warmup; i++) await model.trainOnBatch(xs, ys);
-  const start = performance.now();
-  for (let i = 0; i < spec.steps; i++) await model.trainOnBatch(xs, ys);
-  const elapsed = performance.now() - start;
+  const stepMs: number[] = [];
+  for (let i = 0; i < spec.steps; i++) {
+    const start = performance.now();
+    await model.trainOnBatch(xs, ys);
+    stepMs.push(performance.now() - start);
+  }
+  const median = stepMs.sort((a, b) => a - b)[stepMs.length >> 1];
   return {
-    imagesPerSec: (spec.steps * net.batch * 1000) / elapsed,
-    msPerStep: elapsed / spec.steps,
+    imagesPerSec: (net.batch * 1000) / median,
+    msPerStep: median,
     maxRssMB: process.resourceUsage().maxRSS / 1024,
     backend: info.backend,
     device: info.device,
@@ -184,7 +189,7 @@ async function main(): Promise<void> {
   const torchVersion = args.torch ? torchAvailable() : null;
   console.log(`# Training throughput, ${new Date().toISOString()}, Node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()[0].toFixed(1)} at start`);
   console.log(torchVersion ? `# PyTorch ${torchVersion} via ${PYTHON}` : args.torch ? "# PyTorch: not available (apt-get install -y python3-torch)" : "# PyTorch: skipped (--no-torch)");
-  const header = ["network", "batch", "backend", "steps", "images/s", "ms/step", "peak RSS MB", "TF.js/PyTorch"];
+  const header = ["network", "batch", "backend", "steps", "images/s", "median ms/step", "peak RSS MB", "TF.js/PyTorch"];
   const rows: string[][] = [];
   const notes: string[] = [];
   const print = (cells: string[]) => console.log(`| ${cells.join(" | ")} |`);

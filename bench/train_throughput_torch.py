@@ -1,6 +1,6 @@
 """PyTorch reference for bench/train-throughput.ts: the same networks, batch sizes and step counts.
 
-Prints one JSON line: {"network", "imagesPerSec", "msPerStep", "threads", "maxRssMB", "torch"}.
+Prints one JSON line (images/s from the median step time): {"network", "imagesPerSec", "msPerStep", "threads", "maxRssMB", "torch"}.
 Run by the TypeScript benchmark with /usr/bin/python3 (Debian's python3-torch), one process per row.
 """
 import argparse
@@ -89,14 +89,16 @@ def main() -> None:
 
     for _ in range(args.warmup):
         step()
-    start = time.perf_counter()
+    times = []
     for _ in range(args.steps):
+        start = time.perf_counter()
         step()
-    elapsed = time.perf_counter() - start
+        times.append(time.perf_counter() - start)
+    median = sorted(times)[len(times) // 2]
     print(json.dumps({
         "network": args.network,
-        "imagesPerSec": args.steps * args.batch / elapsed,
-        "msPerStep": 1000 * elapsed / args.steps,
+        "imagesPerSec": args.batch / median,
+        "msPerStep": 1000 * median,
         "threads": torch.get_num_threads(),
         "maxRssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "torch": torch.__version__,
