@@ -3,11 +3,14 @@ import { serializerCompiler } from "fastify-type-provider-zod";
 import auth from "./plugins/app/auth.ts";
 import deps, { type AppDeps } from "./plugins/app/deps.ts";
 import errorHandler from "./plugins/app/errorHandler.ts";
+import rateLimit from "./plugins/external/rateLimit.ts";
 import swagger from "./plugins/external/swagger.ts";
 import architectures from "./routes/architectures/index.ts";
 import datasets from "./routes/datasets/index.ts";
 import health from "./routes/health/index.ts";
 import jobs from "./routes/jobs/index.ts";
+import queue from "./routes/queue/index.ts";
+import workers from "./routes/workers/index.ts";
 import { zodValidatorCompiler } from "./validation.ts";
 
 /** The whole API as one plugin: server.ts starts it, tests inject into it. */
@@ -20,10 +23,13 @@ export default async function app(instance: FastifyInstance, options: { deps: Ap
   await instance.register(health);
   await instance.register(
     async (v1) => {
+      await v1.register(rateLimit);
       await v1.register(auth);
       await v1.register(jobs);
       await v1.register(datasets);
       await v1.register(architectures);
+      await v1.register(workers);
+      await v1.register(queue);
     },
     { prefix: "/v1" },
   );

@@ -3,9 +3,12 @@ import { Redis } from "ioredis";
 import { createDb } from "@trainyard/db";
 import app from "./app.ts";
 import type { ApiConfig } from "./config.ts";
+import { createDatasetService } from "./services/datasets/service.ts";
+import { createJobEventStreams } from "./services/jobEvents.ts";
 import { createJobService } from "./services/jobService.ts";
 import { createModelArtifactService } from "./services/modelArtifacts.ts";
 import { createTrainingQueue } from "./services/trainingQueue.ts";
+import { createWorkerService } from "./services/workers.ts";
 
 /** The composition root: config in, a ready Fastify instance out (not yet listening). */
 export async function buildServer(config: ApiConfig): Promise<FastifyInstance> {
@@ -21,15 +24,29 @@ export async function buildServer(config: ApiConfig): Promise<FastifyInstance> {
     bodyLimit: config.TRAINYARD_BODY_LIMIT_BYTES,
     genReqId: () => crypto.randomUUID(),
   });
+  const events = createJobEventStreams({ db });
+  const datasets = createDatasetService({
+    db,
+    dataDir: config.TRAINYARD_DATA_DIR,
+    limits: { extractedBytes: config.TRAINYARD_EXTRACT_LIMIT_BYTES },
+    logger: server.log,
+  });
   await server.register(app, {
     deps: {
+      config,
       db,
       redis,
       jobs: createJobService({ db, queue, publisher: redis }),
+      events,
+      datasets,
+      workers: createWorkerService({ db }),
       models: createModelArtifactService(db),
     },
   });
+  // Open event streams would hold server.close() forever; clients reconnect with Last-Event-ID.
+  server.addHook("preClose", async () => events.closeAll());
   server.addHook("onClose", async () => {
+    await datasets.stopProcessing();
     await queue.close();
     redis.disconnect();
     queueConnection.disconnect();

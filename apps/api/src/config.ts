@@ -1,4 +1,7 @@
+import { resolve } from "node:path";
 import { z } from "zod";
+
+const GIB = 1024 ** 3;
 
 const configSchema = z.object({
   DATABASE_URL: z.string().url(),
@@ -12,6 +15,21 @@ const configSchema = z.object({
     .positive()
     .default(1024 * 1024),
   TRAINYARD_QUEUE_PREFIX: z.string().default("trainyard"),
+  /** Uploaded data sets are processed into `${TRAINYARD_DATA_DIR}/datasets/<id>/`; workers read them there. */
+  TRAINYARD_DATA_DIR: z
+    .string()
+    .min(1)
+    .default(".trainyard/data")
+    .transform((dir) => resolve(dir)),
+  /** Multipart uploads have their own limit: a data set archive is far larger than any JSON body. */
+  TRAINYARD_UPLOAD_LIMIT_BYTES: z.coerce.number().int().positive().default(GIB),
+  /** What an archive may unpack to, so a small zip bomb cannot fill the disk. */
+  TRAINYARD_EXTRACT_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(4 * GIB),
+  TRAINYARD_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
 });
 
 export type ApiConfig = Readonly<z.infer<typeof configSchema>>;

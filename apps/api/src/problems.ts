@@ -20,6 +20,9 @@ export const badRequest = (detail: string, errors: FieldError[] = []) => new Pro
 export const unauthorized = (detail: string) => new Problem(401, "Unauthorized", detail);
 export const notFound = (what: string) => new Problem(404, "Not Found", `${what} not found`);
 export const conflict = (detail: string) => new Problem(409, "Conflict", detail);
+export const payloadTooLarge = (detail: string) => new Problem(413, "Payload Too Large", detail);
+export const tooManyRequests = (detail: string, retryAfterSeconds: number) =>
+  new Problem(429, "Too Many Requests", detail, [], { "retry-after": String(retryAfterSeconds) });
 export const unavailable = (detail: string) => new Problem(503, "Service Unavailable", detail, [], { "retry-after": "5" });
 
 /** Raised by the zod validator: keeps zod's issues so every offending path can be named. */

@@ -28,6 +28,10 @@ export function createJobService({ db, queue, publisher }: JobServiceDeps) {
     return job;
   }
 
+  async function statusEvent(jobId: string, status: JobStatus) {
+    await db.jobEvent.create({ data: { jobId, type: "status", data: { status } } });
+  }
+
   async function findIdempotent(tenantId: string, key: string, hash: string): Promise<Job | null> {
     const existing = await db.job.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } } });
     if (!existing) return null;
@@ -48,21 +52,26 @@ export function createJobService({ db, queue, publisher }: JobServiceDeps) {
         if (existing) return { job: existing, created: false };
       }
       const { spec, datasetId } = await normalizeSpec(db, tenantId, parsed);
+      const id = newId("job");
       let job: Job;
       try {
-        job = await db.job.create({
-          data: {
-            id: newId("job"),
-            tenantId,
-            datasetId,
-            status: "queued",
-            spec: spec as unknown as Prisma.InputJsonValue,
-            tags: spec.tags,
-            priority: spec.priority,
-            idempotencyKey: idempotencyKey ?? null,
-            requestHash: hash,
-          },
-        });
+        // The first status event is written with the job, so an event stream always starts with it.
+        [job] = await db.$transaction([
+          db.job.create({
+            data: {
+              id,
+              tenantId,
+              datasetId,
+              status: "queued",
+              spec: spec as unknown as Prisma.InputJsonValue,
+              tags: spec.tags,
+              priority: spec.priority,
+              idempotencyKey: idempotencyKey ?? null,
+              requestHash: hash,
+            },
+          }),
+          db.jobEvent.create({ data: { jobId: id, type: "status", data: { status: "queued" } } }),
+        ]);
       } catch (error) {
         // Two requests with one key raced: the loser answers with the winner's job.
         if (idempotencyKey && error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") {
@@ -112,10 +121,12 @@ export function createJobService({ db, queue, publisher }: JobServiceDeps) {
         data: { status: "cancelled", finishedAt: new Date() },
       });
       if (queued.count === 1) {
+        await statusEvent(jobId, "cancelled");
         await queue.remove(jobId).catch(() => undefined);
         return findOwned(tenantId, jobId);
       }
-      await db.job.updateMany({ where: { id: jobId, status: "running" }, data: { status: "cancelling" } });
+      const running = await db.job.updateMany({ where: { id: jobId, status: "running" }, data: { status: "cancelling" } });
+      if (running.count === 1) await statusEvent(jobId, "cancelling");
       await publisher.publish(CANCEL_CHANNEL, jobId);
       return findOwned(tenantId, jobId);
     },

@@ -1,13 +1,21 @@
 import fp from "fastify-plugin";
 import type { Redis } from "ioredis";
 import type { Db } from "@trainyard/db";
+import type { ApiConfig } from "../../config.ts";
+import type { DatasetService } from "../../services/datasets/service.ts";
+import type { JobEventStreams } from "../../services/jobEvents.ts";
 import type { JobService } from "../../services/jobService.ts";
 import type { ModelArtifactService } from "../../services/modelArtifacts.ts";
+import type { WorkerService } from "../../services/workers.ts";
 
 export interface AppDeps {
+  config: ApiConfig;
   db: Db;
   redis: Redis;
   jobs: JobService;
+  events: JobEventStreams;
+  datasets: DatasetService;
+  workers: WorkerService;
   models: ModelArtifactService;
 }
 

@@ -1,41 +1,51 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import { listBuiltinDatasets } from "@trainyard/engine";
+import { z } from "zod";
+import { builtinDatasetInfo, listBuiltinDatasets } from "@trainyard/engine";
+import multipart from "../../plugins/external/multipart.ts";
+import { conflict } from "../../problems.ts";
+import { builtinDatasetView, datasetView } from "../../services/datasets/view.ts";
+import { readUpload } from "./upload.ts";
 
-const BUILTIN_CREATED_AT = "1970-01-01T00:00:00.000Z";
+const datasetIdParams = z.strictObject({ id: z.string().min(1) });
+
+const UPLOAD_DESCRIPTION =
+  "multipart/form-data with `name` and `file` (.zip or .tar.gz), in ImageFolder layout (train/<class>/<image>, " +
+  "optional val/ and test/) or CSV layout (train.csv with image,label columns, optional val.csv and test.csv, image " +
+  "paths relative to the CSV). Answers 201 with status `processing`; it becomes `ready` or `failed` (with `error`). " +
+  "Images are decoded to the most common size (others are stretched to it); all-grey data sets keep 1 channel, " +
+  "others get 3; alpha is flattened onto black. Without a test split, a seeded 10% of each train class is held out as test.";
 
 const datasets: FastifyPluginAsyncZod = async (app) => {
+  const { datasets: service } = app.deps;
+  await app.register(multipart);
+
   app.get("/datasets", { schema: { tags: ["datasets"] } }, async (request) => {
-    const builtins = listBuiltinDatasets()
-      .filter((dataset) => dataset.available)
-      .map((dataset) => ({
-        id: dataset.name,
-        name: dataset.name,
-        status: "ready",
-        builtin: true,
-        classes: dataset.classes,
-        counts: dataset.counts,
-        imageShape: dataset.imageShape,
-        createdAt: BUILTIN_CREATED_AT,
-      }));
-    const uploads = await app.deps.db.dataset.findMany({ where: { tenantId: request.tenantId }, orderBy: { createdAt: "desc" } });
-    return {
-      items: [
-        ...builtins,
-        ...uploads.map((dataset) => ({
-          id: dataset.id,
-          name: dataset.name,
-          status: dataset.status,
-          builtin: false,
-          classes: dataset.classes,
-          counts: dataset.counts,
-          imageShape: dataset.imageShape,
-          error: dataset.error,
-          createdAt: dataset.createdAt.toISOString(),
-        })),
-      ],
-      nextCursor: null,
-    };
+    const builtins = listBuiltinDatasets().filter((dataset) => dataset.available);
+    const uploads = await service.list(request.tenantId);
+    return { items: [...builtins.map(builtinDatasetView), ...uploads.map(datasetView)], nextCursor: null };
   });
+
+  app.post("/datasets", { schema: { tags: ["datasets"], description: UPLOAD_DESCRIPTION } }, async (request, reply) => {
+    const { name, staged } = await readUpload(request, service);
+    const dataset = await service.start(request.tenantId, name, staged);
+    return reply.status(201).header("location", `/v1/datasets/${dataset.id}`).send(datasetView(dataset));
+  });
+
+  app.get("/datasets/:id", { schema: { params: datasetIdParams, tags: ["datasets"] } }, async (request) => {
+    const builtin = builtinDatasetInfo(request.params.id);
+    if (builtin?.available) return builtinDatasetView(builtin);
+    return datasetView(await service.get(request.tenantId, request.params.id));
+  });
+
+  app.delete(
+    "/datasets/:id",
+    { schema: { params: datasetIdParams, tags: ["datasets"], description: "409 while a queued or running job uses the data set." } },
+    async (request, reply) => {
+      if (builtinDatasetInfo(request.params.id)) throw conflict(`${request.params.id} is built in and cannot be deleted`);
+      await service.remove(request.tenantId, request.params.id);
+      return reply.status(204).send();
+    },
+  );
 };
 
 export default datasets;

@@ -15,6 +15,8 @@ const health: FastifyPluginAsync = async (app) => {
     const groups = await app.deps.db.job.groupBy({ by: ["status"], _count: { _all: true } });
     const lines = ["# HELP trainyard_jobs Jobs by status.", "# TYPE trainyard_jobs gauge"];
     for (const group of groups) lines.push(`trainyard_jobs{status="${group.status}"} ${group._count._all}`);
+    lines.push("# HELP trainyard_event_streams Open job event streams.", "# TYPE trainyard_event_streams gauge");
+    lines.push(`trainyard_event_streams ${app.deps.events.activeCount()}`);
     const memory = process.memoryUsage();
     lines.push("# HELP process_resident_memory_bytes Resident memory.", "# TYPE process_resident_memory_bytes gauge");
     lines.push(`process_resident_memory_bytes ${memory.rss}`);

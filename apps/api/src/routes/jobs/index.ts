@@ -3,7 +3,16 @@ import { jobSpecInputSchema } from "@trainyard/shared";
 import { jobView } from "../../services/jobView.ts";
 import { estimateJob } from "../../services/estimate.ts";
 import { normalizeSpec } from "../../services/specNormalizer.ts";
-import { createJobQuery, jobIdParams, listJobsQuery, metricsQuery, modelFileParams, modelQuery } from "./schemas.ts";
+import {
+  createJobQuery,
+  EVENTS_DESCRIPTION,
+  eventsHeaders,
+  jobIdParams,
+  listJobsQuery,
+  metricsQuery,
+  modelFileParams,
+  modelQuery,
+} from "./schemas.ts";
 
 const METRIC_COLUMNS = [
   "epoch",
@@ -17,7 +26,7 @@ const METRIC_COLUMNS = [
 ] as const;
 
 const jobs: FastifyPluginAsyncZod = async (app) => {
-  const { jobs: service, models, db } = app.deps;
+  const { jobs: service, models, db, events } = app.deps;
 
   app.post("/jobs", { schema: { body: jobSpecInputSchema, querystring: createJobQuery, tags: ["jobs"] } }, async (request, reply) => {
     if (request.query.dryRun) {
@@ -56,6 +65,20 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
     }
     return { epochs };
   });
+
+  app.get(
+    "/jobs/:id/events",
+    { schema: { params: jobIdParams, headers: eventsHeaders, tags: ["jobs"], description: EVENTS_DESCRIPTION } },
+    async (request, reply) => {
+      const job = await service.get(request.tenantId, request.params.id);
+      const lastEventId = BigInt(request.headers["last-event-id"] ?? "0");
+      return reply
+        .type("text/event-stream; charset=utf-8")
+        .header("cache-control", "no-cache")
+        .header("x-accel-buffering", "no")
+        .send(events.open(job.id, lastEventId));
+    },
+  );
 
   app.get("/jobs/:id/model", { schema: { params: jobIdParams, querystring: modelQuery, tags: ["models"] } }, async (request, reply) => {
     const job = await service.get(request.tenantId, request.params.id);

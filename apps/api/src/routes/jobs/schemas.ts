@@ -22,3 +22,18 @@ export const metricsQuery = z.strictObject({ format: z.enum(["json", "csv"]).def
 export const modelQuery = z.strictObject({ checkpoint: z.enum(["best", "last"]).default("best") });
 
 export const modelFileParams = z.strictObject({ id: z.string().min(1), file: z.string().min(1) });
+
+/** EventSource sends back the id of the last event it received when it reconnects. */
+export const eventsHeaders = z.looseObject({
+  "last-event-id": z
+    .string()
+    .regex(/^\d{1,19}$/, "the id of an event this stream sent")
+    .optional(),
+});
+
+export const EVENTS_DESCRIPTION =
+  "Server-Sent Events: `status`, `epoch` (a metrics row), `log` and `progress` (at most once a second). " +
+  "status, epoch and log events are stored and carry their own increasing id; progress is not stored, so a progress " +
+  "event carries the id of the last stored event sent before it. Reconnecting with `Last-Event-ID` replays every " +
+  "stored event after that id, then the current progress. The stream ends after a terminal status " +
+  "(succeeded, failed, cancelled).";

@@ -1,0 +1,132 @@
+import { open, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { UPLOADED_DATASET_META, type UploadedDatasetMeta, type UploadedSplitFiles } from "@trainyard/engine";
+import { extractArchive, type ArchiveKind, type ExtractLimits } from "./archive.ts";
+import { DatasetError, formatBytes } from "./errors.ts";
+import { chooseShape, decodeImage, probeImage, type ImageShape } from "./images.ts";
+import { readLayout, SPLITS, type Sample, type SplitName } from "./layout.ts";
+
+export interface ProcessLimits extends ExtractLimits {
+  /** Decoded bytes of one split; workers read each split file whole. */
+  splitBytes: number;
+}
+
+export interface ProcessedDataset {
+  classes: string[];
+  counts: Record<SplitName, number>;
+  imageShape: ImageShape;
+}
+
+/** Without a test split, this share of each class is held out of train, with this seed. */
+export const HOLDOUT = { fraction: 0.1, seed: 1729 } as const;
+const PROBE_WINDOW = 32;
+const DECODE_WINDOW = 8;
+
+/** mulberry32: the hold-out must be the same for the same archive. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function holdOutTest(train: Sample[], classCount: number): { train: Sample[]; test: Sample[] } {
+  const random = seededRandom(HOLDOUT.seed);
+  const byClass = Array.from({ length: classCount }, (_, label) => train.filter((sample) => sample.label === label));
+  for (const samples of byClass) {
+    for (let i = samples.length - 1; i > 0; i -= 1) {
+      const j = Math.floor(random() * (i + 1));
+      [samples[i], samples[j]] = [samples[j], samples[i]];
+    }
+  }
+  const takes = byClass.map((samples) => Math.round(samples.length * HOLDOUT.fraction));
+  // A tiny upload still gets one test image, from its largest class.
+  if (takes.reduce((sum, take) => sum + take, 0) === 0) takes[byClass.indexOf(byClass.reduce((a, b) => (b.length > a.length ? b : a)))] = 1;
+  return {
+    test: byClass.flatMap((samples, label) => samples.slice(0, takes[label])),
+    train: byClass.flatMap((samples, label) => samples.slice(takes[label])),
+  };
+}
+
+/** Runs `run` over items a window at a time and yields the results in order. */
+async function* windowed<T, R>(items: T[], size: number, signal: AbortSignal, run: (item: T) => Promise<R>): AsyncGenerator<R> {
+  for (let start = 0; start < items.length; start += size) {
+    signal.throwIfAborted();
+    yield* await Promise.all(items.slice(start, start + size).map(run));
+  }
+}
+
+export interface ProcessInput {
+  name: string;
+  archivePath: string;
+  kind: ArchiveKind;
+  /** Where the archive is unpacked; removed afterwards. */
+  workDir: string;
+  outDir: string;
+  limits: ProcessLimits;
+  signal: AbortSignal;
+}
+
+/** Archive → uint8 images and labels per split plus meta.json (written last) in outDir. */
+export async function processUpload({ name, archivePath, kind, workDir, outDir, limits, signal }: ProcessInput): Promise<ProcessedDataset> {
+  const extractDir = join(workDir, "extracted");
+  const layout = await readLayout(extractDir, await extractArchive(archivePath, kind, extractDir, limits, signal));
+  const heldOut = layout.splits.test.length === 0;
+  const splits = heldOut ? { ...layout.splits, ...holdOutTest(layout.splits.train, layout.classes.length) } : layout.splits;
+  const samples = SPLITS.flatMap((split) => splits[split]);
+  const infos = new Map<string, Awaited<ReturnType<typeof probeImage>>>();
+  for await (const [sample, info] of windowed(samples, PROBE_WINDOW, signal, async (sample) => {
+    return [sample, await probeImage(join(extractDir, sample.path), sample.path)] as const;
+  })) {
+    infos.set(sample.path, info);
+  }
+  const imageShape = chooseShape([...infos.values()]);
+  const imageBytes = imageShape[0] * imageShape[1] * imageShape[2];
+  for (const split of SPLITS) {
+    if (splits[split].length * imageBytes > limits.splitBytes) {
+      throw new DatasetError(
+        `the ${split} split decodes to ${formatBytes(splits[split].length * imageBytes)} (${splits[split].length} images of ` +
+          `${imageShape.join("×")}); at most ${formatBytes(limits.splitBytes)}: upload smaller images`,
+      );
+    }
+  }
+  let resizedImages = 0;
+  const files = {} as Record<SplitName, UploadedSplitFiles>;
+  for (const split of SPLITS) {
+    files[split] = { images: `${split}-images.u8`, labels: `${split}-labels.u8`, count: splits[split].length };
+    const output = await open(join(outDir, files[split].images), "w");
+    try {
+      const decode = (sample: Sample) => decodeImage(join(extractDir, sample.path), sample.path, imageShape, infos.get(sample.path)!);
+      for await (const pixels of windowed(splits[split], DECODE_WINDOW, signal, decode)) await output.write(pixels);
+    } finally {
+      await output.close();
+    }
+    await writeFile(
+      join(outDir, files[split].labels),
+      Uint8Array.from(splits[split], (sample) => sample.label),
+    );
+    resizedImages += splits[split].filter(
+      ({ path }) => infos.get(path)!.width !== imageShape[1] || infos.get(path)!.height !== imageShape[0],
+    ).length;
+  }
+  const meta: UploadedDatasetMeta = {
+    format: "trainyard-uploaded-dataset",
+    version: 1,
+    name,
+    classes: layout.classes,
+    imageShape,
+    splits: { train: files.train, val: files.val.count > 0 ? files.val : null, test: files.test },
+    heldOutTest: heldOut ? { ...HOLDOUT } : null,
+    layout: layout.kind,
+    resizedImages,
+    createdAt: new Date().toISOString(),
+  };
+  await writeFile(join(outDir, `${UPLOADED_DATASET_META}.tmp`), JSON.stringify(meta, null, 2));
+  await rename(join(outDir, `${UPLOADED_DATASET_META}.tmp`), join(outDir, UPLOADED_DATASET_META));
+  await rm(workDir, { recursive: true, force: true });
+  const counts = { train: files.train.count, val: files.val.count, test: files.test.count };
+  return { classes: layout.classes, counts, imageShape };
+}

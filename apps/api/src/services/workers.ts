@@ -1,0 +1,51 @@
+import type { Db } from "@trainyard/db";
+
+/** A worker beats every 10 s; three missed beats and it is reported lost. */
+export const LOST_AFTER_MS = 30_000;
+/** Workers silent for a day are left out of the list: they are gone, not merely lost. */
+export const FORGET_AFTER_MS = 24 * 3600 * 1000;
+
+interface StoredDevice {
+  id: string;
+  name: string;
+  backend: string | null;
+  busyWithJob: string | null;
+}
+
+function storedDevices(value: unknown): StoredDevice[] {
+  return Array.isArray(value) ? (value as StoredDevice[]) : [];
+}
+
+export function createWorkerService({ db, now = () => new Date() }: { db: Db; now?: () => Date }) {
+  return {
+    /** Every recent worker; a device's job id is shown only to the tenant that owns the job. */
+    async list(tenantId: string) {
+      const at = now().getTime();
+      const workers = await db.worker.findMany({
+        where: { lastHeartbeatAt: { gte: new Date(at - FORGET_AFTER_MS) } },
+        orderBy: [{ startedAt: "asc" }, { id: "asc" }],
+      });
+      const busyJobIds = workers.flatMap((worker) => storedDevices(worker.devices).flatMap((device) => device.busyWithJob ?? []));
+      const ownJobs = busyJobIds.length ? await db.job.findMany({ where: { id: { in: busyJobIds }, tenantId }, select: { id: true } }) : [];
+      const own = new Set(ownJobs.map((job) => job.id));
+      return workers.map((worker) => {
+        const silent = at - worker.lastHeartbeatAt.getTime() > LOST_AFTER_MS;
+        return {
+          id: worker.id,
+          host: worker.host,
+          pid: worker.pid,
+          devices: storedDevices(worker.devices).map((device) => ({
+            id: device.id,
+            name: device.name,
+            backend: device.backend ?? null,
+            busyWithJob: device.busyWithJob && own.has(device.busyWithJob) ? device.busyWithJob : null,
+          })),
+          lastHeartbeatAt: worker.lastHeartbeatAt.toISOString(),
+          status: silent && worker.status !== "stopped" ? "lost" : worker.status,
+        };
+      });
+    },
+  };
+}
+
+export type WorkerService = ReturnType<typeof createWorkerService>;
