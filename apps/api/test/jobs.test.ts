@@ -78,6 +78,9 @@ describe("validation", () => {
     ["unknown nested field", { ...lenetJob, training: { epoch: 3 } }, "training.epoch"],
     ["missing dataset", { architecture: "lenet" }, "dataset"],
     ["input too small for the pooling", { ...lenetJob, inputShape: [4, 4, 1] }, "inputShape"],
+    ["an unknown architecture option", { ...lenetJob, architectureOptions: { activaton: "relu" } }, "architectureOptions.activaton"],
+    ["a bad architecture option", { ...lenetJob, architectureOptions: { pooling: "median" } }, "architectureOptions.pooling"],
+    ["a fine-tune source that does not exist", { ...lenetJob, fineTune: { fromJobId: "job_missing" } }, "fineTune.fromJobId"],
   ];
   it.each(cases)("answers 400 naming the field for %s", async (_name, payload, path) => {
     const response = await app.inject({ method: "POST", url: "/v1/jobs", headers: auth(keyA), payload: payload as object });
@@ -173,6 +176,25 @@ describe("jobs", () => {
     expect(cancelled.json().status).toBe("cancelled");
     const again = await app.inject({ method: "POST", url: `/v1/jobs/${id}/cancel`, headers: auth(keyA) });
     expect(again.statusCode).toBe(409);
+  });
+
+  it("refuses to fine-tune from a job without a checkpoint or from another tenant's job", async () => {
+    const source = (await app.inject({ method: "POST", url: "/v1/jobs", headers: auth(keyA), payload: lenetJob })).json().id;
+    const noCheckpoint = await app.inject({
+      method: "POST",
+      url: "/v1/jobs",
+      headers: auth(keyA),
+      payload: { ...lenetJob, fineTune: { fromJobId: source } },
+    });
+    expect(noCheckpoint.statusCode).toBe(400);
+    expect(noCheckpoint.json().errors).toEqual([{ path: "fineTune.checkpoint", message: `job ${source} has no best checkpoint` }]);
+    const foreign = await app.inject({
+      method: "POST",
+      url: "/v1/jobs",
+      headers: auth(keyB),
+      payload: { ...lenetJob, fineTune: { fromJobId: source } },
+    });
+    expect(foreign.json().errors).toEqual([{ path: "fineTune.fromJobId", message: `no job with id ${source}` }]);
   });
 
   it("answers 409 for the model of a job without a checkpoint, and empty metrics", async () => {

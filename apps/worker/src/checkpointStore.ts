@@ -49,23 +49,24 @@ export async function saveCheckpoint(tx: Prisma.TransactionClient, jobId: string
   });
 }
 
+/** A job's `best` or `last` model, or null if it has none (yet). */
+export async function loadModel(db: Db, jobId: string, kind: "best" | "last"): Promise<ExportedModel | null> {
+  const artifacts = await db.artifact.findMany({ where: { jobId, kind, name: { in: ["model.json", WEIGHTS_FILE] } } });
+  const modelJson = artifacts.find((artifact) => artifact.name === "model.json");
+  const weights = artifacts.find((artifact) => artifact.name === WEIGHTS_FILE);
+  if (!modelJson || !weights) return null;
+  return {
+    modelJson: JSON.parse((await readArtifact(db, modelJson.id)).toString("utf8")),
+    weights: new Uint8Array(await readArtifact(db, weights.id)),
+  };
+}
+
 /** The state to resume from, if an earlier attempt left a checkpoint. */
 export async function loadResumeState(db: Db, jobId: string): Promise<ResumeState | null> {
   const latest = await db.checkpoint.findFirst({ where: { jobId }, orderBy: { epoch: "desc" } });
   if (!latest) return null;
-  const artifacts = await db.artifact.findMany({ where: { jobId, kind: { in: ["last", "best", "checkpoint"] } } });
-  const find = (kind: string, name: string) => artifacts.find((artifact) => artifact.kind === kind && artifact.name === name);
-  const loadModel = async (kind: string): Promise<ExportedModel | null> => {
-    const modelJson = find(kind, "model.json");
-    const weights = find(kind, WEIGHTS_FILE);
-    if (!modelJson || !weights) return null;
-    return {
-      modelJson: JSON.parse((await readArtifact(db, modelJson.id)).toString("utf8")),
-      weights: new Uint8Array(await readArtifact(db, weights.id)),
-    };
-  };
-  const optimizer = find("checkpoint", "optimizer.bin");
-  const last = await loadModel("last");
+  const optimizer = await db.artifact.findFirst({ where: { jobId, kind: "checkpoint", name: "optimizer.bin" } });
+  const last = await loadModel(db, jobId, "last");
   if (!last || !optimizer || optimizer.checkpointId !== latest.id) return null;
   const state = latest.state as unknown as CheckpointState;
   return {
@@ -78,6 +79,6 @@ export async function loadResumeState(db: Db, jobId: string): Promise<ResumeStat
       bestMetric: state.bestMetric,
       epochsWithoutImprovement: state.epochsWithoutImprovement,
     },
-    best: await loadModel("best"),
+    best: await loadModel(db, jobId, "best"),
   };
 }

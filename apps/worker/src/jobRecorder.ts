@@ -1,7 +1,7 @@
 import { putArtifact, type Db, type Prisma } from "@trainyard/db";
 import type { EpochReport, TrainingCheckpoint } from "@trainyard/engine";
 import type { ErrorCode, JobResult, Progress } from "@trainyard/shared";
-import { loadResumeState, saveCheckpoint } from "./checkpointStore.ts";
+import { loadModel, loadResumeState, saveCheckpoint } from "./checkpointStore.ts";
 
 const json = (value: unknown) => value as Prisma.InputJsonValue;
 const TRANSACTION_OPTIONS = { timeout: 300_000, maxWait: 30_000 };
@@ -72,6 +72,9 @@ export function createJobRecorder(db: Db) {
     },
 
     loadResumeState: (jobId: string) => loadResumeState(db, jobId),
+
+    /** The model a fine-tuning job starts from: the source job's best or last checkpoint. */
+    loadFineTuneSource: (sourceJobId: string, checkpoint: "best" | "last") => loadModel(db, sourceJobId, checkpoint),
 
     async markSucceeded(jobId: string, result: JobResult) {
       await db.job.update({ where: { id: jobId }, data: { status: "succeeded", result: json(result), finishedAt: new Date() } });

@@ -59,7 +59,11 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
         log.info(message.report.metrics, "epoch finished");
       }
     };
-    const start = { type: "start" as const, jobId, spec: job.spec as unknown as JobSpec, backend, resumeFrom };
+    const spec = job.spec as unknown as JobSpec;
+    // A resumed attempt continues from its own checkpoint; only a first start needs the source model.
+    const fineTuneFrom =
+      spec.fineTune && !resumeFrom ? await recorder.loadFineTuneSource(spec.fineTune.fromJobId, spec.fineTune.checkpoint) : null;
+    const start = { type: "start" as const, jobId, spec, backend, resumeFrom, fineTuneFrom };
     const trainer = startTrainer(start, { gpu: slot.gpu, onMessage });
     running.set(jobId, trainer);
     // A cancel may have arrived between the claim and the fork.

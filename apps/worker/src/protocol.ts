@@ -9,6 +9,7 @@ export type ToTrainer =
       spec: JobSpec;
       backend: "auto" | "tensorflow" | "wasm" | "cpu";
       resumeFrom: { checkpoint: TrainingCheckpoint; best: ExportedModel | null } | null;
+      fineTuneFrom: ExportedModel | null;
     }
   | { type: "stop"; reason: "cancel" | "shutdown" };
 

@@ -39,7 +39,7 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
         onEpoch: (report) => send({ type: "epoch", report }),
         stopRequested: () => stopReason,
       },
-      message.resumeFrom,
+      { resumeFrom: message.resumeFrom, fineTuneFrom: message.fineTuneFrom },
     );
     if (outcome.status === "stopped") await send({ type: "stopped", reason: outcome.reason, checkpoint: outcome.checkpoint });
     else await send({ type: "completed", result: outcome.result, best: outcome.best, last: outcome.last });

@@ -40,11 +40,16 @@ function weightSpecsOf(modelJson: Record<string, unknown>): tf.io.WeightsManifes
   return manifest.flatMap((group) => group.weights);
 }
 
-/** Loads exported weights into a model of the same architecture (resume, best-epoch restore, fine-tune). */
-export function loadExportedWeights(model: tf.LayersModel, exported: ExportedModel, strict = true): void {
+/** The weights of an exported model as named tensors; the caller disposes them. */
+export function decodeExportedWeights(exported: ExportedModel): tf.NamedTensorMap {
   const weights = exported.weights;
   const buffer = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
-  const named = tf.io.decodeWeights(buffer, weightSpecsOf(exported.modelJson));
+  return tf.io.decodeWeights(buffer, weightSpecsOf(exported.modelJson));
+}
+
+/** Loads exported weights into a model of the same architecture (resume, best-epoch restore, fine-tune). */
+export function loadExportedWeights(model: tf.LayersModel, exported: ExportedModel, strict = true): void {
+  const named = decodeExportedWeights(exported);
   const byName = new Map(model.weights.map((weight) => [weight.originalName, weight]));
   for (const [name, tensor] of Object.entries(named)) {
     const target = byName.get(name);

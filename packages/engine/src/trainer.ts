@@ -7,15 +7,10 @@ import { makeSplits } from "./data/splits.ts";
 import type { LoadedDataset } from "./data/types.ts";
 import { TrainingError } from "./errors.ts";
 import { evaluate } from "./evaluate.ts";
-import {
-  exportModel,
-  exportOptimizerState,
-  importOptimizerState,
-  loadExportedWeights,
-  type ExportedModel,
-  type OptimizerState,
-} from "./modelExport.ts";
-import { createOptimizer, learningRateAt, setLearningRate, weightDecayMode } from "./optimizer.ts";
+import { freezeLayers, isHeadLayer, transferWeights } from "./fineTune.ts";
+import { exportModel, loadExportedWeights, type ExportedModel, type OptimizerState } from "./modelExport.ts";
+import { learningRateAt, weightDecayMode } from "./optimizer.ts";
+import { OptimizerGroups, type ParameterGroup } from "./optimizerGroups.ts";
 import { inputScalingFor } from "./preprocessing.ts";
 
 /** Where an interrupted epoch stood: steps done and the running sums of its metrics. */
@@ -65,12 +60,31 @@ const CHECKPOINTING_STOPS = new Set(["shutdown"]);
 /** Steps between yields to the event loop, so cancel and shutdown messages are seen within a step. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+export interface TrainingStart {
+  /** Continue an earlier attempt of this job. */
+  resumeFrom?: { checkpoint: TrainingCheckpoint; best: ExportedModel | null } | null;
+  /** The model named by `spec.fineTune` (its best or last checkpoint), for a job's first attempt. */
+  fineTuneFrom?: ExportedModel | null;
+}
+
+/** Backbone at the job's rate; when fine-tuning, the new head at `headLearningRateMultiplier` × that. */
+function parameterGroups(model: tf.LayersModel, spec: JobSpec): ParameterGroup[] {
+  const variablesOf = (layers: tf.layers.Layer[]) =>
+    layers.flatMap((layer) => layer.trainableWeights.map((weight) => weight.read() as tf.Variable));
+  if (!spec.fineTune) return [{ name: "all", variables: variablesOf(model.layers), multiplier: 1 }];
+  return [
+    { name: "backbone", variables: variablesOf(model.layers.filter((layer) => !isHeadLayer(layer))), multiplier: 1 },
+    { name: "head", variables: variablesOf(model.layers.filter(isHeadLayer)), multiplier: spec.fineTune.headLearningRateMultiplier },
+  ];
+}
+
 export async function train(
   spec: JobSpec,
   dataset: LoadedDataset,
   hooks: TrainerHooks,
-  resumeFrom: { checkpoint: TrainingCheckpoint; best: ExportedModel | null } | null = null,
+  start: TrainingStart = {},
 ): Promise<TrainingOutcome> {
+  const resumeFrom = start.resumeFrom ?? null;
   const { training } = spec;
   const shape: BatchShape = { imageShape: dataset.imageShape, inputShape: spec.inputShape, classes: dataset.classes.length };
   const splits = makeSplits(dataset, training);
@@ -81,8 +95,16 @@ export async function train(
     inputScaling: inputScalingFor(spec.augmentation.normalize, spec.inputShape[2]),
     options: spec.architectureOptions,
   });
-  const optimizer = createOptimizer(training.optimizer, learningRateAt(training, 1));
-  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+  if (spec.fineTune) {
+    if (!resumeFrom) {
+      if (!start.fineTuneFrom)
+        throw new TrainingError("INVALID_FINE_TUNE_SOURCE", `job ${spec.fineTune.fromJobId} has no model to fine-tune from`);
+      transferWeights(model, start.fineTuneFrom);
+    }
+    freezeLayers(model, spec.fineTune.freeze);
+  }
+  const optimizer = new OptimizerGroups(training.optimizer, parameterGroups(model, spec), learningRateAt(training, 1));
+  const variables = optimizer.variables;
   const decay = weightDecayMode(training.optimizer);
   const stepsPerEpoch = Math.ceil(splits.train.indices.length / training.batchSize);
   const monitorValLoss = training.earlyStopping?.metric === "valLoss";
@@ -95,7 +117,7 @@ export async function train(
   let partial: PartialEpoch | null = null;
   if (resumeFrom) {
     loadExportedWeights(model, resumeFrom.checkpoint.model);
-    await importOptimizerState(optimizer, resumeFrom.checkpoint.optimizer);
+    await optimizer.importState(resumeFrom.checkpoint.optimizer);
     ({ bestEpoch, bestMetric, epochsWithoutImprovement } = resumeFrom.checkpoint);
     best = resumeFrom.best;
     startEpoch = resumeFrom.checkpoint.epoch + 1;
@@ -109,7 +131,7 @@ export async function train(
 
   for (let epoch = startEpoch; epoch <= training.epochs; epoch += 1) {
     const learningRate = learningRateAt(training, epoch);
-    setLearningRate(optimizer, learningRate);
+    optimizer.setLearningRate(learningRate);
     const order = shuffledIndices(splits.train.indices.length, mixSeed(training.seed, epoch));
     // A resumed epoch skips the steps already taken; the order is the same, a function of (seed, epoch).
     const resumed = partial;
@@ -132,7 +154,7 @@ export async function train(
           epoch: epoch - 1,
           partial: { step, lossSum, correct, seen, seconds },
           model: await exportModel(model),
-          optimizer: await exportOptimizerState(optimizer),
+          optimizer: await optimizer.exportState(),
           bestEpoch,
           bestMetric,
           epochsWithoutImprovement,
@@ -141,18 +163,14 @@ export async function train(
       }
       const { x, y } = assembleBatch(splits.train, positions, shape);
       let hits: tf.Tensor | null = null;
-      const loss = optimizer.minimize(
-        () => {
-          const probabilities = model.apply(x, { training: true }) as tf.Tensor2D;
-          hits = tf.keep(probabilities.argMax(-1).equal(y.argMax(-1)).sum());
-          const crossEntropy = tf.metrics.categoricalCrossentropy(y, probabilities).mean() as tf.Scalar;
-          if (decay !== "coupled") return crossEntropy;
-          const l2 = tf.addN(variables.map((v) => tf.sum(tf.square(v))));
-          return crossEntropy.add(l2.mul(training.optimizer.weightDecay / 2)) as tf.Scalar;
-        },
-        true,
-        variables,
-      ) as tf.Scalar;
+      const loss = optimizer.step(() => {
+        const probabilities = model.apply(x, { training: true }) as tf.Tensor2D;
+        hits = tf.keep(probabilities.argMax(-1).equal(y.argMax(-1)).sum());
+        const crossEntropy = tf.metrics.categoricalCrossentropy(y, probabilities).mean() as tf.Scalar;
+        if (decay !== "coupled") return crossEntropy;
+        const l2 = tf.addN(variables.map((v) => tf.sum(tf.square(v))));
+        return crossEntropy.add(l2.mul(training.optimizer.weightDecay / 2)) as tf.Scalar;
+      });
       if (decay === "decoupled") {
         tf.tidy(() => variables.forEach((v) => v.assign(v.mul(1 - learningRate * training.optimizer.weightDecay))));
       }
@@ -210,7 +228,7 @@ export async function train(
       epoch,
       partial: null,
       model: last,
-      optimizer: await exportOptimizerState(optimizer),
+      optimizer: await optimizer.exportState(),
       bestEpoch,
       bestMetric,
       epochsWithoutImprovement,

@@ -53,6 +53,37 @@ function defaultLearningRate(spec: ParsedJobSpec): number {
   return spec.architecture.startsWith("lenet") && sigmoid ? 0.9 : 0.1;
 }
 
+interface FineTuneSource {
+  architecture: string;
+  architectureOptions: Record<string, unknown>;
+  inputShape: [number, number, number];
+}
+
+/** The job a fine-tune starts from: the tenant's own, with the checkpoint asked for, same architecture. */
+async function resolveFineTuneSource(db: Db, tenantId: string, spec: ParsedJobSpec, errors: FieldError[]): Promise<FineTuneSource | null> {
+  if (!spec.fineTune) return null;
+  const { fromJobId, checkpoint } = spec.fineTune;
+  const source = await db.job.findFirst({ where: { id: fromJobId, tenantId } });
+  if (!source) {
+    errors.push({ path: "fineTune.fromJobId", message: `no job with id ${fromJobId}` });
+    return null;
+  }
+  const model = await db.artifact.findFirst({ where: { jobId: fromJobId, kind: checkpoint, name: "model.json" } });
+  if (!model) {
+    errors.push({ path: "fineTune.checkpoint", message: `job ${fromJobId} has no ${checkpoint} checkpoint` });
+    return null;
+  }
+  const sourceSpec = source.spec as unknown as JobSpec;
+  if (sourceSpec.architecture !== spec.architecture) {
+    errors.push({
+      path: "architecture",
+      message: `fine-tuning keeps the source's architecture (${sourceSpec.architecture}), got ${spec.architecture}`,
+    });
+    return null;
+  }
+  return { architecture: sourceSpec.architecture, architectureOptions: sourceSpec.architectureOptions, inputShape: sourceSpec.inputShape };
+}
+
 /** Fills every default and checks what zod cannot see alone (registry, data set, shapes). */
 export async function normalizeSpec(db: Db, tenantId: string, spec: ParsedJobSpec): Promise<{ spec: JobSpec; datasetId: string | null }> {
   const errors: FieldError[] = [];
@@ -60,12 +91,16 @@ export async function normalizeSpec(db: Db, tenantId: string, spec: ParsedJobSpe
     errors.push({ path: "architecture", message: `unknown architecture "${spec.architecture}"` });
   }
   const dataset = await resolveDataset(db, tenantId, spec.dataset, errors);
+  const source = errors.length === 0 ? await resolveFineTuneSource(db, tenantId, spec, errors) : null;
   if (errors.length > 0 || !dataset) throw badRequest("the job spec is invalid", errors);
+  // A fine-tune inherits the source's shape and options unless told otherwise: its weights fit them.
+  const architectureOptions =
+    Object.keys(spec.architectureOptions).length === 0 && source ? source.architectureOptions : spec.architectureOptions;
   const definition = getModelDefinition(spec.architecture);
   const [defaultHeight, defaultWidth] = definition.defaultInputShape;
-  const inputShape = spec.inputShape ?? [defaultHeight, defaultWidth, dataset.imageShape[2]];
+  const inputShape = spec.inputShape ?? source?.inputShape ?? [defaultHeight, defaultWidth, dataset.imageShape[2]];
   try {
-    checkBuildOptions(spec.architecture, { inputShape, classes: dataset.classes });
+    checkBuildOptions(spec.architecture, { inputShape, classes: dataset.classes, options: architectureOptions });
   } catch (error) {
     if (error instanceof ModelOptionError) throw badRequest(error.message, [{ path: error.path, message: error.message }]);
     throw error;
@@ -78,6 +113,7 @@ export async function normalizeSpec(db: Db, tenantId: string, spec: ParsedJobSpe
   }
   const normalized: JobSpec = {
     ...spec,
+    architectureOptions,
     inputShape,
     training: {
       ...spec.training,

@@ -1,0 +1,130 @@
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { jobSpecInputSchema, type JobSpec } from "@trainyard/shared";
+import { initBackend, loadBuiltinDataset, train, type ExportedModel, type TrainerHooks, type TrainingCheckpoint } from "../src/index.ts";
+import { decodeExportedWeights } from "../src/modelExport.ts";
+
+/** A spec as the API would store it: defaults filled, seed and learning rate fixed. */
+function specOf(input: Record<string, unknown>): JobSpec {
+  const parsed = jobSpecInputSchema.parse({ architecture: "lenet", dataset: { name: "synthetic-shapes" }, ...input });
+  return {
+    ...parsed,
+    inputShape: [28, 28, 1],
+    training: {
+      ...parsed.training,
+      seed: parsed.training.seed ?? 3,
+      optimizer: { ...parsed.training.optimizer, learningRate: parsed.training.optimizer.learningRate ?? 0.05 },
+    },
+  };
+}
+
+function hooks(overrides: Partial<TrainerHooks> = {}): TrainerHooks {
+  return { onProgress: () => undefined, onEpoch: async () => undefined, stopRequested: () => null, ...overrides };
+}
+
+function weightsOf(model: ExportedModel): Record<string, Float32Array> {
+  const named = decodeExportedWeights(model);
+  const values = Object.fromEntries(Object.entries(named).map(([name, tensor]) => [name, tensor.dataSync() as Float32Array]));
+  tf.dispose(Object.values(named));
+  return values;
+}
+
+function maxDifference(a: Record<string, Float32Array>, b: Record<string, Float32Array>): number {
+  let max = 0;
+  for (const name of Object.keys(a)) {
+    expect(b[name], name).toBeDefined();
+    for (let i = 0; i < a[name].length; i += 1) max = Math.max(max, Math.abs(a[name][i] - b[name][i]));
+  }
+  return max;
+}
+
+const relu = { activation: "relu", pooling: "max" };
+const dataset = () => loadBuiltinDataset("synthetic-shapes");
+
+beforeAll(async () => {
+  await initBackend("auto");
+});
+
+describe("resume", () => {
+  const spec = specOf({
+    architectureOptions: relu,
+    training: { epochs: 2, batchSize: 100, maxTrainSamples: 1000, optimizer: { type: "sgd", learningRate: 0.05, momentum: 0.9 } },
+  });
+
+  it("continues from an epoch checkpoint to the same weights as an uninterrupted run", async () => {
+    let afterEpoch1: TrainingCheckpoint | null = null;
+    const uninterrupted = await train(
+      spec,
+      dataset(),
+      hooks({ onEpoch: async (report) => void (report.metrics.epoch === 1 && (afterEpoch1 = report.checkpoint)) }),
+    );
+    expect(uninterrupted.status).toBe("completed");
+    const resumed = await train(spec, dataset(), hooks(), { resumeFrom: { checkpoint: afterEpoch1!, best: afterEpoch1!.model } });
+    if (uninterrupted.status !== "completed" || resumed.status !== "completed") throw new Error("both runs must complete");
+    // Same data order (a function of seed and epoch), same optimizer state: same weights, to float rounding.
+    expect(maxDifference(weightsOf(uninterrupted.last), weightsOf(resumed.last))).toBeLessThan(1e-5);
+  });
+
+  it("continues mid-epoch after a shutdown stop without redoing or skipping steps", async () => {
+    let afterEpoch1: TrainingCheckpoint | null = null;
+    const uninterrupted = await train(
+      spec,
+      dataset(),
+      hooks({ onEpoch: async (report) => void (report.metrics.epoch === 1 && (afterEpoch1 = report.checkpoint)) }),
+    );
+    // From the same epoch-1 state: stop three steps into epoch 2, then resume from that step.
+    let steps = 0;
+    const stopped = await train(
+      spec,
+      dataset(),
+      hooks({ onProgress: () => void (steps += 1), stopRequested: () => (steps === 3 ? "shutdown" : null) }),
+      {
+        resumeFrom: { checkpoint: afterEpoch1!, best: afterEpoch1!.model },
+      },
+    );
+    if (stopped.status !== "stopped" || !stopped.checkpoint) throw new Error("a shutdown stop must carry a checkpoint");
+    expect(stopped.checkpoint).toMatchObject({ epoch: 1, partial: { step: 3, seen: 300 } });
+    const epochs: number[] = [];
+    const resumed = await train(spec, dataset(), hooks({ onEpoch: async (report) => void epochs.push(report.metrics.epoch) }), {
+      resumeFrom: { checkpoint: stopped.checkpoint, best: afterEpoch1!.model },
+    });
+    expect(epochs).toEqual([2]);
+    if (uninterrupted.status !== "completed" || resumed.status !== "completed") throw new Error("both runs must complete");
+    expect(maxDifference(weightsOf(uninterrupted.last), weightsOf(resumed.last))).toBeLessThan(1e-5);
+  });
+});
+
+describe("fine-tuning", () => {
+  it("keeps a frozen backbone exactly and trains a new head for a different class count", async () => {
+    const source = await train(specOf({ architectureOptions: relu, training: { epochs: 1, maxTrainSamples: 800 } }), dataset(), hooks());
+    if (source.status !== "completed") throw new Error("source must complete");
+    const shapesWithTwoClasses = { ...dataset(), classes: ["square", "disc", "h", "v", "extra"] };
+    const spec = specOf({
+      architectureOptions: relu,
+      training: { epochs: 1, maxTrainSamples: 800 },
+      fineTune: { fromJobId: "job_source", checkpoint: "best", freeze: "backbone", headLearningRateMultiplier: 10 },
+    });
+    const tuned = await train(spec, shapesWithTwoClasses, hooks(), { fineTuneFrom: source.best });
+    if (tuned.status !== "completed") throw new Error("fine-tune must complete");
+    const before = weightsOf(source.best);
+    const after = weightsOf(tuned.last);
+    for (const name of Object.keys(before).filter((n) => !n.startsWith("head"))) {
+      expect(maxDifference({ [name]: before[name] }, { [name]: after[name] }), name).toBe(0);
+    }
+    const headKernel = Object.keys(after).find((name) => name.startsWith("head_fc") && name.endsWith("kernel"))!;
+    expect(after[headKernel].length).toBe(84 * 5);
+  });
+
+  it("refuses a source model that does not fit the architecture", async () => {
+    const source = await train(specOf({ architectureOptions: relu, training: { epochs: 1, maxTrainSamples: 200 } }), dataset(), hooks());
+    if (source.status !== "completed") throw new Error("source must complete");
+    const wider = specOf({
+      architectureOptions: { ...relu, channels: [8, 16] },
+      training: { epochs: 1, maxTrainSamples: 200 },
+      fineTune: { fromJobId: "job_source", checkpoint: "best", freeze: "none", headLearningRateMultiplier: 1 },
+    });
+    await expect(train(wider, dataset(), hooks(), { fineTuneFrom: source.best })).rejects.toMatchObject({
+      code: "INVALID_FINE_TUNE_SOURCE",
+    });
+  });
+});
