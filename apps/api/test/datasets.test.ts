@@ -263,6 +263,16 @@ describe("DELETE /v1/datasets/{id}", () => {
     ).toEqual({ id });
   });
 
+  it("deletes a data set that is still processing", async () => {
+    const entries = await greyImageFolder();
+    for (let i = 0; i < 200; i += 1) entries.push({ name: `train/circle/extra-${i}.png`, data: await solidPng(8, 8, 50) });
+    const id = (await upload("many.zip", await zip(entries), "in progress")).json().id;
+    const deleted = await api.app.inject({ method: "DELETE", url: `/v1/datasets/${id}`, headers: auth(api.keyA) });
+    expect(deleted.statusCode).toBe(204);
+    expect(await api.db.dataset.count({ where: { id } })).toBe(0);
+    expect(existsSync(join(api.dataDir, "datasets", id))).toBe(false);
+  });
+
   it("refuses to delete a built-in data set", async () => {
     const response = await api.app.inject({ method: "DELETE", url: "/v1/datasets/synthetic-shapes", headers: auth(api.keyA) });
     expect(response.statusCode).toBe(409);

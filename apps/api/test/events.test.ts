@@ -1,4 +1,4 @@
-import { get } from "node:http";
+import { Agent, get } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auth, startTestApi, type TestApi } from "./helpers/testApi.ts";
@@ -214,5 +214,26 @@ describe("GET /v1/jobs/{id}/events", () => {
     expect(await openStreams()).toBe("1");
     stream!.close();
     expect(await until("0")).toBe("0");
+  });
+
+  it("ends open streams when the API shuts down instead of waiting for them", async () => {
+    const other = await startTestApi();
+    await other.app.listen({ port: 0, host: "127.0.0.1" });
+    const port = (other.app.server.address() as AddressInfo).port;
+    const jobId = (await other.app.inject({ method: "POST", url: "/v1/jobs", headers: auth(other.keyA), payload: lenetJob })).json().id;
+    const agent = new Agent({ keepAlive: true });
+    let ended = false;
+    await new Promise<void>((resolve) => {
+      get(`http://127.0.0.1:${port}/v1/jobs/${jobId}/events`, { headers: auth(other.keyA), agent }, (response) => {
+        response.once("data", () => resolve());
+        response.on("end", () => (ended = true));
+        response.resume();
+      });
+    });
+    const startedAt = Date.now();
+    await other.close();
+    expect(Date.now() - startedAt).toBeLessThan(4_000);
+    expect(ended).toBe(true);
+    agent.destroy();
   });
 });

@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Db } from "@trainyard/db";
 import { FINISHED_STATUSES, type JobStatus } from "@trainyard/shared";
@@ -28,6 +29,7 @@ interface StreamState {
 /** Reconnection delay suggested to EventSource clients. */
 const RETRY_MS = 2_000;
 const REPLAY_BATCH = 500;
+const CLOSE_GRACE_MS = 2_000;
 
 const isFinished = (status: unknown) => FINISHED_STATUSES.includes(status as JobStatus);
 
@@ -47,7 +49,7 @@ export function createJobEventStreams({
   progressIntervalMs = 1_000,
   keepAliveMs = 15_000,
 }: JobEventStreamOptions) {
-  const controllers = new Set<AbortController>();
+  const streams = new Map<Readable, AbortController>();
 
   async function poll(jobId: string, state: StreamState) {
     const messages: SseMessage[] = [];
@@ -100,35 +102,40 @@ export function createJobEventStreams({
     /** The stream stops polling as soon as it is destroyed (the client went away) or closeAll() runs. */
     open(jobId: string, lastEventId: bigint): Readable {
       const controller = new AbortController();
-      controllers.add(controller);
       const events = follow(jobId, lastEventId, controller.signal);
-      const stop = () => {
-        controller.abort();
-        controllers.delete(controller);
-      };
       // Not Readable.from: its destroy waits for the generator's next yield, which an idle job never reaches.
-      return new Readable({
+      const stream = new Readable({
         read() {
           events.next().then(
-            ({ value, done }) => {
-              if (done) stop();
-              this.push(done ? null : value);
-            },
+            ({ value, done }) => this.push(done ? null : value),
             (error: Error) => this.destroy(error),
           );
         },
         destroy(error, callback) {
-          stop();
+          controller.abort();
           callback(error);
         },
       });
+      streams.set(stream, controller);
+      stream.once("close", () => streams.delete(stream));
+      return stream;
     },
 
-    activeCount: () => controllers.size,
+    activeCount: () => streams.size,
 
-    /** Ends every stream, so the server can close: clients reconnect with Last-Event-ID. */
-    closeAll() {
-      for (const controller of controllers) controller.abort();
+    /**
+     * Ends every stream and waits until they have ended, so that their connections are idle when
+     * the server closes (clients reconnect elsewhere with Last-Event-ID); a stream a slow client
+     * does not drain within the grace period is cut.
+     */
+    async closeAll(): Promise<void> {
+      const open = [...streams];
+      for (const [, controller] of open) controller.abort();
+      await Promise.race([
+        Promise.all(open.map(([stream]) => finished(stream).catch(() => undefined))),
+        sleep(CLOSE_GRACE_MS, undefined, { ref: false }),
+      ]);
+      for (const [stream] of open) if (!stream.readableEnded) stream.destroy();
     },
   };
 }

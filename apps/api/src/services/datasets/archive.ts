@@ -30,7 +30,7 @@ const isLitter = (part: string) => part === "__MACOSX" || part.startsWith(".") |
 export function safeEntryPath(raw: string): string | null {
   const path = raw.replace(/\\/g, "/");
   if (path.startsWith("/") || /^[a-zA-Z]:/.test(path)) throw new DatasetError(`archive entry "${raw}" has an absolute path`);
-  if ([...path].some((char) => char.charCodeAt(0) < 0x20)) throw new DatasetError(`archive entry "${raw}" has control characters in its name`);
+  if (/\p{Cc}/u.test(path)) throw new DatasetError(`archive entry "${raw}" has control characters in its name`);
   const parts = path.split("/").filter((part) => part !== "" && part !== ".");
   if (parts.includes("..")) throw new DatasetError(`archive entry "${raw}" points outside the archive`);
   if (parts.length === 0 || parts.some(isLitter)) return null;
