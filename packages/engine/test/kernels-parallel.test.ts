@@ -7,7 +7,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stockKernel } from "../src/kernels/context.ts";
 import { kernelThreads, registerEngineKernels, startKernelWorkers, stopKernelWorkers } from "../src/kernels/index.ts";
-import { splitCount } from "../src/kernels/parallel.ts";
+import { setStealing, splitCount, workerChunkCount } from "../src/kernels/parallel.ts";
 
 const TOLERANCE = 1e-4;
 
@@ -88,10 +88,17 @@ describe("kernels split over a worker thread", () => {
 
   it.each(cases)("%s %s", async (kernel, _name, inputs, attrs) => {
     const expected = await run("cpu", kernel, inputs, attrs, true);
-    const before = splitCount();
-    const actual = await run("wasm", kernel, inputs, attrs, false);
-    expect(splitCount()).toBe(before + 1);
-    expect(actual.shape).toEqual(expected.shape);
-    expect(relError(actual.values, expected.values)).toBeLessThanOrEqual(TOLERANCE);
+    // Once with the worker computing its whole region, once with the caller free to take chunks.
+    for (const steal of [false, true]) {
+      setStealing(steal);
+      const before = splitCount();
+      const workerBefore = workerChunkCount();
+      const actual = await run("wasm", kernel, inputs, attrs, false);
+      expect(splitCount()).toBe(before + 1);
+      if (!steal) expect(workerChunkCount()).toBeGreaterThan(workerBefore);
+      expect(actual.shape).toEqual(expected.shape);
+      expect(relError(actual.values, expected.values)).toBeLessThanOrEqual(TOLERANCE);
+    }
+    setStealing(true);
   });
 });

@@ -417,7 +417,7 @@ describe("gradients through the layers that call kernels directly", () => {
       const f = (w1v: tf.Tensor, b1v: tf.Tensor, w2v: tf.Tensor) => {
         // activation "linear" keeps the fused op's customGrad (what tfjs-layers runs): it calls
         // Conv2DBackpropInput/Filter directly, and dx of this first layer is dropped unread.
-        const h = tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w1v as tf.Tensor4D, bias: b1v, strides: 2, pad: "same", activation: "linear" }).relu();
+        const h = tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w1v as tf.Tensor4D, bias: b1v, strides: 2, pad: "same", activation: "linear" }).relu() as tf.Tensor4D;
         const p = tf.maxPool(h, 2, 1, "valid").reshape([3, -1]);
         return tf.fused.matMul({ a: p as tf.Tensor2D, b: w2v as tf.Tensor2D, activation: "linear" }).square().sum() as tf.Scalar;
       };

@@ -7,7 +7,7 @@ import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerEngineKernels } from "./index.ts";
-import { STATE, type Job } from "./parallel-protocol.ts";
+import { CLAIM, CLAIM_BASE, STATE, type Chunk, type Job } from "./parallel-protocol.ts";
 
 const { control, port } = workerData as { control: SharedArrayBuffer; port: MessagePort };
 const flags = new Int32Array(control);
@@ -41,17 +41,31 @@ async function main(): Promise<void> {
   }
 }
 
+/** Claims chunks from the top of the region down until the caller's claims meet ours. */
 function run(job: Job): void {
+  if (job.join === "sum") {
+    const { offset, length } = job.chunks[0].output;
+    new Float32Array(arena!, offset * 4, length).fill(0);
+  }
+  for (let r = job.chunks.length - 1; r >= 0; r--) {
+    if (Atomics.compareExchange(flags, CLAIM_BASE + r, CLAIM.free, CLAIM.worker) !== CLAIM.free) break;
+    runChunk(job.kernel, job.join, job.chunks[r]);
+  }
+}
+
+function runChunk(kernel: string, join: Job["join"], chunk: Chunk): void {
   const tensors: Record<string, tf.Tensor> = {};
-  for (const input of job.inputs) {
+  for (const input of chunk.inputs) {
     tensors[input.name] = tf.tensor(new Float32Array(arena!, input.offset * 4, input.length), input.shape, "float32");
   }
   try {
-    const out = tf.engine().runKernel(job.kernel, tensors as tf.NamedTensorMap, job.attrs as tf.NamedAttrMap) as tf.Tensor;
+    const out = tf.engine().runKernel(kernel, tensors as tf.NamedTensorMap, chunk.attrs as tf.NamedAttrMap) as tf.Tensor;
     const values = tf.backend().readSync(out.dataId) as Float32Array;
-    if (values.length !== job.output.length) throw new Error(`${job.kernel}: worker result has ${values.length} values, expected ${job.output.length}`);
-    new Float32Array(arena!, job.output.offset * 4, job.output.length).set(values);
     out.dispose();
+    if (values.length !== chunk.output.length) throw new Error(`${kernel}: worker result has ${values.length} values, expected ${chunk.output.length}`);
+    const target = new Float32Array(arena!, chunk.output.offset * 4, chunk.output.length);
+    if (join === "sum") for (let i = 0; i < values.length; i++) target[i] += values[i];
+    else target.set(values);
   } finally {
     for (const t of Object.values(tensors)) t.dispose();
   }

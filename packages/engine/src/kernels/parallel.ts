@@ -8,7 +8,7 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext } from "./context.ts";
-import { STATE, type Job, type JobInput } from "./parallel-protocol.ts";
+import { CLAIM, CLAIM_BASE, MAX_CHUNKS, STATE, type Chunk, type ChunkInput, type Job } from "./parallel-protocol.ts";
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
@@ -102,10 +102,21 @@ export const SPLITTABLE: Record<string, SplitSpec> = {
  * big filter is mostly copying).
  */
 const MIN_WORK = 4_000_000;
+/** Smallest chunk worth a kernel call of its own. */
+const MIN_CHUNK_WORK = 1_000_000;
 const MIN_WORK_PER_COPIED = 24;
 
+/** A batch-input slice or whole input handed to a worker's region. */
+interface RegionInput {
+  name: string;
+  /** The region's rows (batch inputs) or the whole tensor. */
+  values: Float32Array;
+  shape: number[];
+  batch: boolean;
+}
+
 class KernelWorker {
-  private readonly flags: Int32Array;
+  readonly flags: Int32Array;
   private arena = new SharedArrayBuffer(4 << 20);
   private arenaSent = false;
   broken = false;
@@ -118,9 +129,20 @@ class KernelWorker {
     this.flags = new Int32Array(control);
   }
 
-  /** Copies the job's inputs into the arena and wakes the worker. */
-  post(kernel: string, attrs: Attrs, inputs: { name: string; shape: number[]; values: Float32Array }[], outLength: number): void {
-    let total = outLength;
+  /**
+   * Copies a region (consecutive chunks of the batch) into the arena and wakes the worker.
+   * Returns where each chunk's result will be.
+   */
+  post(
+    kernel: string,
+    join: "concat" | "sum",
+    inputs: RegionInput[],
+    chunkRows: number[],
+    chunkAttrs: Attrs[],
+    chunkOut: number[],
+  ): { offset: number; length: number }[] {
+    const regionRows = chunkRows.reduce((a, b) => a + b, 0);
+    let total = join === "sum" ? chunkOut[0] : chunkOut.reduce((a, b) => a + b, 0);
     for (const input of inputs) total += input.values.length;
     let arena: SharedArrayBuffer | undefined;
     if (total * 4 > this.arena.byteLength || !this.arenaSent) {
@@ -129,21 +151,44 @@ class KernelWorker {
       this.arenaSent = true;
     }
     const view = new Float32Array(this.arena);
-    const jobInputs: JobInput[] = [];
+    const placed: { input: RegionInput; offset: number; perRow: number }[] = [];
     let offset = 0;
     for (const input of inputs) {
       view.set(input.values, offset);
-      jobInputs.push({ name: input.name, shape: input.shape, offset, length: input.values.length });
+      placed.push({ input, offset, perRow: input.batch ? input.values.length / regionRows : 0 });
       offset += input.values.length;
     }
-    const job: Job = { kernel, attrs, inputs: jobInputs, output: { offset, length: outLength }, arena };
+    const outputs: { offset: number; length: number }[] = [];
+    const chunks: Chunk[] = [];
+    let row = 0;
+    for (let c = 0; c < chunkRows.length; c++) {
+      const n = chunkRows[c];
+      const chunkInputs: ChunkInput[] = placed.map(({ input, offset: at, perRow }) =>
+        input.batch
+          ? { name: input.name, shape: [n, ...input.shape.slice(1)], offset: at + row * perRow, length: n * perRow }
+          : { name: input.name, shape: input.shape, offset: at, length: input.values.length },
+      );
+      const output = { offset: join === "sum" ? offset : offset, length: chunkOut[c] };
+      if (join === "concat") offset += chunkOut[c];
+      outputs.push(output);
+      chunks.push({ inputs: chunkInputs, attrs: chunkAttrs[c], output });
+      row += n;
+    }
+    for (let c = 0; c < chunks.length; c++) Atomics.store(this.flags, CLAIM_BASE + c, CLAIM.free);
+    const job: Job = { kernel, join, chunks, arena };
     this.port.postMessage(job);
     Atomics.store(this.flags, 0, STATE.posted);
     Atomics.notify(this.flags, 0);
+    return outputs;
   }
 
-  /** Waits for the posted job; returns its result (a view into the arena, valid until the next post). */
-  wait(outOffset: number, outLength: number): Float32Array {
+  /** Takes chunk `r` of the posted region for the calling thread, unless the worker has it. */
+  claim(r: number): boolean {
+    return Atomics.compareExchange(this.flags, CLAIM_BASE + r, CLAIM.free, CLAIM.caller) === CLAIM.free;
+  }
+
+  /** Waits for the posted job; returns a view of the arena (valid until the next post). */
+  wait(): Float32Array {
     while (Atomics.load(this.flags, 0) === STATE.posted) Atomics.wait(this.flags, 0, STATE.posted);
     const state = Atomics.load(this.flags, 0);
     Atomics.store(this.flags, 0, STATE.idle);
@@ -152,7 +197,7 @@ class KernelWorker {
       this.broken = true;
       throw new Error(`kernel worker failed: ${reply?.error ?? `state ${state}`}`);
     }
-    return new Float32Array(this.arena, outOffset * 4, outLength);
+    return new Float32Array(this.arena);
   }
 
   stop(): Promise<number> {
@@ -164,6 +209,18 @@ class KernelWorker {
 
 let workers: KernelWorker[] = [];
 let splits = 0;
+let workerChunks = 0;
+let stealing = true;
+
+/** Chunks computed by workers so far (tests, profiling). */
+export function workerChunkCount(): number {
+  return workerChunks;
+}
+
+/** Tests: whether the calling thread may take chunks of a worker's region (default true). */
+export function setStealing(enabled: boolean): void {
+  stealing = enabled;
+}
 
 /** How many kernel calls were split so far (tests, profiling). */
 export function splitCount(): number {
@@ -192,7 +249,7 @@ export async function startKernelWorkers(threads: number): Promise<number> {
   const started: KernelWorker[] = [];
   try {
     for (let i = 0; i < wanted; i++) {
-      const control = new SharedArrayBuffer(8);
+      const control = new SharedArrayBuffer(4 * (CLAIM_BASE + MAX_CHUNKS));
       const { port1, port2 } = new MessageChannel();
       // The worker's entry is TypeScript: an eval'd bootstrap registers tsx's loader in the
       // worker first (a .ts entry URL is resolved before --import hooks run).
@@ -257,74 +314,113 @@ export function runSplit(
   if (work < MIN_WORK || work < MIN_WORK_PER_COPIED * copied) return null;
 
   splits++;
-  // Parts: the calling thread takes a share like every worker.
-  const parts = Math.min(batch, active.length + 1);
-  const sizes = Array.from({ length: parts }, (_, i) => Math.floor(batch / parts) + (i < batch % parts ? 1 : 0));
-  const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
-  const posted: { worker: KernelWorker; outOffset: number; outLength: number; start: number; n: number }[] = [];
-  for (let p = 1; p < parts; p++) {
-    const worker = active[p - 1];
-    const n = sizes[p];
-    const jobInputs: { name: string; shape: number[]; values: Float32Array }[] = [];
+  // Chunks: the calling thread owns the first region and claims upwards through the workers'
+  // regions too; each worker claims its own region from the top down. A worker that is slow to
+  // start (a busy machine) just ends up with fewer chunks.
+  const threads = active.length + 1;
+  const perRegion = Math.max(1, Math.min(4, Math.floor(batch / threads), Math.floor(work / (threads * MIN_CHUNK_WORK))));
+  const nChunks = Math.min(batch, threads * perRegion, MAX_CHUNKS * threads);
+  const rows = Array.from({ length: nChunks }, (_, i) => Math.floor(batch / nChunks) + (i < batch % nChunks ? 1 : 0));
+  const startRow = rows.map((_, i) => rows.slice(0, i).reduce((a, b) => a + b, 0));
+  const regionOf = Array.from({ length: nChunks }, (_, i) => Math.min(threads - 1, Math.floor((i * threads) / nChunks)));
+  const regions: { worker?: KernelWorker; chunks: number[] }[] = Array.from({ length: threads }, (_, t) => ({
+    worker: t === 0 ? undefined : active[t - 1],
+    chunks: regionOf.map((r, i) => (r === t ? i : -1)).filter((i) => i >= 0),
+  }));
+  const partAttrs = (n: number) => (spec.partAttrs ? spec.partAttrs(attrs, n) : attrs);
+  const outPerImage = tf.util.sizeFromShape(fullOut) / batch;
+  const chunkOutLength = (n: number) => (spec.join === "sum" ? tf.util.sizeFromShape(fullOut) : outPerImage * n);
+
+  const posted: { region: (typeof regions)[number]; outputs: { offset: number; length: number }[] }[] = [];
+  for (const region of regions.slice(1)) {
+    if (region.chunks.length === 0) continue;
+    const first = startRow[region.chunks[0]];
+    const count = region.chunks.reduce((a, c) => a + rows[c], 0);
+    const regionInputs: RegionInput[] = [];
+    for (const [name, info] of Object.entries(inputs)) {
+      if (!info) continue;
+      const batchInput = spec.batchInputs.includes(name);
+      const per = batchInput ? size(info) / info.shape[0] : 0;
+      regionInputs.push({
+        name,
+        shape: info.shape.slice(),
+        batch: batchInput,
+        values: batchInput ? ctx.f32(info).subarray(first * per, (first + count) * per) : ctx.f32(info),
+      });
+    }
+    const chunkRows = region.chunks.map((c) => rows[c]);
+    const outputs = region.worker!.post(
+      kernelName,
+      spec.join,
+      regionInputs,
+      chunkRows,
+      chunkRows.map(partAttrs),
+      chunkRows.map(chunkOutLength),
+    );
+    posted.push({ region, outputs });
+  }
+
+  const out = ctx.zeros(fullOut);
+  const runHere = (chunk: number) => {
+    const n = rows[chunk];
+    const mine: Record<string, TensorInfo> = {};
+    const copies: TensorInfo[] = [];
     for (const [name, info] of Object.entries(inputs)) {
       if (!info) continue;
       if (spec.batchInputs.includes(name)) {
-        const per = tf.util.sizeFromShape(info.shape) / info.shape[0];
-        jobInputs.push({ name, shape: withBatch(info.shape, n), values: ctx.f32(info).subarray(starts[p] * per, (starts[p] + n) * per) });
-      } else {
-        jobInputs.push({ name, shape: info.shape.slice(), values: ctx.f32(info) });
+        mine[name] = copyRows(ctx, info, startRow[chunk], n);
+        copies.push(mine[name]);
+      } else mine[name] = info;
+    }
+    let result: TensorInfo;
+    try {
+      result = local(mine, partAttrs(n));
+    } finally {
+      ctx.free(...copies);
+    }
+    const rv = ctx.f32(result);
+    const ov = ctx.f32(out);
+    if (spec.join === "sum") for (let i = 0; i < ov.length; i++) ov[i] += rv[i];
+    else ov.set(rv.subarray(0, outPerImage * n), outPerImage * startRow[chunk]);
+    ctx.free(result);
+  };
+
+  let failure: unknown;
+  try {
+    for (const chunk of regions[0].chunks) runHere(chunk);
+    for (const { region } of stealing ? posted : []) {
+      for (let r = 0; r < region.chunks.length; r++) {
+        if (!region.worker!.claim(r)) break;
+        runHere(region.chunks[r]);
       }
     }
-    const outLength = tf.util.sizeFromShape(spec.outShape(inputs, attrs, n));
-    let offset = 0;
-    for (const i of jobInputs) offset += i.values.length;
-    worker.post(kernelName, spec.partAttrs ? spec.partAttrs(attrs, n) : attrs, jobInputs, outLength);
-    posted.push({ worker, outOffset: offset, outLength, start: starts[p], n });
+  } catch (error) {
+    failure = error;
   }
-
-  // Our share.
-  const n0 = sizes[0];
-  const mine: Record<string, TensorInfo> = {};
-  const copies: TensorInfo[] = [];
-  for (const [name, info] of Object.entries(inputs)) {
-    if (!info) continue;
-    if (spec.batchInputs.includes(name)) {
-      mine[name] = copyRows(ctx, info, 0, n0);
-      copies.push(mine[name]);
-    } else mine[name] = info;
-  }
-  let own: TensorInfo;
-  try {
-    own = local(mine, spec.partAttrs ? spec.partAttrs(attrs, n0) : attrs);
-  } finally {
-    ctx.free(...copies);
-  }
-
-  // Join.
-  const out = ctx.alloc(fullOut);
-  const ownLength = tf.util.sizeFromShape(own.shape);
-  {
-    const ov = ctx.f32(out);
-    ov.set(ctx.f32(own).subarray(0, ownLength));
-  }
-  ctx.free(own);
-  let failure: unknown;
-  for (const job of posted) {
+  for (const { region, outputs } of posted) {
     try {
-      const result = job.worker.wait(job.outOffset, job.outLength);
+      const arena = region.worker!.wait();
+      if (failure) continue;
+      for (let r = 0; r < region.chunks.length; r++) if (Atomics.load(region.worker!.flags, CLAIM_BASE + r) === CLAIM.worker) workerChunks++;
       const ov = ctx.f32(out);
       if (spec.join === "sum") {
-        for (let i = 0; i < ov.length; i++) ov[i] += result[i];
+        const { offset, length } = outputs[0];
+        const workerDid = region.chunks.some((_, r) => Atomics.load(region.worker!.flags, CLAIM_BASE + r) === CLAIM.worker);
+        if (workerDid) for (let i = 0; i < length; i++) ov[i] += arena[offset + i];
       } else {
-        ov.set(result, (ownLength / n0) * job.start);
+        region.chunks.forEach((chunk, r) => {
+          if (Atomics.load(region.worker!.flags, CLAIM_BASE + r) !== CLAIM.worker) return;
+          const { offset, length } = outputs[r];
+          ov.set(arena.subarray(offset, offset + length), outPerImage * startRow[chunk]);
+        });
       }
     } catch (error) {
-      failure = error;
+      failure ??= error;
     }
   }
   if (failure) {
-    // A worker died: compute everything here from now on.
     ctx.free(out);
+    if (active.every((w) => !w.broken)) throw failure; // not a worker problem
     process.emitWarning(`trainyard: ${failure instanceof Error ? failure.message : String(failure)}; continuing on one thread`);
     return local(inputs, attrs);
   }
