@@ -140,6 +140,12 @@ describe("GET /v1/jobs/{id}/events", () => {
     });
     expect(malformed.statusCode).toBe(400);
     expect(malformed.json().errors.map((error: { path: string }) => error.path)).toContain("last-event-id");
+    const tooLarge = await api.app.inject({
+      method: "GET",
+      url: `/v1/jobs/${jobId}/events`,
+      headers: { ...auth(api.keyA), "last-event-id": "9".repeat(19) },
+    });
+    expect(tooLarge.statusCode).toBe(400);
   });
 
   it("follows a running job: progress at most once a second with the last stored id, then epochs and the end", async () => {

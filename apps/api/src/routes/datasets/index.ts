@@ -11,7 +11,8 @@ const datasetIdParams = z.strictObject({ id: z.string().min(1) });
 const UPLOAD_DESCRIPTION =
   "multipart/form-data with `name` and `file` (.zip or .tar.gz), in ImageFolder layout (train/<class>/<image>, " +
   "optional val/ and test/) or CSV layout (train.csv with image,label columns, optional val.csv and test.csv, image " +
-  "paths relative to the CSV). Answers 201 with status `processing`; it becomes `ready` or `failed` (with `error`). " +
+  "paths relative to the CSV). Answers 201 with status `processing`; it then becomes `ready` (classes, counts and " +
+  "imageShape filled in) or `failed` (with an `error` naming the problem; CSV rows are counted from 1 after the header). " +
   "Images are decoded to the most common size (others are stretched to it); all-grey data sets keep 1 channel, " +
   "others get 3; alpha is flattened onto black. Without a test split, a seeded 10% of each train class is held out as test.";
 

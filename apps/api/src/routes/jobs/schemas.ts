@@ -23,11 +23,15 @@ export const modelQuery = z.strictObject({ checkpoint: z.enum(["best", "last"]).
 
 export const modelFileParams = z.strictObject({ id: z.string().min(1), file: z.string().min(1) });
 
+/** Event ids are PostgreSQL bigints. */
+const MAX_EVENT_ID = 2n ** 63n - 1n;
+
 /** EventSource sends back the id of the last event it received when it reconnects. */
 export const eventsHeaders = z.looseObject({
   "last-event-id": z
     .string()
     .regex(/^\d{1,19}$/, "the id of an event this stream sent")
+    .refine((id) => !/^\d+$/.test(id) || BigInt(id) <= MAX_EVENT_ID, "the id of an event this stream sent")
     .optional(),
 });
 
