@@ -55,7 +55,7 @@ export function createJobEventStreams({
     const messages: SseMessage[] = [];
     // The job is read before its events: a worker writes the status first, so a finished job
     // whose closing event is not yet visible gets one more poll before it is synthesized.
-    const job = await db.job.findUnique({ where: { id: jobId }, select: { status: true, progress: true, result: true } });
+    const job = await db.job.findUnique({ where: { id: jobId }, select: { status: true, progress: true } });
     if (!job) return { messages, done: true, backlog: false };
     const events = await db.jobEvent.findMany({ where: { jobId, id: { gt: state.cursor } }, orderBy: { id: "asc" }, take: REPLAY_BATCH });
     for (const event of events) {

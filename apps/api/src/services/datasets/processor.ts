@@ -70,19 +70,49 @@ export interface ProcessInput {
   signal: AbortSignal;
 }
 
+type ImageInfo = Awaited<ReturnType<typeof probeImage>>;
+
+async function probeAll(extractDir: string, samples: Sample[], signal: AbortSignal): Promise<Map<string, ImageInfo>> {
+  const infos = new Map<string, ImageInfo>();
+  const probe = async (sample: Sample) => [sample.path, await probeImage(join(extractDir, sample.path), sample.path)] as const;
+  for await (const [path, info] of windowed(samples, PROBE_WINDOW, signal, probe)) infos.set(path, info);
+  return infos;
+}
+
+/** One split's images (decoded in order, a window at a time) and labels; answers how many were resized. */
+async function writeSplit(
+  files: UploadedSplitFiles,
+  samples: Sample[],
+  source: { extractDir: string; outDir: string; infos: Map<string, ImageInfo> },
+  imageShape: ImageShape,
+  signal: AbortSignal,
+): Promise<number> {
+  const { extractDir, outDir, infos } = source;
+  const output = await open(join(outDir, files.images), "w");
+  try {
+    const decode = (sample: Sample) => decodeImage(join(extractDir, sample.path), sample.path, imageShape, infos.get(sample.path)!);
+    for await (const pixels of windowed(samples, DECODE_WINDOW, signal, decode)) await output.write(pixels);
+  } finally {
+    await output.close();
+  }
+  await writeFile(
+    join(outDir, files.labels),
+    Uint8Array.from(samples, (sample) => sample.label),
+  );
+  return samples.filter(({ path }) => infos.get(path)!.width !== imageShape[1] || infos.get(path)!.height !== imageShape[0]).length;
+}
+
 /** Archive → uint8 images and labels per split plus meta.json (written last) in outDir. */
 export async function processUpload({ name, archivePath, kind, workDir, outDir, limits, signal }: ProcessInput): Promise<ProcessedDataset> {
   const extractDir = join(workDir, "extracted");
   const layout = await readLayout(extractDir, await extractArchive(archivePath, kind, extractDir, limits, signal));
   const heldOut = layout.splits.test.length === 0;
   const splits = heldOut ? { ...layout.splits, ...holdOutTest(layout.splits.train, layout.classes.length) } : layout.splits;
-  const samples = SPLITS.flatMap((split) => splits[split]);
-  const infos = new Map<string, Awaited<ReturnType<typeof probeImage>>>();
-  for await (const [sample, info] of windowed(samples, PROBE_WINDOW, signal, async (sample) => {
-    return [sample, await probeImage(join(extractDir, sample.path), sample.path)] as const;
-  })) {
-    infos.set(sample.path, info);
-  }
+  const infos = await probeAll(
+    extractDir,
+    SPLITS.flatMap((split) => splits[split]),
+    signal,
+  );
   const imageShape = chooseShape([...infos.values()]);
   const imageBytes = imageShape[0] * imageShape[1] * imageShape[2];
   for (const split of SPLITS) {
@@ -97,20 +127,7 @@ export async function processUpload({ name, archivePath, kind, workDir, outDir, 
   const files = {} as Record<SplitName, UploadedSplitFiles>;
   for (const split of SPLITS) {
     files[split] = { images: `${split}-images.u8`, labels: `${split}-labels.u8`, count: splits[split].length };
-    const output = await open(join(outDir, files[split].images), "w");
-    try {
-      const decode = (sample: Sample) => decodeImage(join(extractDir, sample.path), sample.path, imageShape, infos.get(sample.path)!);
-      for await (const pixels of windowed(splits[split], DECODE_WINDOW, signal, decode)) await output.write(pixels);
-    } finally {
-      await output.close();
-    }
-    await writeFile(
-      join(outDir, files[split].labels),
-      Uint8Array.from(splits[split], (sample) => sample.label),
-    );
-    resizedImages += splits[split].filter(
-      ({ path }) => infos.get(path)!.width !== imageShape[1] || infos.get(path)!.height !== imageShape[0],
-    ).length;
+    resizedImages += await writeSplit(files[split], splits[split], { extractDir, outDir, infos }, imageShape, signal);
   }
   const meta: UploadedDatasetMeta = {
     format: "trainyard-uploaded-dataset",
@@ -127,6 +144,5 @@ export async function processUpload({ name, archivePath, kind, workDir, outDir, 
   await writeFile(join(outDir, `${UPLOADED_DATASET_META}.tmp`), JSON.stringify(meta, null, 2));
   await rename(join(outDir, `${UPLOADED_DATASET_META}.tmp`), join(outDir, UPLOADED_DATASET_META));
   await rm(workDir, { recursive: true, force: true });
-  const counts = { train: files.train.count, val: files.val.count, test: files.test.count };
-  return { classes: layout.classes, counts, imageShape };
+  return { classes: layout.classes, counts: { train: files.train.count, val: files.val.count, test: files.test.count }, imageShape };
 }
