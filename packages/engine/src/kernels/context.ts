@@ -24,6 +24,8 @@ interface CpuBackendLike {
   disposeData(dataId: object, force?: boolean): boolean;
 }
 
+const CPU_ENGINE_NESTED = new Set(["Conv2D", "FusedConv2D", "BatchMatMul", "_FusedMatMul"]);
+
 /** The stock kernels of each backend, captured the first time the engine registers its own. */
 const stockKernels = new Map<string, tf.KernelConfig>();
 
@@ -86,9 +88,15 @@ export class KernelContext {
     for (const info of infos) if (info) this.backend.disposeData(info.dataId);
   }
 
-  /** Runs the backend's stock kernel (not the engine's override). */
-  run(kernelName: string, inputs: Record<string, TensorInfo>, attrs: Attrs = {}): TensorInfo {
-    const config = stockKernel(kernelName, this.name) ?? tf.getKernel(kernelName, this.name);
+  /**
+   * Runs a kernel from inside an engine kernel. On wasm: the stock kernel (the engine's
+   * overrides may split work over worker threads, which must not nest). On cpu: the engine's
+   * JS GEMM versions of Conv2D/FusedConv2D/BatchMatMul/_FusedMatMul where registered, since
+   * the stock ones are slow; else stock.
+   */
+  run(kernelName: string, inputs: Record<string, TensorInfo>, attrs: Attrs = {}, stock = false): TensorInfo {
+    const preferEngine = !stock && this.name === "cpu" && CPU_ENGINE_NESTED.has(kernelName);
+    const config = (preferEngine ? tf.getKernel(kernelName, this.name) : stockKernel(kernelName, this.name)) ?? tf.getKernel(kernelName, this.name);
     if (!config) throw new Error(`backend ${this.name} has no kernel ${kernelName}`);
     const out = config.kernelFunc({ inputs, attrs: attrs as tf.NamedAttrMap, backend: this.backend });
     return Array.isArray(out) ? out[0] : out;

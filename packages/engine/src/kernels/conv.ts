@@ -187,7 +187,7 @@ export function conv2dBackpropInput(ctx: KernelContext, dy: TensorInfo, filter: 
   const padsOk = top >= 0 && left >= 0 && bottom >= 0 && right >= 0;
   // Very few input channels: the forward convolution below would have 1–3 output channels,
   // which XNNPACK's GEMM tiles poorly; a depthwise convolution over (batch, channel) does better.
-  if (padsOk && ci < 4) return backpropInputDepthwise(ctx, dy, filter, info, channelsLast, explicitPad(top, bottom, left, right));
+  if (padsOk && ci < 4 && ctx.name === "wasm") return backpropInputDepthwise(ctx, dy, filter, info, channelsLast, explicitPad(top, bottom, left, right));
 
   const flipped = ctx.alloc([fh, fw, co, ci]);
   flipFilter(ctx.f32(flipped), ctx.f32(filter), fh, fw, ci, co);

@@ -8,6 +8,7 @@ import { KernelContext, captureStock, type EngineBackendName } from "./context.t
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward, type BackpropFilterAttrs, type BackpropInputAttrs } from "./conv.ts";
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from "./depthwise.ts";
 import { deferred } from "./lazy.ts";
+import { cpuConv2D, cpuMatMul } from "./gemm.ts";
 import { matMulUntransposed } from "./matmul.ts";
 import { runSplit } from "./parallel.ts";
 import { avgPoolGrad, maxPoolGrad, type PoolGradAttrs } from "./pool.ts";
@@ -23,13 +24,16 @@ const impls: Record<string, Impl> = {
     depthwiseBackpropFilter(ctx, x, dy, attrs as unknown as Parameters<typeof depthwiseBackpropFilter>[3]),
   DepthwiseConv2dNativeBackpropInput: (ctx, { dy, filter }, attrs) =>
     depthwiseBackpropInput(ctx, dy, filter, attrs as unknown as Parameters<typeof depthwiseBackpropInput>[3]),
-  Conv2D: (ctx, inputs, attrs) => conv2dForward(ctx, "Conv2D", inputs, attrs),
-  FusedConv2D: (ctx, inputs, attrs) => conv2dForward(ctx, "FusedConv2D", inputs, attrs),
+  Conv2D: (ctx, inputs, attrs) => (ctx.name === "cpu" ? cpuConv2D(ctx, "Conv2D", inputs, attrs) : conv2dForward(ctx, "Conv2D", inputs, attrs)),
+  FusedConv2D: (ctx, inputs, attrs) =>
+    ctx.name === "cpu" ? cpuConv2D(ctx, "FusedConv2D", inputs, attrs) : conv2dForward(ctx, "FusedConv2D", inputs, attrs),
   // Stock kernels, registered so that they can be split across kernel worker threads.
   DepthwiseConv2dNative: (ctx, inputs, attrs) => ctx.run("DepthwiseConv2dNative", inputs, attrs),
   FusedDepthwiseConv2D: (ctx, inputs, attrs) => ctx.run("FusedDepthwiseConv2D", inputs, attrs),
-  BatchMatMul: (ctx, inputs, attrs) => matMulUntransposed(ctx, "BatchMatMul", inputs, attrs),
-  _FusedMatMul: (ctx, inputs, attrs) => matMulUntransposed(ctx, "_FusedMatMul", inputs, attrs),
+  BatchMatMul: (ctx, inputs, attrs) =>
+    ctx.name === "cpu" ? cpuMatMul(ctx, "BatchMatMul", inputs, attrs) : matMulUntransposed(ctx, "BatchMatMul", inputs, attrs),
+  _FusedMatMul: (ctx, inputs, attrs) =>
+    ctx.name === "cpu" ? cpuMatMul(ctx, "_FusedMatMul", inputs, attrs) : matMulUntransposed(ctx, "_FusedMatMul", inputs, attrs),
   MaxPoolGrad: (ctx, { dy, input }, attrs) => maxPoolGrad(ctx, dy, input, attrs as unknown as PoolGradAttrs),
   Sum: (ctx, { x }, attrs) => sumLeading(ctx, x, attrs as unknown as Parameters<typeof sumLeading>[2]),
   Tile: (ctx, { x }, attrs) => tile(ctx, x, attrs as unknown as Parameters<typeof tile>[2]),
@@ -56,7 +60,7 @@ export const ENGINE_KERNELS: Record<EngineBackendName, readonly string[]> = {
     "PadV2",
     "Tile",
   ],
-  cpu: ["Conv2DBackpropFilter", "MaxPoolGrad", "AvgPoolGrad"],
+  cpu: ["Conv2D", "FusedConv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "BatchMatMul", "_FusedMatMul", "MaxPoolGrad", "AvgPoolGrad", "Sum", "PadV2", "Tile"],
 };
 
 const registered = new Set<string>();
@@ -89,7 +93,7 @@ export function registerEngineKernels(backendName: string): string[] {
         const c = ctx;
         const run = () => runSplit(c, kernelName, ins, at, (i, a) => impl(c, i, a)) ?? impl(c, ins, at);
         // Input gradients are often dropped unread (the first layer's): compute them on demand.
-        if (kernelName === "Conv2DBackpropInput" && backendName === "wasm") {
+        if (kernelName === "Conv2DBackpropInput") {
           return deferred(c, (at.inputShape as number[]).slice(), Object.values(ins), run);
         }
         return run();

@@ -1,11 +1,11 @@
 /**
- * Deferred kernel results on the wasm backend.
+ * Deferred kernel results (wasm and cpu backends).
  *
  * A fused convolution's gradient (tfjs-core's customGrad) computes the input gradient eagerly,
  * even for the first layer, whose input is data: the result is disposed unread. A deferred
  * result is an allocated but not yet computed tensor: it is computed the first time anything
- * looks it up in the backend (every wasm kernel, read/readSync, incRef go through
- * `dataIdMap.get`), and never if it is disposed first. Its inputs are kept alive (incRef)
+ * looks it up in the backend (every kernel, read/readSync, incRef go through the
+ * backend's tensor table: wasm's `dataIdMap.get`, cpu's `data.get`), and never if it is disposed first. Its inputs are kept alive (incRef)
  * until then.
  */
 import type * as tf from "@tensorflow/tfjs";
@@ -23,8 +23,11 @@ interface DataStorageLike {
   has(dataId: object): boolean;
 }
 
-interface WasmBackendInternals {
-  dataIdMap: DataStorageLike;
+interface BackendInternals {
+  /** wasm's tensor table. */
+  dataIdMap?: DataStorageLike;
+  /** cpu's tensor table. */
+  data?: DataStorageLike;
   disposeData(dataId: object, force?: boolean): boolean;
   incRef(dataId: object): void;
 }
@@ -42,8 +45,8 @@ function pendingMap(backend: tf.KernelBackend): Map<object, Pending> {
   let pending = installed.get(backend);
   if (pending) return pending;
   const map = new Map<object, Pending>();
-  const internals = backend as unknown as WasmBackendInternals;
-  const storage = internals.dataIdMap;
+  const internals = backend as unknown as BackendInternals;
+  const storage = (internals.dataIdMap ?? internals.data)!;
   const get = storage.get.bind(storage);
   storage.get = (dataId: object) => {
     if (map.size > 0) {
@@ -79,7 +82,6 @@ function pendingMap(backend: tf.KernelBackend): Map<object, Pending> {
  * must not dispose `inputs`; they stay referenced until it ran or the output was dropped.
  */
 export function deferred(ctx: KernelContext, shape: number[], inputs: TensorInfo[], compute: () => TensorInfo): TensorInfo {
-  if (ctx.name !== "wasm") return compute();
   const backend = ctx.backend;
   const map = pendingMap(backend);
   const out = ctx.alloc(shape);

@@ -87,7 +87,7 @@ function batchedFusedMatMul(ctx: KernelContext, inputs: Record<string, TensorInf
   return out;
 }
 
-function applyActivation(v: Float32Array, activation: string, prelu: Float32Array | undefined, n: number, alpha: number): void {
+export function applyActivation(v: Float32Array, activation: string, prelu: Float32Array | undefined, n: number, alpha: number): void {
   switch (activation) {
     case "linear":
       return;
