@@ -1,4 +1,5 @@
 export { initBackend, type BackendInfo, type BackendPreference } from "./backend/index.ts";
+export { augmentBatch, hasAugmentation, type AugmentationSpec } from "./data/augment.ts";
 export { listBuiltinDatasets, builtinDatasetInfo, loadBuiltinDataset, type BuiltinDatasetInfo } from "./data/builtins.ts";
 export { DatasetUnavailableError, type LoadedDataset } from "./data/types.ts";
 export { loadUploadedDataset, UPLOADED_DATASET_META, type UploadedDatasetMeta, type UploadedSplitFiles } from "./data/uploaded.ts";

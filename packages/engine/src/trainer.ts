@@ -1,8 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { getModel } from "@trainyard/models";
 import type { EpochMetrics, JobResult, JobSpec, Progress } from "@trainyard/shared";
+import { AUGMENT_SALT, augmentBatch, hasAugmentation, planAugmentation } from "./data/augment.ts";
 import { assembleBatch, batchRanges, type BatchShape } from "./data/batches.ts";
-import { mixSeed, shuffledIndices } from "./data/random.ts";
+import { mixSeed, seededRandom, shuffledIndices } from "./data/random.ts";
 import { makeSplits } from "./data/splits.ts";
 import type { LoadedDataset } from "./data/types.ts";
 import { TrainingError } from "./errors.ts";
@@ -133,6 +134,7 @@ export async function train(
     const learningRate = learningRateAt(training, epoch);
     optimizer.setLearningRate(learningRate);
     const order = shuffledIndices(splits.train.indices.length, mixSeed(training.seed, epoch));
+    const augmentRandom = hasAugmentation(spec.augmentation) ? seededRandom(mixSeed(mixSeed(training.seed, epoch), AUGMENT_SALT)) : null;
     // A resumed epoch skips the steps already taken; the order is the same, a function of (seed, epoch).
     const resumed = partial;
     partial = null;
@@ -143,6 +145,8 @@ export async function train(
     let step = 0;
     for (const positions of batchRanges(order, training.batchSize)) {
       if (resumed && step < resumed.step) {
+        // Draw what the skipped steps drew, so the steps after them see the same augmentations.
+        if (augmentRandom) planAugmentation([positions.length, ...shape.inputShape], spec.augmentation, augmentRandom);
         step += 1;
         continue;
       }
@@ -161,7 +165,9 @@ export async function train(
         };
         return { status: "stopped", reason: stop, checkpoint };
       }
-      const { x, y } = assembleBatch(splits.train, positions, shape);
+      const { x: batchX, y } = assembleBatch(splits.train, positions, shape);
+      const x = augmentRandom ? augmentBatch(batchX, spec.augmentation, augmentRandom) : batchX;
+      if (x !== batchX) batchX.dispose();
       let hits: tf.Tensor | null = null;
       const loss = optimizer.step(() => {
         const probabilities = model.apply(x, { training: true }) as tf.Tensor2D;
