@@ -71,6 +71,8 @@ const cases: [string, string, Record<string, number[]>, Record<string, unknown>]
 ];
 
 beforeAll(async () => {
+  await tf.setBackend("cpu");
+  registerEngineKernels("cpu");
   await tf.setBackend("wasm");
   await tf.ready();
   registerEngineKernels("wasm");
@@ -100,5 +102,37 @@ describe("kernels split over a worker thread", () => {
       expect(relError(actual.values, expected.values)).toBeLessThanOrEqual(TOLERANCE);
     }
     setStealing(true);
+  });
+});
+
+describe("training with split kernels", () => {
+  it("LeNet (relu/max) trains on wasm with a worker like on cpu", async () => {
+    const { getModel } = await import("@trainyard/models");
+    const batch = 64;
+    const x = values(batch * 28 * 28, 7);
+    const labels = Array.from({ length: batch }, (_, i) => (i * 7) % 10);
+    let initial: { shape: number[]; values: Float32Array }[] | undefined;
+    const train = async (backendName: string) => {
+      await tf.setBackend(backendName);
+      const model = getModel("lenet", { inputShape: [28, 28, 1], classes: 10, options: { activation: "relu", pooling: "max" } });
+      if (!initial) initial = model.getWeights().map((w) => ({ shape: w.shape, values: Float32Array.from(w.dataSync()) }));
+      model.setWeights(initial.map((w) => tf.tensor(w.values, w.shape)));
+      model.compile({ optimizer: tf.train.sgd(0.1), loss: "categoricalCrossentropy" });
+      const xs = tf.tensor(x, [batch, 28, 28, 1]);
+      const ys = tf.oneHot(tf.tensor1d(labels, "int32"), 10).toFloat();
+      for (let step = 0; step < 3; step++) await model.trainOnBatch(xs, ys);
+      const weights = model.getWeights().map((w) => Float32Array.from(w.dataSync()));
+      tf.dispose([xs, ys]);
+      model.dispose();
+      return weights;
+    };
+    const expected = await train("cpu");
+    setStealing(false);
+    const chunksBefore = workerChunkCount();
+    const actual = await train("wasm");
+    setStealing(true);
+    expect(workerChunkCount()).toBeGreaterThan(chunksBefore);
+    // Three SGD steps of float32 arithmetic in different orders.
+    for (let i = 0; i < expected.length; i++) expect(relError(actual[i], expected[i])).toBeLessThanOrEqual(1e-3);
   });
 });

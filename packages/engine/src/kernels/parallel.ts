@@ -209,6 +209,7 @@ class KernelWorker {
 
 let workers: KernelWorker[] = [];
 let splits = 0;
+let splitting = false;
 let workerChunks = 0;
 let stealing = true;
 
@@ -301,7 +302,8 @@ export function runSplit(
 ): TensorInfo | null {
   const spec = SPLITTABLE[kernelName];
   const active = workers.filter((w) => !w.broken);
-  if (!spec || active.length === 0 || ctx.name !== "wasm") return null;
+  // Not re-entrant: a kernel computed from inside a split (a deferred input) runs here.
+  if (!spec || active.length === 0 || ctx.name !== "wasm" || splitting) return null;
   const first = inputs[spec.batchInputs[0]];
   const batch = first.shape[0];
   if (batch < 2 || attrs.dataFormat === "NCHW") return null;
@@ -314,6 +316,26 @@ export function runSplit(
   if (work < MIN_WORK || work < MIN_WORK_PER_COPIED * copied) return null;
 
   splits++;
+  splitting = true;
+  try {
+    return split(ctx, kernelName, spec, active, batch, fullOut, work, inputs, attrs, local);
+  } finally {
+    splitting = false;
+  }
+}
+
+function split(
+  ctx: KernelContext,
+  kernelName: string,
+  spec: SplitSpec,
+  active: KernelWorker[],
+  batch: number,
+  fullOut: number[],
+  work: number,
+  inputs: Record<string, TensorInfo>,
+  attrs: Attrs,
+  local: (inputs: Record<string, TensorInfo>, attrs: Attrs) => TensorInfo,
+): TensorInfo {
   // Chunks: the calling thread owns the first region and claims upwards through the workers'
   // regions too; each worker claims its own region from the top down. A worker that is slow to
   // start (a busy machine) just ends up with fewer chunks.
