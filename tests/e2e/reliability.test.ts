@@ -132,3 +132,43 @@ describe("slots", () => {
     for (const id of ids) await expectCompleteRun(stack, id);
   });
 });
+
+describe("scheduling", () => {
+  const SHORT_JOB = { ...JOB, training: { ...JOB.training, epochs: 1, maxTrainSamples: 2000 } };
+
+  it("starts the higher-priority job first", async () => {
+    stack = await startStack({ workers: 0 });
+    const low = await stack.submit({ ...SHORT_JOB, priority: 0 });
+    const high = await stack.submit({ ...SHORT_JOB, priority: 80 });
+    stack.startWorker();
+    const first = await waitFor(
+      "a job to start",
+      async () => {
+        const [lowJob, highJob] = await Promise.all([stack!.job(low), stack!.job(high)]);
+        return [lowJob, highJob].find((job) => job.status !== "queued") ?? null;
+      },
+      60_000,
+      100,
+    );
+    expect(first.id).toBe(high);
+    await stack.request("POST", `/v1/jobs/${low}/cancel`);
+  });
+
+  it("holds a tenant to its limit of running jobs even with free slots", async () => {
+    stack = await startStack({ workers: 0 });
+    stack.startWorker({ TRAINYARD_CPU_SLOTS: "2", TRAINYARD_TENANT_MAX_RUNNING: "1" });
+    const ids = [await stack.submit(SHORT_JOB), await stack.submit(SHORT_JOB)];
+    let mostRunningAtOnce = 0;
+    await waitFor(
+      "both jobs to finish",
+      async () => {
+        const jobs = await Promise.all(ids.map((id) => stack!.job(id)));
+        mostRunningAtOnce = Math.max(mostRunningAtOnce, jobs.filter((job) => job.status === "running").length);
+        return jobs.every((job) => job.status === "succeeded");
+      },
+      180_000,
+      100,
+    );
+    expect(mostRunningAtOnce).toBe(1);
+  });
+});

@@ -15,32 +15,36 @@ export function createJobRecorder(db: Db) {
   return {
     event,
 
-    /** Claims the job for this attempt; null if it is no longer meant to run (cancelled meanwhile). */
-    async markRunning(jobId: string, workerId: string, device: string) {
-      const claimed = await db.job.updateMany({
-        where: { id: jobId, status: { in: ["queued", "running"] } },
-        data: {
-          status: "running",
-          workerId,
-          device,
-          attempts: { increment: 1 },
-          startedAt: new Date(),
-          errorCode: null,
-          errorMessage: null,
-        },
+    /**
+     * Claims the job for this attempt, unless its tenant already has `tenantMaxRunning` jobs
+     * running. Serialized per tenant (advisory lock), so two slots cannot both take the last place.
+     */
+    async claim(jobId: string, workerId: string, device: string, tenantMaxRunning: number) {
+      const outcome = await db.$transaction(async (tx) => {
+        const job = await tx.job.findUnique({ where: { id: jobId }, select: { tenantId: true, status: true } });
+        if (!job || !["queued", "running"].includes(job.status)) return { kind: "gone" as const, status: job?.status ?? null };
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${job.tenantId}))`;
+        const others = await tx.job.count({
+          where: { tenantId: job.tenantId, status: { in: ["running", "cancelling"] }, id: { not: jobId } },
+        });
+        if (others >= tenantMaxRunning) return { kind: "tenant-limit" as const, tenantId: job.tenantId };
+        const claimed = await tx.job.updateMany({
+          where: { id: jobId, status: { in: ["queued", "running"] } },
+          data: {
+            status: "running",
+            workerId,
+            device,
+            attempts: { increment: 1 },
+            startedAt: new Date(),
+            errorCode: null,
+            errorMessage: null,
+          },
+        });
+        if (claimed.count === 0) return { kind: "gone" as const, status: null };
+        await tx.jobEvent.create({ data: { jobId, type: "status", data: json({ status: "running", workerId, device }) } });
+        return { kind: "claimed" as const, job: await tx.job.findUniqueOrThrow({ where: { id: jobId } }) };
       });
-      if (claimed.count === 0) return null;
-      await event(jobId, "status", { status: "running", workerId, device });
-      return db.job.findUniqueOrThrow({ where: { id: jobId } });
-    },
-
-    /** Jobs of a tenant running now, not counting this one. */
-    async runningForTenant(tenantId: string, exceptJobId: string) {
-      return db.job.count({ where: { tenantId, status: { in: ["running", "cancelling"] }, id: { not: exceptJobId } } });
-    },
-
-    async tenantOf(jobId: string) {
-      return (await db.job.findUnique({ where: { id: jobId }, select: { tenantId: true, status: true } })) ?? null;
+      return outcome;
     },
 
     async recordStarted(jobId: string, backend: string, device: string, classes: string[]) {
@@ -72,6 +76,12 @@ export function createJobRecorder(db: Db) {
     },
 
     loadResumeState: (jobId: string) => loadResumeState(db, jobId),
+
+    async datasetDir(datasetId: string | null): Promise<string | null> {
+      if (!datasetId) return null;
+      const dataset = await db.dataset.findUnique({ where: { id: datasetId }, select: { storageDir: true, status: true } });
+      return dataset?.status === "ready" ? dataset.storageDir : null;
+    },
 
     /** The model a fine-tuning job starts from: the source job's best or last checkpoint. */
     loadFineTuneSource: (sourceJobId: string, checkpoint: "best" | "last") => loadModel(db, sourceJobId, checkpoint),

@@ -26,17 +26,16 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
 
   return async (queueJob: QueueJob<TrainPayload>, token?: string): Promise<void> => {
     const { jobId } = queuePayloads.train.parse(queueJob.data);
-    const owner = await recorder.tenantOf(jobId);
-    if (!owner || !["queued", "running"].includes(owner.status)) {
-      logger.info({ jobId, status: owner?.status }, "job is no longer runnable; skipping");
+    const claim = await recorder.claim(jobId, workerId, slot.device, deps.tenantMaxRunning);
+    if (claim.kind === "gone") {
+      logger.info({ jobId, status: claim.status }, "job is no longer runnable; skipping");
       return;
     }
-    if ((await recorder.runningForTenant(owner.tenantId, jobId)) >= deps.tenantMaxRunning) {
+    if (claim.kind === "tenant-limit") {
       await queueJob.moveToDelayed(Date.now() + TENANT_LIMIT_RETRY_MS, token);
-      throw new DelayedError(`tenant ${owner.tenantId} is at its limit of ${deps.tenantMaxRunning} running jobs`);
+      throw new DelayedError(`tenant ${claim.tenantId} is at its limit of ${deps.tenantMaxRunning} running jobs`);
     }
-    const job = await recorder.markRunning(jobId, workerId, slot.device);
-    if (!job) return;
+    const job = claim.job;
     const log = logger.child({ jobId, device: slot.device, attempt: job.attempts });
     const resumeFrom = await recorder.loadResumeState(jobId);
     if (resumeFrom) log.info({ fromEpoch: resumeFrom.checkpoint.epoch, partial: resumeFrom.checkpoint.partial?.step ?? null }, "resuming");
@@ -63,7 +62,8 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
     // A resumed attempt continues from its own checkpoint; only a first start needs the source model.
     const fineTuneFrom =
       spec.fineTune && !resumeFrom ? await recorder.loadFineTuneSource(spec.fineTune.fromJobId, spec.fineTune.checkpoint) : null;
-    const start = { type: "start" as const, jobId, spec, backend, resumeFrom, fineTuneFrom };
+    const datasetDir = await recorder.datasetDir(job.datasetId);
+    const start = { type: "start" as const, jobId, spec, backend, resumeFrom, fineTuneFrom, datasetDir };
     const trainer = startTrainer(start, { gpu: slot.gpu, onMessage });
     running.set(jobId, trainer);
     // A cancel may have arrived between the claim and the fork.

@@ -10,6 +10,8 @@ export type ToTrainer =
       backend: "auto" | "tensorflow" | "wasm" | "cpu";
       resumeFrom: { checkpoint: TrainingCheckpoint; best: ExportedModel | null } | null;
       fineTuneFrom: ExportedModel | null;
+      /** Where an uploaded data set's decoded files are (TRAINYARD_DATA_DIR, shared with the API). */
+      datasetDir: string | null;
     }
   | { type: "stop"; reason: "cancel" | "shutdown" };
 

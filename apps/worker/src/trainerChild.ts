@@ -1,4 +1,12 @@
-import { DatasetUnavailableError, initBackend, loadBuiltinDataset, train, TrainingError, type LoadedDataset } from "@trainyard/engine";
+import {
+  DatasetUnavailableError,
+  initBackend,
+  loadBuiltinDataset,
+  loadUploadedDataset,
+  train,
+  TrainingError,
+  type LoadedDataset,
+} from "@trainyard/engine";
 import { ModelOptionError } from "@trainyard/models";
 import type { JobSpec } from "@trainyard/shared";
 import type { FromTrainer, ToTrainer } from "./protocol.ts";
@@ -14,15 +22,17 @@ function send(message: FromTrainer): Promise<void> {
   return new Promise((resolve, reject) => process.send!(message, undefined, {}, (error) => (error ? reject(error) : resolve())));
 }
 
-function loadDataset(spec: JobSpec): LoadedDataset {
+function loadDataset(spec: JobSpec, datasetDir: string | null): LoadedDataset {
   if ("name" in spec.dataset) return loadBuiltinDataset(spec.dataset.name);
-  throw new DatasetUnavailableError(`uploaded data set ${spec.dataset.id} cannot be trained by this worker version`);
+  if (!datasetDir)
+    throw new DatasetUnavailableError(`data set ${spec.dataset.id} has no files (it was deleted, or never finished processing)`);
+  return loadUploadedDataset(datasetDir);
 }
 
 async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void> {
   try {
     const backend = await initBackend(message.backend);
-    const dataset = loadDataset(message.spec);
+    const dataset = loadDataset(message.spec, message.datasetDir);
     await send({ type: "started", backend: backend.backend, device: backend.device, classes: dataset.classes });
     let lastProgressAt = 0;
     const outcome = await train(
