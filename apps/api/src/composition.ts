@@ -7,6 +7,7 @@ import { createDatasetService } from "./services/datasets/service.ts";
 import { createJobEventStreams } from "./services/jobEvents.ts";
 import { createJobService } from "./services/jobService.ts";
 import { createModelArtifactService } from "./services/modelArtifacts.ts";
+import { createQueueReconciler } from "./services/queueReconciler.ts";
 import { createTrainingQueue } from "./services/trainingQueue.ts";
 import { createWorkerService } from "./services/workers.ts";
 
@@ -18,7 +19,7 @@ export async function buildServer(config: ApiConfig): Promise<FastifyInstance> {
   redis.on("error", () => undefined);
   const queueConnection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: true });
   queueConnection.on("error", () => undefined);
-  const queue = createTrainingQueue(queueConnection, config.TRAINYARD_QUEUE_PREFIX);
+  const queue = createTrainingQueue(queueConnection, config.TRAINYARD_QUEUE_PREFIX, { retryBackoffMs: config.TRAINYARD_RETRY_BACKOFF_MS });
   const server = Fastify({
     logger: { level: config.LOG_LEVEL },
     bodyLimit: config.TRAINYARD_BODY_LIMIT_BYTES,
@@ -45,8 +46,14 @@ export async function buildServer(config: ApiConfig): Promise<FastifyInstance> {
   });
   // Open event streams would hold server.close() forever; clients reconnect with Last-Event-ID.
   server.addHook("preClose", async () => events.closeAll());
+  const reconciler = createQueueReconciler({ db, queue, logger: server.log });
+  server.addHook("onReady", async () => {
+    const reconcileNow = reconciler.start(config.TRAINYARD_RECONCILE_INTERVAL_MS);
+    queueConnection.on("ready", () => void reconcileNow());
+  });
   server.addHook("onClose", async () => {
     await datasets.stopProcessing();
+    await reconciler.stop();
     await queue.close();
     redis.disconnect();
     queueConnection.disconnect();

@@ -15,6 +15,10 @@ const configSchema = z.object({
     .positive()
     .default(1024 * 1024),
   TRAINYARD_QUEUE_PREFIX: z.string().default("trainyard"),
+  /** Base delay of the exponential backoff between attempts after an infrastructure fault. */
+  TRAINYARD_RETRY_BACKOFF_MS: z.coerce.number().int().min(0).default(5_000),
+  /** How often queued jobs Redis lost are put back from PostgreSQL (also on every Redis reconnect). */
+  TRAINYARD_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(15_000),
   /** Uploaded data sets are processed into `${TRAINYARD_DATA_DIR}/datasets/<id>/`; workers read them there. */
   TRAINYARD_DATA_DIR: z
     .string()

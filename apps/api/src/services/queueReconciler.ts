@@ -1,0 +1,66 @@
+import type { FastifyBaseLogger } from "fastify";
+import type { Db } from "@trainyard/db";
+import type { TrainingQueue } from "./trainingQueue.ts";
+
+/** A worker silent this long is gone; its jobs may be handed to others. */
+const WORKER_LOST_AFTER_MS = 60_000;
+
+/**
+ * PostgreSQL is the record of what should run; Redis only the means. This puts back every
+ * `queued` job Redis does not know (Redis restarted empty, or an enqueue was lost) and every
+ * `running` job whose worker stopped heartbeating and whose queue entry is gone.
+ */
+export function createQueueReconciler({ db, queue, logger }: { db: Db; queue: TrainingQueue; logger: FastifyBaseLogger }) {
+  async function reconcile(): Promise<{ requeued: string[] }> {
+    const requeued: string[] = [];
+    const queued = await db.job.findMany({ where: { status: "queued" }, select: { id: true, priority: true } });
+    for (const job of queued) {
+      if ((await queue.state(job.id)) !== "unknown") continue;
+      await queue.enqueue(job.id, job.priority);
+      requeued.push(job.id);
+    }
+    const lostBefore = new Date(Date.now() - WORKER_LOST_AFTER_MS);
+    const live = await db.worker.findMany({ where: { lastHeartbeatAt: { gte: lostBefore }, status: "active" }, select: { id: true } });
+    const orphans = await db.job.findMany({
+      where: {
+        status: { in: ["running", "cancelling"] },
+        OR: [{ workerId: null }, { workerId: { notIn: live.map((worker) => worker.id) } }],
+      },
+      select: { id: true, priority: true, status: true },
+    });
+    for (const job of orphans) {
+      if ((await queue.state(job.id)) !== "unknown") continue;
+      if (job.status === "cancelling") {
+        await db.job.update({ where: { id: job.id }, data: { status: "cancelled", finishedAt: new Date() } });
+        continue;
+      }
+      await db.job.updateMany({ where: { id: job.id, status: "running" }, data: { status: "queued", workerId: null } });
+      await queue.enqueue(job.id, job.priority);
+      requeued.push(job.id);
+    }
+    if (requeued.length > 0) logger.warn({ jobs: requeued }, "re-enqueued jobs the queue had lost");
+    return { requeued };
+  }
+
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<unknown> | null = null;
+  const runOnce = () => {
+    running ??= reconcile()
+      .catch((error: Error) => logger.warn({ err: error.message }, "queue reconciliation failed; will retry"))
+      .finally(() => (running = null));
+    return running;
+  };
+  return {
+    reconcile,
+    /** Reconciles now, every `intervalMs`, and whenever `onReconnect` fires. */
+    start(intervalMs: number) {
+      void runOnce();
+      timer = setInterval(runOnce, intervalMs);
+      return runOnce;
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      await running;
+    },
+  };
+}
