@@ -54,7 +54,7 @@ describe("an uploaded data set", () => {
   it("is processed, then trained on with augmentation through API and worker", async () => {
     const form = new FormData();
     form.append("name", "dark-or-bright");
-    form.append("file", new Blob([await imageFolderZip()]), "dark-or-bright.zip");
+    form.append("file", new Blob([new Uint8Array(await imageFolderZip())]), "dark-or-bright.zip");
     const upload = await fetch(`${stack.baseUrl}/v1/datasets`, {
       method: "POST",
       headers: { authorization: `Bearer ${stack.apiKey}` },
