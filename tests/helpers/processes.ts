@@ -1,19 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
-export const TRAINYARD_BIN = fileURLToPath(new URL("../../apps/cli/bin/trainyard.mjs", import.meta.url));
+export { freePort } from "../../apps/cli/src/net.ts";
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
+export const TRAINYARD_BIN = fileURLToPath(new URL("../../apps/cli/bin/trainyard.mjs", import.meta.url));
 
 export interface ServiceProcess {
   child: ChildProcess;

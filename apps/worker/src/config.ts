@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseConfig } from "@trainyard/shared";
 
 const configSchema = z.object({
   DATABASE_URL: z.string().url(),
@@ -21,10 +22,5 @@ const configSchema = z.object({
 export type WorkerConfig = Readonly<z.infer<typeof configSchema>>;
 
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const parsed = configSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
-    throw new Error(`invalid worker configuration: ${problems}`);
-  }
-  return Object.freeze(parsed.data);
+  return parseConfig(configSchema, env, "worker");
 }

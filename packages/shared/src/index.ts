@@ -1,3 +1,4 @@
+export * from "./config.ts";
 export * from "./ids.ts";
 export * from "./job.ts";
 export * from "./jobSpec.ts";

@@ -1,23 +1,12 @@
-import { createServer } from "node:net";
 import { createApiKey } from "@trainyard/api";
 import { applyMigrations, createDb } from "@trainyard/db";
 import { builtinDatasetInfo } from "@trainyard/engine";
 import { parseOptions, requireInt } from "../args.ts";
 import { ApiClient } from "../client.ts";
+import { freePort } from "../net.ts";
 import { resolveLocalServices } from "../services.ts";
 import { spawnServices } from "./serve.ts";
 import { downloadModel, followJob } from "./train.ts";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
 
 async function waitForApi(baseUrl: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
