@@ -99,6 +99,14 @@ describe("the spine: one real LeNet job end to end", () => {
     const csv = await (await fetch(`${baseUrl}/v1/jobs/${id}/metrics?format=csv`, { headers: headers() })).text();
     expect(csv.split("\n")[0]).toBe("epoch,trainLoss,trainAccuracy,valLoss,valAccuracy,learningRate,seconds,samplesPerSecond");
 
+    // The event stream replays the whole run and ends after the terminal status.
+    const stream = await (await fetch(`${baseUrl}/v1/jobs/${id}/events`, { headers: headers() })).text();
+    const events = stream.split("\n\n").filter((block) => block.includes("event: "));
+    const ofType = (type: string) => events.filter((block) => block.includes(`event: ${type}\n`));
+    expect(ofType("epoch")).toHaveLength(EPOCHS);
+    expect(ofType("log").some((block) => block.includes(`${job.backend} backend`))).toBe(true);
+    expect(ofType("status").at(-1)).toContain('"succeeded"');
+
     const zip = await fetch(`${baseUrl}/v1/jobs/${id}/model`, { headers: headers() });
     expect(zip.headers.get("content-type")).toBe("application/zip");
     const zipBytes = Buffer.from(await zip.arrayBuffer());

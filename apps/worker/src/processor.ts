@@ -38,12 +38,21 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
     const job = claim.job;
     const log = logger.child({ jobId, device: slot.device, attempt: job.attempts });
     const resumeFrom = await recorder.loadResumeState(jobId);
-    if (resumeFrom) log.info({ fromEpoch: resumeFrom.checkpoint.epoch, partial: resumeFrom.checkpoint.partial?.step ?? null }, "resuming");
+    // What a user watching the job should know goes to its event stream as `log` events too.
+    const userLog = (message: string) => recorder.event(jobId, "log", { message }).catch(() => undefined);
+    if (resumeFrom) {
+      const { epoch, partial } = resumeFrom.checkpoint;
+      log.info({ fromEpoch: epoch, partial: partial?.step ?? null }, "resuming");
+      await userLog(
+        `attempt ${job.attempts}: resuming after epoch ${epoch}${partial ? `, ${partial.step} steps into epoch ${epoch + 1}` : ""}`,
+      );
+    }
 
     let lastProgressWrite = 0;
     const onMessage = async (message: FromTrainer) => {
       if (message.type === "started") {
         log.info({ backend: message.backend }, "training started");
+        await userLog(`training on ${slot.device} with the ${message.backend} backend (worker ${workerId})`);
         const device = slot.gpu !== null ? slot.device : message.device;
         await withRetry("recording the start", () => recorder.recordStarted(jobId, message.backend, device, message.classes), log);
       } else if (message.type === "progress") {
@@ -87,11 +96,13 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
       await recorder.markRequeued(jobId, "worker shut down");
       await queueJob.moveToWait(token);
       log.info({ step: checkpoint?.partial?.step ?? null }, "job handed back to the queue");
+      await userLog("the worker shut down; the job went back to the queue and resumes from its checkpoint");
       throw new WaitingError();
     }
     const retryable = ERROR_CODES[outcome.code].retry;
     const attemptsLeft = (queueJob.opts.attempts ?? 1) - queueJob.attemptsMade - 1;
     log.error({ code: outcome.code, message: outcome.message, attemptsLeft }, "training failed");
+    await userLog(`attempt ${job.attempts} failed: ${outcome.code} ${outcome.message.split("\n")[0]}`);
     if (!retryable || attemptsLeft <= 0) {
       await withRetry("recording the failure", () => recorder.markFailed(jobId, outcome.code, outcome.message), log);
       throw new UnrecoverableError(`${outcome.code}: ${outcome.message}`);
