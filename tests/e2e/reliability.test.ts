@@ -126,9 +126,21 @@ describe("slots", () => {
       (await Promise.all(ids.map((id) => stack!.job(id)))).filter((j) => j.status === "running").map((j) => j.device),
     );
     expect(devices).toEqual(new Set(["cpu:0", "cpu:1"]));
-    const workers = (await stack.request("GET", "/v1/workers")).body as { devices: { id: string; busyWithJob: string | null }[] }[];
+    // The heartbeat (every 10 s) reports which jobs the slots run and with which backend.
+    const workers = await waitFor(
+      "a heartbeat naming the running jobs",
+      async () => {
+        const listed = (await stack!.request("GET", "/v1/workers")).body as {
+          devices: { id: string; backend: string | null; busyWithJob: string | null }[];
+        }[];
+        return listed[0]?.devices.every((device) => device.busyWithJob && device.backend) ? listed : null;
+      },
+      30_000,
+    );
     expect(workers).toHaveLength(1);
     expect(workers[0].devices.map((device) => device.id)).toEqual(["cpu:0", "cpu:1"]);
+    expect(workers[0].devices.map((device) => device.backend)).toEqual(["wasm", "wasm"]);
+    for (const device of workers[0].devices) expect(ids).toContain(device.busyWithJob);
     for (const id of ids) await expectCompleteRun(stack, id);
   });
 });

@@ -16,6 +16,8 @@ export interface ProcessorDeps {
   tenantMaxRunning: number;
   /** Running trainers by job id, so cancel and shutdown can reach them. */
   running: Map<string, TrainerHandle>;
+  /** Tells the supervisor which backend this slot trains with, for GET /v1/workers. */
+  reportBackend: (backend: string) => void;
 }
 
 const TENANT_LIMIT_RETRY_MS = 5_000;
@@ -52,6 +54,7 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
     const onMessage = async (message: FromTrainer) => {
       if (message.type === "started") {
         log.info({ backend: message.backend }, "training started");
+        deps.reportBackend(message.backend);
         await userLog(`training on ${slot.device} with the ${message.backend} backend (worker ${workerId})`);
         const device = slot.gpu !== null ? slot.device : message.device;
         await withRetry("recording the start", () => recorder.recordStarted(jobId, message.backend, device, message.classes), log);

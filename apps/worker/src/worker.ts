@@ -12,11 +12,18 @@ import type { TrainerHandle } from "./trainerProcess.ts";
 
 const HEARTBEAT_MS = 10_000;
 
-async function heartbeat(db: Db, workerId: string, slots: Slot[], busy: Map<string, string>, status: string) {
+interface SlotState {
+  /** Job id → device of the jobs running now. */
+  busy: Map<string, string>;
+  /** Device → the TF.js backend its last training child reported. */
+  backends: Map<string, string>;
+}
+
+async function heartbeat(db: Db, workerId: string, slots: Slot[], { busy, backends }: SlotState, status: string) {
   const devices = slots.map((slot) => ({
     id: slot.device,
     name: slot.gpu !== null ? `GPU ${slot.gpu}` : "CPU",
-    backend: null,
+    backend: backends.get(slot.device) ?? null,
     busyWithJob: [...busy.entries()].find(([, device]) => device === slot.device)?.[0] ?? null,
   }));
   await db.worker.upsert({
@@ -34,6 +41,7 @@ export async function startWorker(config: WorkerConfig) {
   const recorder = createJobRecorder(db);
   const running = new Map<string, TrainerHandle>();
   const busy = new Map<string, string>();
+  const backends = new Map<string, string>();
   const slots = planSlots(detectGpus(config.TRAINYARD_GPUS), config.TRAINYARD_CPU_SLOTS);
 
   const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
@@ -55,6 +63,7 @@ export async function startWorker(config: WorkerConfig) {
       backend: config.TRAINYARD_BACKEND,
       tenantMaxRunning: config.TRAINYARD_TENANT_MAX_RUNNING,
       running,
+      reportBackend: (backend) => backends.set(slot.device, backend),
     });
     const worker = new Worker<TrainPayload>(
       TRAINING_QUEUE,
@@ -87,7 +96,7 @@ export async function startWorker(config: WorkerConfig) {
   });
 
   const beat = () =>
-    heartbeat(db, workerId, slots, busy, "active").catch((error) => logger.warn({ err: error.message }, "heartbeat failed"));
+    heartbeat(db, workerId, slots, { busy, backends }, "active").catch((error) => logger.warn({ err: error.message }, "heartbeat failed"));
   await beat();
   const heartbeatTimer = setInterval(beat, HEARTBEAT_MS);
   logger.info({ workerId, slots: slots.map((slot) => slot.device), backend: config.TRAINYARD_BACKEND }, "worker ready");
