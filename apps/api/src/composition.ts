@@ -9,6 +9,8 @@ import { createJobService } from "./services/jobService.ts";
 import { createModelArtifactService } from "./services/modelArtifacts.ts";
 import { createQueueReconciler } from "./services/queueReconciler.ts";
 import { createTrainingQueue } from "./services/trainingQueue.ts";
+import { createWebhookDeliveryStore } from "./services/webhooks/deliveryStore.ts";
+import { createWebhookDispatcher } from "./services/webhooks/dispatcher.ts";
 import { createWorkerService } from "./services/workers.ts";
 
 /** The composition root: config in, a ready Fastify instance out (not yet listening). */
@@ -42,18 +44,27 @@ export async function buildServer(config: ApiConfig): Promise<FastifyInstance> {
       datasets,
       workers: createWorkerService({ db }),
       models: createModelArtifactService(db),
+      webhookDeliveries: createWebhookDeliveryStore(db),
     },
   });
   // Open event streams would hold server.close() forever; clients reconnect with Last-Event-ID.
   server.addHook("preClose", async () => events.closeAll());
   const reconciler = createQueueReconciler({ db, queue, logger: server.log });
+  const webhooks = createWebhookDispatcher({
+    db,
+    logger: server.log,
+    allowPrivateAddresses: config.TRAINYARD_WEBHOOK_ALLOW_PRIVATE,
+    backoffMs: config.TRAINYARD_WEBHOOK_BACKOFF_MS,
+  });
   server.addHook("onReady", async () => {
     const reconcileNow = reconciler.start(config.TRAINYARD_RECONCILE_INTERVAL_MS);
     queueConnection.on("ready", () => void reconcileNow());
+    webhooks.start(config.TRAINYARD_WEBHOOK_INTERVAL_MS);
   });
   server.addHook("onClose", async () => {
     await datasets.stopProcessing();
     await reconciler.stop();
+    await webhooks.stop();
     await queue.close();
     redis.disconnect();
     queueConnection.disconnect();

@@ -34,6 +34,15 @@ const configSchema = z.object({
     .positive()
     .default(4 * GIB),
   TRAINYARD_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+  /** How often job events are turned into webhook deliveries and due ones are sent; 0 sends none. */
+  TRAINYARD_WEBHOOK_INTERVAL_MS: z.coerce.number().int().min(0).default(1_000),
+  /** Base delay of the exponential backoff between attempts of a webhook delivery. */
+  TRAINYARD_WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(0).default(5_000),
+  /** Webhooks to loopback, private and link-local addresses are refused unless this is true. */
+  TRAINYARD_WEBHOOK_ALLOW_PRIVATE: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((value) => value === "true"),
 });
 
 export type ApiConfig = Readonly<z.infer<typeof configSchema>>;

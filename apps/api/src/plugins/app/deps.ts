@@ -6,6 +6,7 @@ import type { DatasetService } from "../../services/datasets/service.ts";
 import type { JobEventStreams } from "../../services/jobEvents.ts";
 import type { JobService } from "../../services/jobService.ts";
 import type { ModelArtifactService } from "../../services/modelArtifacts.ts";
+import type { WebhookDeliveryStore } from "../../services/webhooks/deliveryStore.ts";
 import type { WorkerService } from "../../services/workers.ts";
 
 export interface AppDeps {
@@ -17,6 +18,7 @@ export interface AppDeps {
   datasets: DatasetService;
   workers: WorkerService;
   models: ModelArtifactService;
+  webhookDeliveries: WebhookDeliveryStore;
 }
 
 declare module "fastify" {

@@ -13,6 +13,7 @@ import {
   modelFileParams,
   modelQuery,
 } from "./schemas.ts";
+import webhookDeliveries from "./webhookDeliveries.ts";
 
 const METRIC_COLUMNS = [
   "epoch",
@@ -27,6 +28,7 @@ const METRIC_COLUMNS = [
 
 const jobs: FastifyPluginAsyncZod = async (app) => {
   const { jobs: service, models, db, events } = app.deps;
+  await app.register(webhookDeliveries);
 
   app.post("/jobs", { schema: { body: jobSpecInputSchema, querystring: createJobQuery, tags: ["jobs"] } }, async (request, reply) => {
     if (request.query.dryRun) {
