@@ -66,13 +66,14 @@ describe("initBackend", () => {
 });
 
 describe("defaultKernelThreads", () => {
-  it("honours TRAINYARD_KERNEL_THREADS and shares cores between CPU slots", async () => {
+  it("is off unless TRAINYARD_KERNEL_THREADS asks; auto shares cores between CPU slots", async () => {
     const { defaultKernelThreads } = await import("../src/backend/index.ts");
     const { availableParallelism } = await import("node:os");
     const cores = Math.min(4, availableParallelism());
     expect(defaultKernelThreads({ TRAINYARD_KERNEL_THREADS: "3" })).toBe(3);
-    expect(defaultKernelThreads({})).toBe(cores);
-    expect(defaultKernelThreads({ TRAINYARD_CPU_SLOTS: "2" })).toBe(Math.max(1, Math.floor(cores / 2)));
-    expect(defaultKernelThreads({ TRAINYARD_CPU_SLOTS: "64" })).toBe(1);
+    expect(defaultKernelThreads({})).toBe(1);
+    expect(defaultKernelThreads({ TRAINYARD_KERNEL_THREADS: "auto" })).toBe(cores);
+    expect(defaultKernelThreads({ TRAINYARD_KERNEL_THREADS: "auto", TRAINYARD_CPU_SLOTS: "2" })).toBe(Math.max(1, Math.floor(cores / 2)));
+    expect(defaultKernelThreads({ TRAINYARD_KERNEL_THREADS: "auto", TRAINYARD_CPU_SLOTS: "64" })).toBe(1);
   });
 });

@@ -58,7 +58,7 @@ const cases: [string, string, Record<string, number[]>, Record<string, unknown>]
   ["Conv2D", "odd batch", { x: [33, 16, 16, 8], filter: [3, 3, 8, 16] }, conv],
   ["FusedConv2D", "bias + relu", { x: [32, 16, 16, 8], filter: [3, 3, 8, 16], bias: [16] }, { ...conv, activation: "relu" }],
   ["Conv2DBackpropInput", "stride 1", { dy: [32, 16, 16, 16], filter: [3, 3, 8, 16] }, { ...conv, inputShape: [32, 16, 16, 8] }],
-  ["Conv2DBackpropInput", "stride 2", { dy: [63, 8, 8, 16], filter: [3, 3, 8, 16] }, { ...conv, strides: [2, 2], inputShape: [63, 16, 16, 8] }],
+  ["Conv2DBackpropInput", "stride 2", { dy: [63, 8, 8, 64], filter: [3, 3, 32, 64] }, { ...conv, strides: [2, 2], inputShape: [63, 16, 16, 32] }],
   ["Conv2DBackpropFilter", "summed halves", { x: [32, 16, 16, 8], dy: [32, 16, 16, 16] }, { ...conv, filterShape: [3, 3, 8, 16] }],
   [
     "DepthwiseConv2dNativeBackpropFilter",

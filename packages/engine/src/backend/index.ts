@@ -34,8 +34,10 @@ export interface InitBackendOptions {
   engineKernels?: boolean;
   /**
    * Threads the wasm kernels split their batch over (worker threads with their own wasm
-   * backend). Default: TRAINYARD_KERNEL_THREADS, else the machine's cores (at most 4) divided by
-   * TRAINYARD_CPU_SLOTS (the worker's CPU slots share the cores). 1 turns it off.
+   * backend). Default: TRAINYARD_KERNEL_THREADS — unset: 1 (off); a number; or "auto": the
+   * machine's cores (at most 4) divided by TRAINYARD_CPU_SLOTS (a worker's CPU slots share the
+   * cores). Off by default: on the shared 2-core machines measured so far it did not pay in
+   * full training steps (docs/engine.md).
    */
   kernelThreads?: number;
   /** Environment to read CUDA_VISIBLE_DEVICES from (default process.env). */
@@ -126,11 +128,15 @@ async function useCpu(): Promise<BackendInfo> {
 }
 
 export function defaultKernelThreads(env: Record<string, string | undefined>): number {
-  const configured = Number.parseInt(env.TRAINYARD_KERNEL_THREADS ?? "", 10);
-  if (Number.isFinite(configured) && configured >= 1) return configured;
-  // A worker running several CPU slots shares the cores between its trainer processes.
-  const slots = Math.max(1, Number.parseInt(env.TRAINYARD_CPU_SLOTS ?? "1", 10) || 1);
-  return Math.max(1, Math.floor(Math.min(4, availableParallelism()) / slots));
+  const configured = env.TRAINYARD_KERNEL_THREADS?.trim();
+  if (!configured) return 1;
+  if (configured === "auto") {
+    // A worker running several CPU slots shares the cores between its trainer processes.
+    const slots = Math.max(1, Number.parseInt(env.TRAINYARD_CPU_SLOTS ?? "1", 10) || 1);
+    return Math.max(1, Math.floor(Math.min(4, availableParallelism()) / slots));
+  }
+  const threads = Number.parseInt(configured, 10);
+  return Number.isFinite(threads) && threads >= 1 ? threads : 1;
 }
 
 /** Selects and initializes the TF.js backend for this process, and registers the engine's kernels. */

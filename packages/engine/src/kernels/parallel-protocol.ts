@@ -12,6 +12,8 @@ export interface ChunkInput {
   /** In float32 elements from the arena's start. */
   offset: number;
   length: number;
+  /** The same data for every chunk of the job (not split along the batch). */
+  shared?: boolean;
 }
 
 export interface Chunk {

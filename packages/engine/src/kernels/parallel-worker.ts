@@ -47,16 +47,30 @@ function run(job: Job): void {
     const { offset, length } = job.chunks[0].output;
     new Float32Array(arena!, offset * 4, length).fill(0);
   }
-  for (let r = job.chunks.length - 1; r >= 0; r--) {
-    if (Atomics.compareExchange(flags, CLAIM_BASE + r, CLAIM.free, CLAIM.worker) !== CLAIM.free) break;
-    runChunk(job.kernel, job.join, job.chunks[r]);
+  // Inputs every chunk shares (the filter, the bias) become tensors once per job, so that
+  // XNNPACK packs the filter once (its operators are cached per filter tensor).
+  const shared = new Map<number, tf.Tensor>();
+  try {
+    for (let r = job.chunks.length - 1; r >= 0; r--) {
+      if (Atomics.compareExchange(flags, CLAIM_BASE + r, CLAIM.free, CLAIM.worker) !== CLAIM.free) break;
+      runChunk(job.kernel, job.join, job.chunks[r], shared);
+    }
+  } finally {
+    for (const t of shared.values()) t.dispose();
   }
 }
 
-function runChunk(kernel: string, join: Job["join"], chunk: Chunk): void {
+function runChunk(kernel: string, join: Job["join"], chunk: Chunk, shared: Map<number, tf.Tensor>): void {
   const tensors: Record<string, tf.Tensor> = {};
+  const own: tf.Tensor[] = [];
   for (const input of chunk.inputs) {
-    tensors[input.name] = tf.tensor(new Float32Array(arena!, input.offset * 4, input.length), input.shape, "float32");
+    let t = input.shared ? shared.get(input.offset) : undefined;
+    if (!t) {
+      t = tf.tensor(new Float32Array(arena!, input.offset * 4, input.length), input.shape, "float32");
+      if (input.shared) shared.set(input.offset, t);
+      else own.push(t);
+    }
+    tensors[input.name] = t;
   }
   try {
     const out = tf.engine().runKernel(kernel, tensors as tf.NamedTensorMap, chunk.attrs as tf.NamedAttrMap) as tf.Tensor;
@@ -67,7 +81,7 @@ function runChunk(kernel: string, join: Job["join"], chunk: Chunk): void {
     if (join === "sum") for (let i = 0; i < values.length; i++) target[i] += values[i];
     else target.set(values);
   } finally {
-    for (const t of Object.values(tensors)) t.dispose();
+    for (const t of own) t.dispose();
   }
 }
 

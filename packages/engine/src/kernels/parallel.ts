@@ -8,6 +8,7 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext } from "./context.ts";
+import { cropPlan } from "./crop.ts";
 import { CLAIM, CLAIM_BASE, MAX_CHUNKS, STATE, type Chunk, type ChunkInput, type Job } from "./parallel-protocol.ts";
 
 type TensorInfo = tf.TensorInfo;
@@ -30,9 +31,7 @@ interface SplitSpec {
 }
 
 const size = (info: TensorInfo) => tf.util.sizeFromShape(info.shape);
-/** Taps × input channels of a [fh, fw, ci, co] filter shape. */
-const fanIn = (filterShape: readonly number[]) => filterShape[0] * filterShape[1] * filterShape[2];
-const convWork = (i: Record<string, TensorInfo>, a: Attrs) => tf.util.sizeFromShape(convOut(i, a, i.x.shape[0])) * fanIn(i.filter.shape);
+const convWork = (i: Record<string, TensorInfo>, a: Attrs) => convMacs(i.x.shape, i.filter.shape, a);
 const depthwiseWork = (i: Record<string, TensorInfo>, a: Attrs) =>
   tf.util.sizeFromShape(convOut(i, a, i.x.shape[0], true)) * i.filter.shape[0] * i.filter.shape[1];
 const poolWork = (i: Record<string, TensorInfo>, a: Attrs) => {
@@ -42,11 +41,10 @@ const poolWork = (i: Record<string, TensorInfo>, a: Attrs) => {
 
 const withBatch = (shape: readonly number[], n: number) => [n, ...shape.slice(1)];
 
-function convOut(inputs: Record<string, TensorInfo>, attrs: Attrs, n: number, depthwise = false): number[] {
-  const { x, filter } = inputs;
-  const info = tf.backend_util.computeConv2DInfo(
-    withBatch(x.shape, n) as Dims4,
-    filter.shape as Dims4,
+function convInfo(xShape: readonly number[], filterShape: readonly number[], attrs: Attrs, n: number, depthwise = false) {
+  return tf.backend_util.computeConv2DInfo(
+    withBatch(xShape, n) as Dims4,
+    filterShape as Dims4,
     attrs.strides as [number, number],
     (attrs.dilations as [number, number] | undefined) ?? 1,
     attrs.pad as "valid",
@@ -54,7 +52,18 @@ function convOut(inputs: Record<string, TensorInfo>, attrs: Attrs, n: number, de
     depthwise,
     attrs.dataFormat === "NCHW" ? "channelsFirst" : "channelsLast",
   );
-  return info.outShape;
+}
+
+function convOut(inputs: Record<string, TensorInfo>, attrs: Attrs, n: number, depthwise = false): number[] {
+  return convInfo(inputs.x.shape, inputs.filter.shape, attrs, n, depthwise).outShape;
+}
+
+/** Multiply-adds of a convolution (or either gradient), counting only taps that meet the input. */
+function convMacs(xShape: readonly number[], filterShape: readonly number[], attrs: Attrs): number {
+  const info = convInfo(xShape, filterShape, attrs, xShape[0]);
+  const plan = info.dataFormat === "channelsLast" ? cropPlan(info) : null;
+  const taps = plan ? plan.height * plan.width : info.filterHeight * info.filterWidth;
+  return tf.util.sizeFromShape(info.outShape) * taps * info.inChannels;
 }
 
 const inputShapeAttr = (attrs: Attrs, n: number): Attrs => ({ ...attrs, inputShape: withBatch(attrs.inputShape as number[], n) });
@@ -69,7 +78,7 @@ export const SPLITTABLE: Record<string, SplitSpec> = {
     join: "concat",
     partAttrs: inputShapeAttr,
     outShape: (_i, a, n) => withBatch(a.inputShape as number[], n),
-    work: (i) => size(i.dy) * fanIn(i.filter.shape),
+    work: (i, a) => convMacs(a.inputShape as number[], i.filter.shape, a),
   },
   DepthwiseConv2dNativeBackpropInput: {
     unitCost: 10,
@@ -83,7 +92,7 @@ export const SPLITTABLE: Record<string, SplitSpec> = {
     batchInputs: ["x", "dy"],
     join: "sum",
     outShape: (_i, a) => a.filterShape as number[],
-    work: (i, a) => size(i.dy) * fanIn(a.filterShape as number[]),
+    work: (i, a) => convMacs(i.x.shape, a.filterShape as number[], a),
   },
   DepthwiseConv2dNativeBackpropFilter: {
     unitCost: 10,
@@ -102,9 +111,7 @@ export const SPLITTABLE: Record<string, SplitSpec> = {
  * big filter is mostly copying).
  */
 const MIN_WORK = 4_000_000;
-/** Smallest chunk worth a kernel call of its own. */
-const MIN_CHUNK_WORK = 1_000_000;
-const MIN_WORK_PER_COPIED = 24;
+const MIN_WORK_PER_COPIED = 32;
 
 /** A batch-input slice or whole input handed to a worker's region. */
 interface RegionInput {
@@ -166,7 +173,7 @@ class KernelWorker {
       const chunkInputs: ChunkInput[] = placed.map(({ input, offset: at, perRow }) =>
         input.batch
           ? { name: input.name, shape: [n, ...input.shape.slice(1)], offset: at + row * perRow, length: n * perRow }
-          : { name: input.name, shape: input.shape, offset: at, length: input.values.length },
+          : { name: input.name, shape: input.shape, offset: at, length: input.values.length, shared: true },
       );
       const output = { offset: join === "sum" ? offset : offset, length: chunkOut[c] };
       if (join === "concat") offset += chunkOut[c];
@@ -310,15 +317,29 @@ export function runSplit(
   for (const name of Object.keys(inputs)) if (inputs[name] && inputs[name].dtype !== "float32") return null;
   const fullOut = spec.outShape(inputs, attrs, batch);
   const work = spec.work(inputs, attrs) * (spec.unitCost ?? 1);
-  // Floats through the arena for the worker's half, plus the whole output to join.
+  if (work < MIN_WORK) return null;
+  // Floats through the arena for the workers' share, plus the whole output to join; and per
+  // chunk, the whole (not split) inputs again: each chunk's kernel call flips, transposes or
+  // packs the filter anew, which for a 3×3×512×512 filter on a 2×2 map outweighs the work.
+  const threads = active.length + 1;
   let copied = tf.util.sizeFromShape(fullOut) * (spec.join === "sum" ? 2 : 1);
-  for (const name of spec.batchInputs) copied += tf.util.sizeFromShape(inputs[name].shape) / 2;
-  if (work < MIN_WORK || work < MIN_WORK_PER_COPIED * copied) return null;
+  let whole = 0;
+  for (const [name, info] of Object.entries(inputs)) {
+    if (!info) continue;
+    if (spec.batchInputs.includes(name)) copied += (size(info) * (threads - 1)) / threads;
+    else whole += size(info);
+  }
+  // Per chunk, the calling thread's kernels flip/transpose/pack the filter anew (2–3 passes);
+  // a filter gradient's every chunk yields a whole filter to zero, fill and add up.
+  const perChunk = 3 * whole + (spec.join === "sum" ? 3 * tf.util.sizeFromShape(fullOut) : 0);
+  let chunks = Math.min(batch, threads * 4);
+  while (chunks >= threads && work < MIN_WORK_PER_COPIED * (copied + chunks * perChunk + threads * whole)) chunks -= threads;
+  if (chunks < threads) return null;
 
   splits++;
   splitting = true;
   try {
-    return split(ctx, kernelName, spec, active, batch, fullOut, work, inputs, attrs, local);
+    return split(ctx, kernelName, spec, active, batch, fullOut, chunks, inputs, attrs, local);
   } finally {
     splitting = false;
   }
@@ -331,7 +352,7 @@ function split(
   active: KernelWorker[],
   batch: number,
   fullOut: number[],
-  work: number,
+  chunkCount: number,
   inputs: Record<string, TensorInfo>,
   attrs: Attrs,
   local: (inputs: Record<string, TensorInfo>, attrs: Attrs) => TensorInfo,
@@ -340,8 +361,8 @@ function split(
   // regions too; each worker claims its own region from the top down. A worker that is slow to
   // start (a busy machine) just ends up with fewer chunks.
   const threads = active.length + 1;
-  const perRegion = Math.max(1, Math.min(4, Math.floor(batch / threads), Math.floor(work / (threads * MIN_CHUNK_WORK))));
-  const nChunks = Math.min(batch, threads * perRegion, MAX_CHUNKS * threads);
+  const perRegion = Math.max(1, Math.min(MAX_CHUNKS, Math.floor(chunkCount / threads)));
+  const nChunks = Math.min(batch, threads * perRegion);
   const rows = Array.from({ length: nChunks }, (_, i) => Math.floor(batch / nChunks) + (i < batch % nChunks ? 1 : 0));
   const startRow = rows.map((_, i) => rows.slice(0, i).reduce((a, b) => a + b, 0));
   const regionOf = Array.from({ length: nChunks }, (_, i) => Math.min(threads - 1, Math.floor((i * threads) / nChunks)));
