@@ -14,7 +14,7 @@ const backendInfo = await initBackend(backendName as "wasm", { engineKernels: !s
 console.log(JSON.stringify(backendInfo));
 
 const times = new Map<string, { ms: number; calls: number }>();
-const detailed = new Set(["Conv2D", "FusedConv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MaxPoolGrad", "AvgPoolGrad", "BatchMatMul", "_FusedMatMul", "FusedBatchNorm", "Transpose", "Sum", "PadV2"]);
+const detailed = new Set(["Conv2D", "FusedConv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MaxPoolGrad", "AvgPoolGrad", "BatchMatMul", "_FusedMatMul", "FusedBatchNorm", "Transpose", "Sum", "PadV2", "Slice", "Multiply", "Add", "Mean"]);
 let depth = 0;
 for (const config of tf.getKernelsForBackend(backendName)) {
   const inner = config.kernelFunc;
