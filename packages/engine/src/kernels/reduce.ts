@@ -19,12 +19,36 @@ export function sumLeading(ctx: KernelContext, x: TensorInfo, attrs: { axis: num
   const out = ctx.alloc(outShape);
   const acc = new Float64Array(c);
   const xv = ctx.f32(x);
-  if (c === 1) {
-    let s = 0;
-    for (let i = 0; i < rows; i++) s += xv[i];
-    acc[0] = s;
-  } else {
-    for (let r = 0, p = 0; r < rows; r++) for (let k = 0; k < c; k++, p++) acc[k] += xv[p];
+  // Four channels at a time in local accumulators (registers), one strided pass per four.
+  const n = rows * c;
+  for (let k = 0; k < c; k += 4) {
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    const w = Math.min(4, c - k);
+    if (w === 4) {
+      for (let p = k; p < n; p += c) {
+        s0 += xv[p];
+        s1 += xv[p + 1];
+        s2 += xv[p + 2];
+        s3 += xv[p + 3];
+      }
+    } else if (w === 3) {
+      for (let p = k; p < n; p += c) {
+        s0 += xv[p];
+        s1 += xv[p + 1];
+        s2 += xv[p + 2];
+      }
+    } else if (w === 2) {
+      for (let p = k; p < n; p += c) {
+        s0 += xv[p];
+        s1 += xv[p + 1];
+      }
+    } else {
+      for (let p = k; p < n; p += c) s0 += xv[p];
+    }
+    acc[k] = s0;
+    if (w > 1) acc[k + 1] = s1;
+    if (w > 2) acc[k + 2] = s2;
+    if (w > 3) acc[k + 3] = s3;
   }
   ctx.f32(out).set(acc);
   return out;
