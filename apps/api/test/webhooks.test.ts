@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isPrivateAddress } from "../src/services/webhooks/addressPolicy.ts";
 import { createWebhookDispatcher } from "../src/services/webhooks/dispatcher.ts";
 import { nextAttemptAt } from "../src/services/webhooks/retryPolicy.ts";
+import { postWebhook } from "../src/services/webhooks/sender.ts";
 import { auth, startTestApi, type TestApi } from "./helpers/testApi.ts";
 
 interface Received {
@@ -248,6 +249,23 @@ describe("webhook delivery", () => {
     }
   });
 
+  it("sends an event whose transaction commits after later events were sent", async () => {
+    const slowPath = "/hooks/slow-commit";
+    const fastPath = "/hooks/fast-commit";
+    const slowJob = await createJob({ url: receiver.url(slowPath) });
+    await waitFor(() => receiver.received(slowPath).length === 1, "the slow job's first delivery");
+    await api.db.$transaction(
+      async (tx) => {
+        await tx.jobEvent.create({ data: { jobId: slowJob, type: "status", data: { status: "running" } } });
+        await createJob({ url: receiver.url(fastPath) });
+        await waitFor(() => receiver.received(fastPath).length === 1, "the later event's delivery");
+      },
+      { timeout: 15_000 },
+    );
+    const [, running] = await waitFor(() => receiver.received(slowPath).length === 2 && receiver.received(slowPath), "the late event");
+    expect(running!.json.data).toEqual({ status: "running" });
+  });
+
   it("answers 404 for another tenant's job and an empty list for a job without a webhook", async () => {
     const jobId = await createJob({ url: receiver.url("/hooks/tenant") });
     const other = await api.app.inject({ url: `/v1/jobs/${jobId}/webhook-deliveries`, headers: auth(api.keyB) });
@@ -303,6 +321,24 @@ describe("webhooks to private addresses", () => {
       expect(failed.lastError).toMatch(/refused to deliver to .* loopback, private and link-local addresses are not allowed/);
       expect(receiver.received(path)).toEqual([]);
     }
+  });
+});
+
+describe("sending one webhook", () => {
+  const options = { timeoutMs: 300, allowPrivateAddresses: true, signal: new AbortController().signal };
+  const request = (path: string) => ({ url: receiver.url(path), body: "{}", headers: { "content-type": "application/json" } });
+
+  it("gives up on a receiver that does not answer in time", async () => {
+    receiver.respond("/hooks/silent", () => new Promise<number>(() => undefined));
+    const started = Date.now();
+    await expect(postWebhook(request("/hooks/silent"), options)).rejects.toThrow("no response within 300 ms");
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it("does not follow redirects", async () => {
+    receiver.respond("/hooks/redirect", () => 302);
+    await expect(postWebhook(request("/hooks/redirect"), options)).resolves.toBe(302);
+    expect(receiver.received("/hooks/redirect")).toHaveLength(1);
   });
 });
 
