@@ -9,7 +9,7 @@ interface PlannedEvent {
   createdAt: Date;
 }
 
-export function newDeliveryId(): string {
+function newDeliveryId(): string {
   return `whd_${Date.now().toString(36).padStart(9, "0")}${randomBytes(10).toString("hex")}`;
 }
 
