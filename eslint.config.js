@@ -13,6 +13,17 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard: plain browser modules (no globals package installed, so the ones it uses are named).
+    files: ["apps/web/public/**/*.js"],
+    languageOptions: {
+      globals: Object.fromEntries(
+        "window document location localStorage console fetch crypto URL URLSearchParams AbortController DOMException TextDecoderStream ReadableStream setTimeout clearTimeout setInterval clearInterval"
+          .split(" ")
+          .map((name) => [name, "readonly"]),
+      ),
+    },
+  },
+  {
     files: ["**/*.mjs", "scripts/**"],
     languageOptions: { globals: { process: "readonly", console: "readonly" } },
   },

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { serializerCompiler } from "fastify-type-provider-zod";
 import auth from "./plugins/app/auth.ts";
+import dashboard from "./plugins/app/dashboard.ts";
 import deps, { type AppDeps } from "./plugins/app/deps.ts";
 import errorHandler from "./plugins/app/errorHandler.ts";
 import rateLimit from "./plugins/external/rateLimit.ts";
@@ -21,6 +22,7 @@ export default async function app(instance: FastifyInstance, options: { deps: Ap
   await instance.register(errorHandler);
   await instance.register(swagger);
   await instance.register(health);
+  await instance.register(dashboard);
   await instance.register(
     async (v1) => {
       await v1.register(rateLimit);
