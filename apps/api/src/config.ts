@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { z } from "zod";
+import { parseConfig } from "@trainyard/shared";
 
 const GIB = 1024 ** 3;
 
@@ -48,10 +49,5 @@ const configSchema = z.object({
 export type ApiConfig = Readonly<z.infer<typeof configSchema>>;
 
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
-  const parsed = configSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
-    throw new Error(`invalid API configuration: ${problems}`);
-  }
-  return Object.freeze(parsed.data);
+  return parseConfig(configSchema, env, "API");
 }

@@ -128,6 +128,15 @@ describe("jobs", () => {
     await queue.close();
   });
 
+  it("never shows a webhook secret back", async () => {
+    const webhook = { url: "https://example.org/hook", events: ["status"], secret: "a-secret-of-sixteen-chars" };
+    const created = await app.inject({ method: "POST", url: "/v1/jobs", headers: auth(keyA), payload: { ...lenetJob, webhook } });
+    expect(created.json().spec.webhook).toEqual({ ...webhook, secret: "********" });
+    const fetched = await app.inject({ method: "GET", url: `/v1/jobs/${created.json().id}`, headers: auth(keyA) });
+    expect(fetched.body).not.toContain(webhook.secret);
+    expect((await db.job.findUniqueOrThrow({ where: { id: created.json().id } })).spec).toMatchObject({ webhook });
+  });
+
   it("answers a dry run with the spec and an estimate and queues nothing", async () => {
     const before = await db.job.count();
     const response = await app.inject({ method: "POST", url: "/v1/jobs?dryRun=true", headers: auth(keyA), payload: lenetJob });

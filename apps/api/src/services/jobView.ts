@@ -1,11 +1,18 @@
 import type { Job } from "@trainyard/db";
 
+/** A webhook secret is write-only: the spec shows that one is set, never its value. */
+export function withoutSecrets(spec: Job["spec"]): Job["spec"] {
+  const webhook = (spec as { webhook?: { secret?: string } | null }).webhook;
+  if (!webhook?.secret) return spec;
+  return { ...(spec as object), webhook: { ...webhook, secret: "********" } } as Job["spec"];
+}
+
 /** The job as api.md shows it. */
 export function jobView(job: Job) {
   return {
     id: job.id,
     status: job.status,
-    spec: job.spec,
+    spec: withoutSecrets(job.spec),
     progress: job.progress ?? null,
     latestMetrics: job.latestMetrics ?? null,
     result: job.status === "succeeded" ? (job.result ?? null) : null,

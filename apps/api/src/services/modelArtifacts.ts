@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import yazl from "yazl";
 import { readArtifact, streamArtifact, type Db, type Job } from "@trainyard/db";
 import { conflict, notFound } from "../problems.ts";
+import { withoutSecrets } from "./jobView.ts";
 
 export type CheckpointChoice = "best" | "last";
 
@@ -41,7 +42,7 @@ export function createModelArtifactService(db: Db) {
       const description = {
         jobId: job.id,
         checkpoint,
-        spec: job.spec,
+        spec: withoutSecrets(job.spec),
         result: job.result,
         metrics: metrics.map(({ jobId: _jobId, createdAt: _createdAt, ...row }) => row),
         preprocessing: {
