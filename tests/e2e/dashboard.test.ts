@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTrainyard, waitFor, type ServiceProcess } from "../helpers/processes.ts";
 import { startStack, type Stack } from "../helpers/stack.ts";
 
 /**
@@ -23,8 +24,9 @@ let context: BrowserContext;
 let page: Page;
 let screenshots: string;
 let jobId: string;
+let restartedApi: ServiceProcess | undefined;
 const pageErrors: string[] = [];
-const apiCalls: { method: string; path: string; authorization: string | undefined }[] = [];
+const apiCalls: { method: string; path: string; search: string; authorization?: string; lastEventId?: string }[] = [];
 
 beforeAll(async () => {
   stack = await startStack();
@@ -34,19 +36,47 @@ beforeAll(async () => {
   page.on("pageerror", (error) => pageErrors.push(error.message));
   page.on("request", (request) => {
     const url = new URL(request.url());
-    if (url.pathname.startsWith("/v1/"))
-      apiCalls.push({ method: request.method(), path: url.pathname, authorization: request.headers().authorization });
+    if (!url.pathname.startsWith("/v1/")) return;
+    const headers = request.headers();
+    const call = {
+      method: request.method(),
+      path: url.pathname,
+      search: url.search,
+      authorization: headers.authorization,
+      lastEventId: headers["last-event-id"],
+    };
+    apiCalls.push(call);
+    // The headers as sent on the wire, once known (the synchronous ones are what the page asked for).
+    void request
+      .allHeaders()
+      .then((sent) => Object.assign(call, { authorization: sent.authorization, lastEventId: sent["last-event-id"] }))
+      .catch(() => undefined);
   });
   screenshots = mkdtempSync(join(tmpdir(), "trainyard-dashboard-"));
 });
 
 afterAll(async () => {
   await browser?.close();
+  await restartedApi?.stop();
   await stack?.stop();
 });
 
 const nav = (name: string) => page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true });
 const statusOf = async () => page.locator("#job-status [data-status]").getAttribute("data-status");
+const points = (chart: string, series: string) => page.locator(`svg[data-chart="${chart}"] g[data-series="${series}"] circle.point`);
+
+/** Polls the job page's status badge until the job has finished; answers every status seen on the way. */
+async function watchUntilFinished(timeoutMs: number) {
+  const statuses = new Set<string>();
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const status = await statusOf();
+    if (status) statuses.add(status);
+    if ((await page.locator(FINISHED_SELECTOR).count()) > 0) break;
+    await page.waitForTimeout(250);
+  }
+  return statuses;
+}
 
 describe("the dashboard in chromium", () => {
   it("serves the page without a key, then asks for one and refuses a wrong one", async () => {
@@ -97,6 +127,10 @@ describe("the dashboard in chromium", () => {
     await page.getByRole("button", { name: "Start training" }).click();
     await page.waitForURL(/#\/jobs\/[^/?]+$/);
     jobId = decodeURIComponent(new URL(page.url()).hash.split("/")[2]);
+    await page
+      .getByRole("status")
+      .filter({ hasText: `Job ${jobId} submitted.` })
+      .waitFor();
     const job = await stack.job(jobId);
     expect(job.spec).toMatchObject({
       architecture: "lenet",
@@ -127,14 +161,7 @@ describe("the dashboard in chromium", () => {
   });
 
   it("follows the job live to succeeded and draws two points per curve", async () => {
-    const statuses = new Set<string>();
-    const deadline = Date.now() + TRAINING_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      const status = await statusOf();
-      if (status) statuses.add(status);
-      if ((await page.locator(FINISHED_SELECTOR).count()) > 0) break;
-      await page.waitForTimeout(250);
-    }
+    const statuses = await watchUntilFinished(TRAINING_TIMEOUT_MS);
     expect(await statusOf(), `statuses seen: ${[...statuses].join(", ")}\n${stack.logs()}`).toBe("succeeded");
     expect(statuses.has("running") || statuses.has("queued")).toBe(true);
 
@@ -175,6 +202,9 @@ describe("the dashboard in chromium", () => {
     await expect(page.locator("main img").count()).resolves.toBe(0);
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
 
+    // After the closing status the page reloads the job: created, started and finished times, the backend.
+    await page.waitForFunction(() => document.querySelectorAll("#job-run time").length === 3);
+    await page.getByRole("definition").filter({ hasText: job.backend }).first().waitFor();
     await page.screenshot({ path: join(screenshots, "job.png"), fullPage: true });
     console.info(`dashboard screenshots in ${screenshots}`);
   });
@@ -190,6 +220,39 @@ describe("the dashboard in chromium", () => {
     expect(bytes.subarray(0, 2).toString()).toBe("PK");
     for (const name of ["model.json", "labels.json", "trainyard.json"]) expect(bytes.includes(Buffer.from(name))).toBe(true);
     await page.getByText(`Downloaded ${jobId}-best.zip.`).waitFor();
+  });
+
+  it("resumes the live stream with Last-Event-ID when the API restarts mid-training", async () => {
+    const epochs = 3;
+    const id = await stack.submit({
+      architecture: "lenet",
+      dataset: { name: "fashion-mnist" },
+      training: { epochs, batchSize: 32, maxTrainSamples: 2000, optimizer: { type: "adam", learningRate: 0.005 } },
+    });
+    await page.goto(`${stack.baseUrl}/dashboard#/jobs/${id}`);
+    await points("loss", "trainLoss").first().waitFor({ timeout: TRAINING_TIMEOUT_MS });
+    const before = apiCalls.filter((call) => call.path === `/v1/jobs/${id}/events`).length;
+
+    await stack.api.stop(); // SIGTERM: the API ends its event streams and exits
+    restartedApi = startTrainyard("api", stack.env);
+    await waitFor("the API to come back", () => fetch(`${stack.baseUrl}/healthz`).then((r) => r.ok), 60_000);
+
+    const statuses = await watchUntilFinished(TRAINING_TIMEOUT_MS);
+    expect(await statusOf(), `statuses seen: ${[...statuses].join(", ")}\n${restartedApi.output()}`).toBe("succeeded");
+    const resumed = apiCalls.filter((call) => call.path === `/v1/jobs/${id}/events`).slice(before);
+    expect(resumed.length).toBeGreaterThanOrEqual(1);
+    expect(Number(resumed.at(-1)!.lastEventId)).toBeGreaterThan(0);
+    // Every epoch once: the replay after the resume point neither loses nor repeats one.
+    for (const [chart, key] of [
+      ["loss", "trainLoss"],
+      ["loss", "valLoss"],
+      ["accuracy", "trainAccuracy"],
+      ["accuracy", "valAccuracy"],
+    ]) {
+      const drawn = await points(chart, key).evaluateAll((circles) => circles.map((c) => c.getAttribute("data-epoch")));
+      expect(drawn, `${chart}/${key}`).toEqual(["1", "2", "3"]);
+    }
+    await expect(page.locator(".log li", { hasText: /^epoch\s+epoch 2:/ }).count()).resolves.toBe(1);
   });
 
   it("cancels a running job with the Cancel button", async () => {
@@ -235,6 +298,38 @@ describe("the dashboard in chromium", () => {
     await worker.first().waitFor();
     await expect(worker.locator('[data-status="active"]').count()).resolves.toBe(1);
     await page.screenshot({ path: join(screenshots, "workers.png"), fullPage: true });
+  });
+
+  it("pages through the jobs with the cursor and picks up new jobs by itself", async () => {
+    await page.goto(`${stack.baseUrl}/dashboard#/jobs?limit=2`);
+    const rows = page.locator("tr[data-job-id]");
+    await rows.nth(1).waitFor();
+    const ids = () => rows.evaluateAll((elements) => elements.map((element) => element.getAttribute("data-job-id")));
+    const firstPage = await ids();
+    expect(firstPage).toHaveLength(2);
+    expect(await page.getByRole("button", { name: "← Newer" }).isDisabled()).toBe(true);
+
+    await page.getByRole("button", { name: "Older →" }).click();
+    await page.waitForFunction((previous) => {
+      const shown = Array.from(document.querySelectorAll("tr[data-job-id]"), (row) => row.getAttribute("data-job-id"));
+      return shown.length > 0 && !shown.some((id) => previous.includes(id));
+    }, firstPage);
+    expect((await ids()).length).toBeGreaterThanOrEqual(1);
+    expect(apiCalls.some((call) => call.path === "/v1/jobs" && /[?&]cursor=/.test(call.search))).toBe(true);
+    await page.getByText("Page 2").waitFor();
+
+    await page.getByRole("button", { name: "← Newer" }).click();
+    await page.getByText("Page 1").waitFor();
+    expect(await ids()).toEqual(firstPage);
+
+    // Auto-refresh: a job submitted elsewhere shows up without touching the page.
+    const id = await stack.submit({
+      architecture: "lenet",
+      dataset: { name: "fashion-mnist" },
+      training: { epochs: 1, maxTrainSamples: 500 },
+    });
+    await page.locator(`tr[data-job-id="${id}"]`).waitFor({ timeout: 15_000 });
+    await page.screenshot({ path: join(screenshots, "jobs.png"), fullPage: true });
   });
 
   it("sent the key on every API call and threw no page errors", async () => {

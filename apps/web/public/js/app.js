@@ -14,7 +14,7 @@ import { workersView } from "./views/workers.js";
  * @property {string[]} params     the route's captured parts, URI-decoded
  * @property {URLSearchParams} query the part of the hash after "?"
  * @property {AbortSignal} signal  aborted when the user leaves the view
- * @property {(message: string, kind?: "info" | "error") => void} flash
+ * @property {(message: string, kind?: "info" | "error") => void} flash  a message that stays until the next navigation but one
  * @property {(hash: string) => void} navigate
  */
 
@@ -45,7 +45,11 @@ let firstRender = true;
 function flash(message, kind = "info") {
   flashRegion.className = `flash flash-${kind}`;
   replace(flashRegion, message ? h("p", {}, message) : null);
+  flashSurvivesNavigation = Boolean(message);
 }
+
+/** A message set just before navigating ("Job … submitted") is shown on the page navigated to. */
+let flashSurvivesNavigation = false;
 
 /** @param {string} hash */
 function navigate(hash) {
@@ -139,7 +143,8 @@ async function render() {
     if (route && link.getAttribute("data-nav") === route[1]) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  if (!firstRender) flash("");
+  if (flashSurvivesNavigation) flashSurvivesNavigation = false;
+  else flash("");
   if (!route) {
     replace(
       main,

@@ -61,7 +61,9 @@ const defaultFormat = (value) => String(Number(value.toPrecision(3)));
 export function lineChart({ id, title, series, xLabel, yLabel, xMax = 1, yDomain, formatY = defaultFormat }) {
   const points = series.flatMap((line) => line.points).filter((point) => Number.isFinite(point.x) && Number.isFinite(point.y));
   const lastX = Math.max(1, xMax, ...points.map((point) => point.x));
-  const [x0, x1] = lastX > 1 ? [1, lastX] : [0.5, 1.5];
+  // A little room either side, so that the first and last points do not sit on the frame.
+  const pad = lastX > 1 ? Math.min(2, Math.max(0.1, (lastX - 1) * 0.04)) : 0.5;
+  const [x0, x1] = [1 - pad, lastX + pad];
   let [y0, y1] = yDomain ?? [0, 1];
   if (!yDomain && points.length > 0) {
     const low = Math.min(0, ...points.map((point) => point.y));
@@ -88,8 +90,8 @@ export function lineChart({ id, title, series, xLabel, yLabel, xMax = 1, yDomain
     })
     .join("; ");
 
-  const xStep = Math.max(1, Math.ceil(niceStep(x1 - x0, 8)));
-  const xTicks = lastX > 1 ? ticks(1, x1, xStep) : [1];
+  const xStep = Math.max(1, Math.ceil(niceStep(lastX - 1, 8)));
+  const xTicks = ticks(1, lastX, xStep);
   const yTicks = ticks(y0, y1, niceStep(y1 - y0, 5));
 
   const grid = s(
@@ -102,6 +104,7 @@ export function lineChart({ id, title, series, xLabel, yLabel, xMax = 1, yDomain
     { class: "axes", "aria-hidden": "true" },
     s("line", { x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: MARGIN.top + plotHeight, y2: MARGIN.top + plotHeight }),
     s("line", { x1: MARGIN.left, x2: MARGIN.left, y1: MARGIN.top, y2: MARGIN.top + plotHeight }),
+    xTicks.map((x) => s("line", { x1: round(px(x)), x2: round(px(x)), y1: MARGIN.top + plotHeight, y2: MARGIN.top + plotHeight + 4 })),
     xTicks.map((x) => s("text", { x: round(px(x)), y: MARGIN.top + plotHeight + 16, "text-anchor": "middle" }, String(x))),
     yTicks.map((y) => s("text", { x: MARGIN.left - 6, y: round(py(y)) + 4, "text-anchor": "end" }, formatY(y))),
     s("text", { class: "axis-label", x: MARGIN.left + plotWidth / 2, y: HEIGHT - 6, "text-anchor": "middle" }, xLabel),

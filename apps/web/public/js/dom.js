@@ -109,7 +109,8 @@ export function formatPercent(value) {
  */
 export function formatNumber(value, digits = 4) {
   if (typeof value !== "number" || !Number.isFinite(value)) return "—";
-  return Number.isInteger(value) ? value.toLocaleString() : value.toPrecision(digits);
+  if (Number.isInteger(value)) return value.toLocaleString();
+  return String(Number(value.toPrecision(digits)));
 }
 
 /** @param {number | null | undefined} seconds */

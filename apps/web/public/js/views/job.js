@@ -163,7 +163,7 @@ export async function jobView({ main, params, signal }) {
   const resultSlot = h("div");
   const chartsSlot = h("div", { class: "charts" });
   const tableSlot = h("div");
-  const runSlot = h("div");
+  const runSlot = h("div", { id: "job-run" });
   const log = h("ol", { class: "log" });
 
   replace(
@@ -379,6 +379,7 @@ export async function jobView({ main, params, signal }) {
         break;
       default:
         addLog(event.type, typeof data === "string" ? data : (data?.message ?? JSON.stringify(data)));
+        refetchSoon(); // a log line marks a change the job row records too (e.g. the backend in use)
     }
   }
 

@@ -37,6 +37,8 @@ export function progressCell(job) {
 /** @param {import("../app.js").ViewContext} context */
 export async function jobsView({ main, query, signal, navigate }) {
   const status = STATUSES.includes(query.get("status") ?? "") ? /** @type {string} */ (query.get("status")) : "";
+  const requestedLimit = Number(query.get("limit"));
+  const limit = Number.isInteger(requestedLimit) && requestedLimit >= 1 && requestedLimit <= 200 ? requestedLimit : PAGE_SIZE;
   /** Cursors of the pages seen so far: page i is fetched with cursors[i]. */
   const cursors = [/** @type {string | null} */ (null)];
   let page = 0;
@@ -51,7 +53,12 @@ export async function jobsView({ main, query, signal, navigate }) {
     h("option", { value: "" }, "All statuses"),
     STATUSES.map((value) => h("option", { value, selected: value === status }, value)),
   );
-  statusSelect.addEventListener("change", () => navigate(statusSelect.value ? `#/jobs?status=${statusSelect.value}` : "#/jobs"));
+  statusSelect.addEventListener("change", () => {
+    const next = new URLSearchParams();
+    if (statusSelect.value) next.set("status", statusSelect.value);
+    if (limit !== PAGE_SIZE) next.set("limit", String(limit));
+    navigate(next.size > 0 ? `#/jobs?${next}` : "#/jobs");
+  });
   const autoRefresh = h("input", { id: "auto-refresh", type: "checkbox", checked: true });
   const refreshButton = h("button", { type: "button" }, "Refresh now");
   const updated = h("span", { class: "muted", "aria-live": "off" });
@@ -122,7 +129,7 @@ export async function jobsView({ main, query, signal, navigate }) {
     if (loading) return;
     loading = true;
     try {
-      const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+      const params = new URLSearchParams({ limit: String(limit) });
       if (status) params.set("status", status);
       const cursor = cursors[page];
       if (cursor) params.set("cursor", cursor);
