@@ -303,6 +303,7 @@ function poolCases(): Case[] {
   const cases: Case[] = [];
   const geometries: { x: number[]; size: number | [number, number]; strides: number | [number, number] }[] = [
     { x: [2, 8, 8, 3], size: 2, strides: 2 },
+    { x: [3, 9, 7, 5], size: 2, strides: 2 },
     { x: [2, 9, 7, 4], size: 3, strides: 2 },
     { x: [2, 7, 7, 2], size: 3, strides: 1 },
     { x: [3, 10, 9, 16], size: [2, 3], strides: [2, 1] },

@@ -39,6 +39,30 @@ export function maxPoolGrad(ctx: KernelContext, dy: TensorInfo, input: TensorInf
   const xv = ctx.f32(input);
   const gv = ctx.f32(dy);
   const disjoint = sh >= fh && sw >= fw;
+  if (fh === 2 && fw === 2 && sh === 2 && sw === 2 && pt === 0 && pl === 0 && oh * 2 <= h && ow * 2 <= w) {
+    // 2×2/2 windows (LeNet, VGG): four loads per output, first maximum in row-major order.
+    const row = w * c;
+    for (let b = 0; b < n; b++) {
+      for (let y = 0; y < oh; y++) {
+        const base = (b * h + 2 * y) * row;
+        let g = ((b * oh + y) * ow) * c;
+        for (let x = 0; x < ow; x++) {
+          const p0 = base + 2 * x * c;
+          for (let k = 0; k < c; k++, g++) {
+            const a = p0 + k;
+            let at = -1;
+            let best = -Infinity;
+            if (xv[a] > best) (best = xv[a]), (at = a);
+            if (xv[a + c] > best) (best = xv[a + c]), (at = a + c);
+            if (xv[a + row] > best) (best = xv[a + row]), (at = a + row);
+            if (xv[a + row + c] > best) at = a + row + c;
+            if (at >= 0) out[at] = gv[g];
+          }
+        }
+      }
+    }
+    return dx;
+  }
   for (let b = 0; b < n; b++) {
     const xb = b * h * w * c;
     for (let y = 0; y < oh; y++) {
