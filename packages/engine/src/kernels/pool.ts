@@ -52,9 +52,18 @@ export function maxPoolGrad(ctx: KernelContext, dy: TensorInfo, input: TensorInf
             const a = p0 + k;
             let at = -1;
             let best = -Infinity;
-            if (xv[a] > best) (best = xv[a]), (at = a);
-            if (xv[a + c] > best) (best = xv[a + c]), (at = a + c);
-            if (xv[a + row] > best) (best = xv[a + row]), (at = a + row);
+            if (xv[a] > best) {
+              best = xv[a];
+              at = a;
+            }
+            if (xv[a + c] > best) {
+              best = xv[a + c];
+              at = a + c;
+            }
+            if (xv[a + row] > best) {
+              best = xv[a + row];
+              at = a + row;
+            }
             if (xv[a + row + c] > best) at = a + row + c;
             if (at >= 0) out[at] = gv[g];
           }
