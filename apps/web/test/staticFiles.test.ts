@@ -118,6 +118,17 @@ describe("GET /dashboard", () => {
   });
 });
 
+describe("without the dashboard's files", () => {
+  it("still starts, and /dashboard answers 404", async () => {
+    const app = await serve({ root: join(tmpdir(), "no-such-dashboard-dir") });
+    try {
+      expect((await get(app, "/dashboard")).status).toBe(404);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe("the dashboard's scripts", () => {
   const dir = new URL("../public/js/", import.meta.url);
   const files = readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((name) => name.endsWith(".js"));

@@ -138,6 +138,7 @@ async function render() {
     return;
   }
   const [path, search = ""] = (location.hash.replace(/^#/, "") || "/jobs").split("?");
+  renderKeyStatus();
   const route = ROUTES.find(([pattern]) => pattern.test(path));
   for (const link of document.querySelectorAll("[data-nav]")) {
     if (route && link.getAttribute("data-nav") === route[1]) link.setAttribute("aria-current", "page");
@@ -184,5 +185,10 @@ onUnauthorized(() => {
 });
 
 window.addEventListener("hashchange", () => void render());
+// Another tab saved or forgot a key.
+window.addEventListener("storage", () => {
+  renderKeyStatus();
+  if (!getApiKey()) showKeyForm("");
+});
 renderKeyStatus();
 void render();

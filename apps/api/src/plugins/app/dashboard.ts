@@ -38,7 +38,14 @@ const CONTENT_SECURITY_POLICY = [
  * outside the folder (`..`, encoded or not, and symlinks that lead out are refused).
  */
 const dashboard: FastifyPluginAsync<{ root?: string }> = async (app, options) => {
-  const root = await realpath(options.root ?? DEFAULT_ROOT);
+  let root: string;
+  try {
+    root = await realpath(options.root ?? DEFAULT_ROOT);
+  } catch {
+    // An API deployed without the dashboard's files still serves the API.
+    app.log.warn({ root: options.root ?? DEFAULT_ROOT }, "dashboard files not found; /dashboard is not served");
+    return;
+  }
 
   async function send(request: FastifyRequest, reply: FastifyReply, relative: string) {
     const segments = relative.split("/").filter((segment) => segment !== "");
