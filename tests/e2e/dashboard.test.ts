@@ -322,6 +322,14 @@ describe("the dashboard in chromium", () => {
     await page.getByText("Page 1").waitFor();
     expect(await ids()).toEqual(firstPage);
 
+    // A refresh rebuilds the rows but leaves keyboard focus on the same job's link.
+    const focusedId = firstPage[0]!;
+    await rows.first().getByRole("link").focus();
+    const stamp = page.locator(".toolbar .muted");
+    const before = await stamp.innerText();
+    await page.waitForFunction((text) => document.querySelector(".toolbar .muted")?.textContent !== text, before, { timeout: 10_000 });
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe(focusedId);
+
     // Auto-refresh: a job submitted elsewhere shows up without touching the page.
     const id = await stack.submit({
       architecture: "lenet",

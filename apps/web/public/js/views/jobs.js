@@ -66,7 +66,7 @@ export async function jobsView({ main, query, signal, navigate }) {
   const tbody = h("tbody");
   const table = h(
     "table",
-    { class: "jobs-table" },
+    { class: "jobs-table", tabindex: "-1" },
     h("caption", {}, status ? `Jobs with status ${status}, newest first` : "All jobs, newest first"),
     h(
       "thead",
@@ -136,6 +136,8 @@ export async function jobsView({ main, query, signal, navigate }) {
       const [list, counts] = await Promise.all([api(`/v1/jobs?${params}`, { signal }), api("/v1/queue", { signal }).catch(() => null)]);
       if (signal.aborted) return;
       nextCursor = list.nextCursor ?? null;
+      // Rows are rebuilt; a keyboard user's focus on a job link moves to the same link in the new row.
+      const focusedJob = tbody.contains(document.activeElement) ? document.activeElement?.closest("tr")?.getAttribute("data-job-id") : null;
       replace(
         tbody,
         list.items.length > 0
@@ -151,6 +153,12 @@ export async function jobsView({ main, query, signal, navigate }) {
           summary,
           STATUSES.filter((name) => name in counts).map((name, index) => [index > 0 ? " · " : "", `${counts[name]} ${name}`]),
         );
+      }
+      if (focusedJob) {
+        const link = [...tbody.querySelectorAll("tr[data-job-id] a")].find(
+          (a) => a.closest("tr")?.getAttribute("data-job-id") === focusedJob,
+        );
+        /** @type {HTMLElement} */ (link ?? table).focus();
       }
       newer.disabled = page === 0;
       older.disabled = !nextCursor;
