@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { availableParallelism } from "node:os";
-import { engineKernelNames, kernelThreads, registerEngineKernels, startKernelWorkers } from "../kernels/index.ts";
+import { engineKernelNames, registerEngineKernels, startKernelWorkers, stopKernelWorkers } from "../kernels/index.ts";
 
 export type BackendPreference = "auto" | "tensorflow" | "wasm" | "cpu";
 
@@ -174,7 +174,9 @@ export async function initBackend(preference: BackendPreference = "auto", opts: 
   if (opts.engineKernels !== false) registerEngineKernels(info.backend);
   if (info.backend === "wasm" && opts.engineKernels !== false) {
     const wanted = opts.kernelThreads ?? defaultKernelThreads(opts.env ?? process.env);
-    info.threads = wanted > 1 ? await startKernelWorkers(wanted) : (await startKernelWorkers(1), kernelThreads());
+    info.threads = await startKernelWorkers(wanted);
+  } else {
+    await stopKernelWorkers();
   }
   return info;
 }

@@ -251,8 +251,9 @@ export function kernelThreads(): number {
  * in use; falls back to 1 if a worker cannot start.
  */
 export async function startKernelWorkers(threads: number): Promise<number> {
-  await stopKernelWorkers();
   const wanted = Math.max(0, Math.floor(threads) - 1);
+  if (wanted === workers.length && workers.every((w) => !w.broken)) return kernelThreads();
+  await stopKernelWorkers();
   const url = new URL("./parallel-worker.ts", import.meta.url);
   const started: KernelWorker[] = [];
   try {
