@@ -55,6 +55,8 @@ export async function startWorker(config: WorkerConfig) {
     }
   });
 
+  const beat = () =>
+    heartbeat(db, workerId, slots, { busy, backends }, "active").catch((error) => logger.warn({ err: error.message }, "heartbeat failed"));
   const workers = slots.map((slot) => {
     const processor = createProcessor(slot, {
       recorder,
@@ -68,11 +70,14 @@ export async function startWorker(config: WorkerConfig) {
     const worker = new Worker<TrainPayload>(
       TRAINING_QUEUE,
       async (job, token) => {
+        // A heartbeat at each start and end keeps GET /v1/workers current between the periodic ones.
         busy.set(job.data.jobId, slot.device);
+        void beat();
         try {
           await processor(job, token);
         } finally {
           busy.delete(job.data.jobId);
+          void beat();
         }
       },
       {
@@ -95,8 +100,6 @@ export async function startWorker(config: WorkerConfig) {
     return worker;
   });
 
-  const beat = () =>
-    heartbeat(db, workerId, slots, { busy, backends }, "active").catch((error) => logger.warn({ err: error.message }, "heartbeat failed"));
   await beat();
   const heartbeatTimer = setInterval(beat, HEARTBEAT_MS);
   logger.info({ workerId, slots: slots.map((slot) => slot.device), backend: config.TRAINYARD_BACKEND }, "worker ready");
