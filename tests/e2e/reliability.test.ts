@@ -184,3 +184,21 @@ describe("scheduling", () => {
     expect(mostRunningAtOnce).toBe(1);
   });
 });
+
+describe("user errors", () => {
+  it("fails a diverging job at once with LOSS_NOT_FINITE and does not retry it", async () => {
+    stack = await startStack({ workers: 1 });
+    // A normalization that scales pixels up to ~1e38 overflows float32 in the first convolution.
+    const id = await stack.submit({
+      ...JOB,
+      architectureOptions: { activation: "relu", pooling: "max" },
+      training: { ...JOB.training, epochs: 1 },
+      augmentation: { normalize: { mean: [0], std: [1e-38] } },
+    });
+    const job = await stack.waitForJob(id, (j) => ["succeeded", "failed"].includes(j.status), 120_000, "the job to end");
+    expect(job.status).toBe("failed");
+    expect(job.error.code).toBe("LOSS_NOT_FINITE");
+    expect(job.attempts).toBe(1);
+    expect(job.result).toBeNull();
+  });
+});

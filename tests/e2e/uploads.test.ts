@@ -10,7 +10,7 @@ import { startStack, type Stack } from "../helpers/stack.ts";
 
 /** A user's own data set, uploaded as an ImageFolder zip, then trained on by a real worker with augmentation. */
 const SIDE = 20;
-const PER_CLASS = 80;
+const PER_CLASS = 100;
 
 async function greyPng(level: number, random: () => number): Promise<Buffer> {
   const pixels = Buffer.alloc(SIDE * SIDE);
@@ -77,12 +77,13 @@ describe("an uploaded data set", () => {
       architecture: "lenet",
       architectureOptions: { activation: "relu", pooling: "max" },
       dataset: { id },
-      training: { epochs: 3, batchSize: 16, seed: 4, optimizer: { type: "adam", learningRate: 0.003 } },
+      training: { epochs: 6, batchSize: 16, seed: 4, optimizer: { type: "adam", learningRate: 0.002 } },
       augmentation: { horizontalFlip: true, randomResizedCrop: { scale: [0.6, 1], ratio: [0.8, 1.25] } },
     });
     const job = await stack.waitForJob(jobId, (j) => ["succeeded", "failed"].includes(j.status), 180_000, "the job to finish");
     expect(job.status, JSON.stringify(job.error)).toBe("succeeded");
     expect(job.spec.inputShape).toEqual([28, 28, 1]);
+    console.info(`uploads e2e: test accuracy ${job.result.testAccuracy}`);
     expect(job.result.testAccuracy).toBeGreaterThan(0.9);
     const deleteAfterTraining = await stack.request("DELETE", `/v1/datasets/${id}`);
     expect(deleteAfterTraining.status).toBe(204);

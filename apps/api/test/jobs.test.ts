@@ -222,6 +222,23 @@ describe("catalogue", () => {
     expect(datasets.items.map((d: { name: string }) => d.name)).toContain("synthetic-shapes");
   });
 
+  it("summarizes every registered architecture with its real layer list", async () => {
+    const architectures = (await app.inject({ method: "GET", url: "/v1/architectures", headers: auth(keyA) })).json() as { name: string }[];
+    expect(architectures.length).toBeGreaterThanOrEqual(20);
+    for (const { name } of architectures) {
+      const response = await app.inject({
+        method: "GET",
+        url: `/v1/architectures/${name}?inputShape=96,96,1&classes=7`,
+        headers: auth(keyA),
+      });
+      expect(response.statusCode, name).toBe(200);
+      const summary = response.json();
+      expect(summary.layers.length, name).toBeGreaterThan(5);
+      expect(summary.layers.at(-1).outputShape, name).toEqual([7]);
+      expect(summary.totalParams, name).toBe(summary.layers.reduce((sum: number, layer: { params: number }) => sum + layer.params, 0));
+    }
+  });
+
   it("summarizes LeNet layer by layer, and refuses an input too small with 400", async () => {
     const summary = (
       await app.inject({ method: "GET", url: "/v1/architectures/lenet?inputShape=28,28,1&classes=10", headers: auth(keyA) })

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { getModel } from "@trainyard/models";
+import { getModel, HEAD_PREFIX } from "@trainyard/models";
 import type { EpochMetrics, JobResult, JobSpec, Progress } from "@trainyard/shared";
 import { AUGMENT_SALT, augmentBatch, hasAugmentation, planAugmentation } from "./data/augment.ts";
 import { assembleBatch, batchRanges, type BatchShape } from "./data/batches.ts";
@@ -79,6 +79,16 @@ function parameterGroups(model: tf.LayersModel, spec: JobSpec): ParameterGroup[]
   ];
 }
 
+/**
+ * The same network up to its logits (sharing every weight): training takes the cross-entropy from
+ * logits, as PyTorch's CrossEntropyLoss does, which is exact and lets a diverging run show as a
+ * non-finite loss; cross-entropy on clipped probabilities would stay finite and hide it.
+ */
+function logitsOf(model: tf.LayersModel): tf.LayersModel {
+  const softmax = model.getLayer(`${HEAD_PREFIX}_softmax`);
+  return tf.model({ inputs: model.inputs, outputs: softmax.input as tf.SymbolicTensor, name: `${model.name}_logits` });
+}
+
 export async function train(
   spec: JobSpec,
   dataset: LoadedDataset,
@@ -104,6 +114,7 @@ export async function train(
     }
     freezeLayers(model, spec.fineTune.freeze);
   }
+  const logitsModel = logitsOf(model);
   const optimizer = new OptimizerGroups(training.optimizer, parameterGroups(model, spec), learningRateAt(training, 1));
   const variables = optimizer.variables;
   const decay = weightDecayMode(training.optimizer);
@@ -170,9 +181,9 @@ export async function train(
       if (x !== batchX) batchX.dispose();
       let hits: tf.Tensor | null = null;
       const loss = optimizer.step(() => {
-        const probabilities = model.apply(x, { training: true }) as tf.Tensor2D;
-        hits = tf.keep(probabilities.argMax(-1).equal(y.argMax(-1)).sum());
-        const crossEntropy = tf.metrics.categoricalCrossentropy(y, probabilities).mean() as tf.Scalar;
+        const logits = logitsModel.apply(x, { training: true }) as tf.Tensor2D;
+        hits = tf.keep(logits.argMax(-1).equal(y.argMax(-1)).sum());
+        const crossEntropy = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
         if (decay !== "coupled") return crossEntropy;
         const l2 = tf.addN(variables.map((v) => tf.sum(tf.square(v))));
         return crossEntropy.add(l2.mul(training.optimizer.weightDecay / 2)) as tf.Scalar;
