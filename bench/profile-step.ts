@@ -10,11 +10,31 @@ import { initBackend } from "../packages/engine/src/backend/index.ts";
 
 const [backendName = "wasm", network = "lenet-relu-max", stepsArg = "5"] = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const stock = process.argv.includes("--stock");
+// --eager-dx: compute deferred input gradients inside their own kernel's timing (otherwise they
+// are charged to whichever kernel first reads them).
+const eagerDx = process.argv.includes("--eager-dx");
 const backendInfo = await initBackend(backendName as "wasm", { engineKernels: !stock });
 console.log(JSON.stringify(backendInfo));
 
 const times = new Map<string, { ms: number; calls: number }>();
-const detailed = new Set(["Conv2D", "FusedConv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MaxPoolGrad", "AvgPoolGrad", "BatchMatMul", "_FusedMatMul", "FusedBatchNorm", "Transpose", "Sum", "PadV2", "Slice", "Multiply", "Add", "Mean"]);
+const detailed = new Set([
+  "Conv2D",
+  "FusedConv2D",
+  "Conv2DBackpropInput",
+  "Conv2DBackpropFilter",
+  "MaxPoolGrad",
+  "AvgPoolGrad",
+  "BatchMatMul",
+  "_FusedMatMul",
+  "FusedBatchNorm",
+  "Transpose",
+  "Sum",
+  "PadV2",
+  "Slice",
+  "Multiply",
+  "Add",
+  "Mean",
+]);
 let depth = 0;
 for (const config of tf.getKernelsForBackend(backendName)) {
   const inner = config.kernelFunc;
@@ -23,13 +43,21 @@ for (const config of tf.getKernelsForBackend(backendName)) {
     ...config,
     kernelFunc: (args) => {
       const shapes = detailed.has(config.kernelName)
-        ? " " + Object.values(args.inputs).map((t) => (t ? (t as tf.TensorInfo).shape.join("×") : "-")).join(", ")
+        ? " " +
+          Object.values(args.inputs)
+            .map((t) => (t ? (t as tf.TensorInfo).shape.join("×") : "-"))
+            .join(", ")
         : "";
       const key = `${depth > 0 ? "  (nested) " : ""}${config.kernelName}${shapes}`;
       const t0 = performance.now();
       depth++;
       try {
-        return inner(args);
+        const result = inner(args);
+        if (eagerDx && config.kernelName === "Conv2DBackpropInput") {
+          const internals = args.backend as unknown as { dataIdMap?: Map<object, unknown>; data?: Map<object, unknown> };
+          (internals.dataIdMap ?? internals.data)!.get((result as tf.TensorInfo).dataId);
+        }
+        return result;
       } finally {
         depth--;
         const entry = times.get(key) ?? { ms: 0, calls: 0 };
@@ -67,6 +95,9 @@ stepMs.sort((a, b) => a - b);
 console.log(`step ms: best ${stepMs[0].toFixed(1)}, median ${stepMs[stepMs.length >> 1].toFixed(1)}`);
 let top = 0;
 for (const [key, { ms: t }] of times) if (!key.startsWith(" ")) top += t;
-console.log(`${backendName}${stock ? " (stock)" : ""} ${network} batch ${net.batch}: ${ms.toFixed(1)} ms/step, ${((net.batch * 1000) / ms).toFixed(0)} images/s; top-level kernels ${(top / steps).toFixed(1)} ms/step`);
+console.log(
+  `${backendName}${stock ? " (stock)" : ""} ${network} batch ${net.batch}: ${ms.toFixed(1)} ms/step, ${((net.batch * 1000) / ms).toFixed(0)} images/s; top-level kernels ${(top / steps).toFixed(1)} ms/step`,
+);
 const rows = [...times.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(process.env.TOP ?? 40));
-for (const [key, { ms: t, calls }] of rows) console.log(`${(t / steps).toFixed(2).padStart(9)} ms ${String(calls / steps).padStart(5)}×  ${key}`);
+for (const [key, { ms: t, calls }] of rows)
+  console.log(`${(t / steps).toFixed(2).padStart(9)} ms ${String(calls / steps).padStart(5)}×  ${key}`);

@@ -94,7 +94,15 @@ const pads: [string, unknown][] = [
   ["valid", "valid"],
   ["same", "same"],
   ["numeric 1", 1],
-  ["explicit", [[0, 0], [1, 2], [0, 1], [0, 0]]],
+  [
+    "explicit",
+    [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  ],
 ];
 
 function convCases(): Case[] {
@@ -110,12 +118,21 @@ function convCases(): Case[] {
     { x: [4, 1, 1, 8], f: [3, 3, 8, 6], strides: [1, 1] },
     { x: [3, 2, 2, 5], f: [3, 3, 5, 4], strides: [2, 2] },
     { x: [2, 2, 3, 9], f: [5, 5, 9, 3], strides: [1, 1] },
+    // Tiny maps on wasm: one dense product over the whole map (ResNet's 2×2 stage).
+    { x: [4, 2, 2, 16], f: [3, 3, 16, 12], strides: [1, 1] },
+    { x: [3, 3, 2, 6], f: [3, 3, 6, 5], strides: [2, 1] },
   ];
   for (const g of geometries) {
     for (const [padName, pad] of pads) {
       // TF.js sizes a numeric pad's output with the row stride for both axes: unequal strides are its bug, not ours.
       if (typeof pad === "number" && g.strides[0] !== g.strides[1]) continue;
-      const info = tf.backend_util.computeConv2DInfo(g.x as [number, number, number, number], g.f as [number, number, number, number], g.strides, 1, pad as "valid");
+      const info = tf.backend_util.computeConv2DInfo(
+        g.x as [number, number, number, number],
+        g.f as [number, number, number, number],
+        g.strides,
+        1,
+        pad as "valid",
+      );
       if (info.outHeight <= 0 || info.outWidth <= 0) continue;
       const label = `x ${g.x.join("×")} f ${g.f.join("×")} s ${g.strides.join(",")} ${padName}`;
       cases.push({
@@ -145,25 +162,36 @@ function convCases(): Case[] {
     }
   }
   // Dilated forward convolutions.
-  for (const [padName, pad] of [["same", "same"], ["valid", "valid"]] as const) {
+  for (const [padName, pad] of [
+    ["same", "same"],
+    ["valid", "valid"],
+  ] as const) {
     cases.push({
       kernel: "Conv2D",
       name: `dilations 2 ${padName}`,
       inputs: { x: { shape: [2, 9, 9, 3] }, filter: { shape: [3, 3, 3, 4] } },
       attrs: { strides: 1, pad, dataFormat: "NHWC", dilations: 2 },
     });
-    if (padName === "same") cases.push({
-      kernel: "Conv2D",
-      name: `dilations 3 on a 3×3 map ${padName}`,
-      inputs: { x: { shape: [2, 3, 3, 3] }, filter: { shape: [3, 3, 3, 4] } },
-      attrs: { strides: 1, pad, dataFormat: "NHWC", dilations: 3 },
-    });
+    if (padName === "same")
+      cases.push({
+        kernel: "Conv2D",
+        name: `dilations 3 on a 3×3 map ${padName}`,
+        inputs: { x: { shape: [2, 3, 3, 3] }, filter: { shape: [3, 3, 3, 4] } },
+        attrs: { strides: 1, pad, dataFormat: "NHWC", dilations: 3 },
+      });
   }
   // dimRoundingMode with a numeric pad that does not divide evenly.
   for (const mode of ["floor", "ceil", "round"] as const) {
     const x = [2, 8, 8, 2];
     const f = [3, 3, 2, 3];
-    const info = tf.backend_util.computeConv2DInfo(x as [number, number, number, number], f as [number, number, number, number], 2, 1, 1, mode);
+    const info = tf.backend_util.computeConv2DInfo(
+      x as [number, number, number, number],
+      f as [number, number, number, number],
+      2,
+      1,
+      1,
+      mode,
+    );
     cases.push({
       kernel: "Conv2DBackpropFilter",
       name: `dimRoundingMode ${mode}`,
@@ -178,10 +206,19 @@ function convCases(): Case[] {
     });
   }
   // Channels-first data.
-  for (const [padName, pad] of [["same", "same"], ["valid", "valid"]] as const) {
+  for (const [padName, pad] of [
+    ["same", "same"],
+    ["valid", "valid"],
+  ] as const) {
     const xNHWC = [2, 9, 8, 3];
     const f = [3, 3, 3, 4];
-    const info = tf.backend_util.computeConv2DInfo(xNHWC as [number, number, number, number], f as [number, number, number, number], 2, 1, pad);
+    const info = tf.backend_util.computeConv2DInfo(
+      xNHWC as [number, number, number, number],
+      f as [number, number, number, number],
+      2,
+      1,
+      pad,
+    );
     const [n, oh, ow, co] = info.outShape;
     cases.push({
       kernel: "Conv2DBackpropFilter",
@@ -197,11 +234,20 @@ function convCases(): Case[] {
     });
   }
   // Dilated filter gradient (TF.js's own gradients never ask for it; checked against the formula).
-  for (const [padName, pad] of [["same", "same"], ["valid", "valid"]] as const) {
+  for (const [padName, pad] of [
+    ["same", "same"],
+    ["valid", "valid"],
+  ] as const) {
     const x = [2, 9, 10, 2];
     const f = [3, 3, 2, 3];
     const dil: [number, number] = [2, 3];
-    const info = tf.backend_util.computeConv2DInfo(x as [number, number, number, number], f as [number, number, number, number], 1, dil, pad);
+    const info = tf.backend_util.computeConv2DInfo(
+      x as [number, number, number, number],
+      f as [number, number, number, number],
+      1,
+      dil,
+      pad,
+    );
     cases.push({
       kernel: "Conv2DBackpropFilter",
       name: `dilations 2,3 ${padName}`,
@@ -266,7 +312,11 @@ function depthwiseCases(): Case[] {
     { x: [2, 8, 8, 5], f: [5, 5, 5, 1], strides: 2, dilations: 1 },
   ];
   for (const g of geometries) {
-    for (const [padName, pad] of [["valid", "valid"], ["same", "same"], ["numeric 1", 1]] as const) {
+    for (const [padName, pad] of [
+      ["valid", "valid"],
+      ["same", "same"],
+      ["numeric 1", 1],
+    ] as const) {
       const info = tf.backend_util.computeConv2DInfo(
         g.x as [number, number, number, number],
         g.f as [number, number, number, number],
@@ -309,7 +359,11 @@ function poolCases(): Case[] {
     { x: [3, 10, 9, 16], size: [2, 3], strides: [2, 1] },
   ];
   for (const g of geometries) {
-    for (const [padName, pad] of [["valid", "valid"], ["same", "same"], ["numeric 1", 1]] as const) {
+    for (const [padName, pad] of [
+      ["valid", "valid"],
+      ["same", "same"],
+      ["numeric 1", 1],
+    ] as const) {
       const info = tf.backend_util.computePool2DInfo(g.x as [number, number, number, number], g.size, g.strides, 1, pad);
       if (info.outHeight <= 0 || info.outWidth <= 0) continue;
       if (typeof pad === "number" && pad >= Math.min(info.filterHeight, info.filterWidth)) continue;
@@ -346,7 +400,12 @@ function matMulCases(): Case[] {
   }
   for (const s of shapes) {
     const label = `a ${s.a.join("×")} b ${s.b.join("×")} ta ${s.ta} tb ${s.tb}`;
-    cases.push({ kernel: "BatchMatMul", name: label, inputs: { a: { shape: s.a }, b: { shape: s.b } }, attrs: { transposeA: s.ta, transposeB: s.tb } });
+    cases.push({
+      kernel: "BatchMatMul",
+      name: label,
+      inputs: { a: { shape: s.a }, b: { shape: s.b } },
+      attrs: { transposeA: s.ta, transposeB: s.tb },
+    });
     const n = s.tb ? s.b[s.b.length - 2] : s.b[s.b.length - 1];
     // The core op always hands _FusedMatMul rank-3 operands.
     if (s.a.length !== 3) continue;
@@ -367,10 +426,69 @@ function otherCases(): Case[] {
     { kernel: "Sum", name: "one channel", inputs: { x: { shape: [8, 4, 1] } }, attrs: { axis: [0, 1], keepDims: false } },
     { kernel: "Sum", name: "last axis (stock path)", inputs: { x: { shape: [4, 5, 6] } }, attrs: { axis: [2], keepDims: false } },
     { kernel: "Sum", name: "negative axes", inputs: { x: { shape: [4, 5, 6] } }, attrs: { axis: [-3, -2], keepDims: false } },
-    { kernel: "PadV2", name: "4-D spatial", inputs: { x: { shape: [2, 5, 6, 3] } }, attrs: { paddings: [[0, 0], [2, 2], [1, 3], [0, 0]], constantValue: 0 } },
-    { kernel: "PadV2", name: "4-D all axes, value", inputs: { x: { shape: [2, 3, 4, 70] } }, attrs: { paddings: [[1, 0], [0, 2], [1, 1], [2, 1]], constantValue: 1.5 } },
-    { kernel: "PadV2", name: "2-D", inputs: { x: { shape: [5, 6] } }, attrs: { paddings: [[1, 2], [3, 0]], constantValue: 0 } },
-    { kernel: "Tile", name: "batch-norm factor [1,1,1,C] → [N,H,W,C]", inputs: { x: { shape: [1, 1, 1, 5] } }, attrs: { reps: [3, 4, 2, 1] } },
+    {
+      kernel: "Sum",
+      name: "17 channels (8-wide and tail)",
+      inputs: { x: { shape: [3, 4, 5, 17] } },
+      attrs: { axis: [0, 1, 2], keepDims: false },
+    },
+    {
+      kernel: "Mean",
+      name: "batch norm moments 4-D keepDims",
+      inputs: { x: { shape: [4, 5, 6, 16] } },
+      attrs: { axis: [0, 1, 2], keepDims: true },
+    },
+    { kernel: "Mean", name: "17 channels", inputs: { x: { shape: [3, 4, 5, 17] } }, attrs: { axis: [0, 1, 2], keepDims: false } },
+    { kernel: "Mean", name: "2-D", inputs: { x: { shape: [33, 9] } }, attrs: { axis: [0], keepDims: false } },
+    { kernel: "Mean", name: "one channel", inputs: { x: { shape: [8, 4, 1] } }, attrs: { axis: [0, 1], keepDims: true } },
+    { kernel: "Mean", name: "last axis (stock path)", inputs: { x: { shape: [4, 5, 6] } }, attrs: { axis: [2], keepDims: false } },
+    { kernel: "Mean", name: "negative axes", inputs: { x: { shape: [4, 5, 6] } }, attrs: { axis: [-3, -2], keepDims: false } },
+    {
+      kernel: "PadV2",
+      name: "4-D spatial",
+      inputs: { x: { shape: [2, 5, 6, 3] } },
+      attrs: {
+        paddings: [
+          [0, 0],
+          [2, 2],
+          [1, 3],
+          [0, 0],
+        ],
+        constantValue: 0,
+      },
+    },
+    {
+      kernel: "PadV2",
+      name: "4-D all axes, value",
+      inputs: { x: { shape: [2, 3, 4, 70] } },
+      attrs: {
+        paddings: [
+          [1, 0],
+          [0, 2],
+          [1, 1],
+          [2, 1],
+        ],
+        constantValue: 1.5,
+      },
+    },
+    {
+      kernel: "PadV2",
+      name: "2-D",
+      inputs: { x: { shape: [5, 6] } },
+      attrs: {
+        paddings: [
+          [1, 2],
+          [3, 0],
+        ],
+        constantValue: 0,
+      },
+    },
+    {
+      kernel: "Tile",
+      name: "batch-norm factor [1,1,1,C] → [N,H,W,C]",
+      inputs: { x: { shape: [1, 1, 1, 5] } },
+      attrs: { reps: [3, 4, 2, 1] },
+    },
     { kernel: "Tile", name: "all axes", inputs: { x: { shape: [2, 3, 4] } }, attrs: { reps: [2, 1, 3] } },
     { kernel: "Tile", name: "wide rows", inputs: { x: { shape: [2, 70] } }, attrs: { reps: [2, 2] } },
     { kernel: "Tile", name: "1-D", inputs: { x: { shape: [3] } }, attrs: { reps: [4] } },
@@ -418,9 +536,14 @@ describe("gradients through the layers that call kernels directly", () => {
       const f = (w1v: tf.Tensor, b1v: tf.Tensor, w2v: tf.Tensor) => {
         // activation "linear" keeps the fused op's customGrad (what tfjs-layers runs): it calls
         // Conv2DBackpropInput/Filter directly, and dx of this first layer is dropped unread.
-        const h = tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w1v as tf.Tensor4D, bias: b1v, strides: 2, pad: "same", activation: "linear" }).relu() as tf.Tensor4D;
+        const h = tf.fused
+          .conv2d({ x: x as tf.Tensor4D, filter: w1v as tf.Tensor4D, bias: b1v, strides: 2, pad: "same", activation: "linear" })
+          .relu() as tf.Tensor4D;
         const p = tf.maxPool(h, 2, 1, "valid").reshape([3, -1]);
-        return tf.fused.matMul({ a: p as tf.Tensor2D, b: w2v as tf.Tensor2D, activation: "linear" }).square().sum() as tf.Scalar;
+        return tf.fused
+          .matMul({ a: p as tf.Tensor2D, b: w2v as tf.Tensor2D, activation: "linear" })
+          .square()
+          .sum() as tf.Scalar;
       };
       const grads = tf.grads(f)([w1, b1, w2]);
       const out = grads.map((g) => Float32Array.from(g.dataSync()));
@@ -447,7 +570,10 @@ describe("deferred input gradients (wasm)", () => {
     const b = tf.zeros([6]);
     const before = deferredStats();
     const g = tf.grads((wv: tf.Tensor, bv: tf.Tensor) =>
-      tf.fused.conv2d({ x: x as tf.Tensor4D, filter: wv as tf.Tensor4D, bias: bv, pad: "same", strides: 1, activation: "linear" }).relu().sum(),
+      tf.fused
+        .conv2d({ x: x as tf.Tensor4D, filter: wv as tf.Tensor4D, bias: bv, pad: "same", strides: 1, activation: "linear" })
+        .relu()
+        .sum(),
     )([w, b]);
     const after = deferredStats();
     expect(after.skipped - before.skipped).toBe(1);
@@ -460,14 +586,25 @@ describe("deferred input gradients (wasm)", () => {
     const dyValues = makeValues({ shape: [2, 6, 6, 3] });
     const fValues = makeValues({ shape: [3, 3, 2, 3] });
     const attrs = { strides: [1, 1], pad: "same", dataFormat: "NHWC", inputShape: [2, 6, 6, 2] };
-    const expected = await runKernel("cpu", "Conv2DBackpropInput", { dy: { shape: [2, 6, 6, 3], values: dyValues }, filter: { shape: [3, 3, 2, 3], values: fValues } }, attrs, true);
+    const expected = await runKernel(
+      "cpu",
+      "Conv2DBackpropInput",
+      { dy: { shape: [2, 6, 6, 3], values: dyValues }, filter: { shape: [3, 3, 2, 3], values: fValues } },
+      attrs,
+      true,
+    );
     await tf.setBackend("wasm");
     const dy = tf.tensor(dyValues, [2, 6, 6, 3]);
     const filter = tf.tensor(fValues, [3, 3, 2, 3]);
     const dx = tf.engine().runKernel("Conv2DBackpropInput", { dy, filter }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
     tf.dispose([dy, filter]);
     const doubled = dx.mul(2); // a stock kernel reading it
-    expect(relError(Float32Array.from(doubled.dataSync()).map((v) => v / 2), expected.values)).toBeLessThanOrEqual(TOLERANCE);
+    expect(
+      relError(
+        Float32Array.from(doubled.dataSync()).map((v) => v / 2),
+        expected.values,
+      ),
+    ).toBeLessThanOrEqual(TOLERANCE);
     expect(relError(Float32Array.from(dx.dataSync()), expected.values)).toBeLessThanOrEqual(TOLERANCE);
     tf.dispose([dx, doubled]);
   });

@@ -12,6 +12,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext } from "./context.ts";
 import { cropFilter, cropPlan, uncropFilter } from "./crop.ts";
+import { smallMapApplies, smallMapBackpropFilter, smallMapBackpropInput, smallMapForward } from "./smallmap.ts";
 import { activationStrides, flipFilter, gather4, scatterDilated, strides4, type Dims4 } from "./layout.ts";
 
 type TensorInfo = tf.TensorInfo;
@@ -52,6 +53,7 @@ export function conv2dBackpropFilter(ctx: KernelContext, x: TensorInfo, dy: Tens
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, filterHeight: fh, filterWidth: fw } = info;
   const { top: pt, left: pl } = info.padInfo;
   if (dh !== 1 || dw !== 1) return dilatedBackpropFilter(ctx, x, dy, info, channelsLast);
+  if (ctx.name === "wasm" && smallMapApplies(info, channelsLast)) return smallMapBackpropFilter(ctx, x, dy, info);
   const plan = channelsLast ? cropPlan(info) : null;
   if (plan) {
     // Taps that never meet the input get a zero gradient; compute the others only.
@@ -83,12 +85,16 @@ export function conv2dBackpropFilter(ctx: KernelContext, x: TensorInfo, dy: Tens
     const ys = activationStrides(dy.shape, channelsLast);
     gather4(ctx.f32(dyT), [oh, ow, n, co], ctx.f32(dy), [ys[1], ys[2], ys[0], ys[3]]);
   }
-  const out = ctx.run("Conv2D", { x: xT, filter: dyT }, {
-    strides: [1, 1],
-    pad: explicitPad(pt, pb, pl, pr),
-    dataFormat: "NHWC",
-    dilations: [sh, sw],
-  });
+  const out = ctx.run(
+    "Conv2D",
+    { x: xT, filter: dyT },
+    {
+      strides: [1, 1],
+      pad: explicitPad(pt, pb, pl, pr),
+      dataFormat: "NHWC",
+      dilations: [sh, sw],
+    },
+  );
   ctx.free(xT, dyT);
   // out: [ci, fh, fw, co] → [fh, fw, ci, co]
   if (ci === 1) return KernelContext.reshaped(out, [fh, fw, ci, co]);
@@ -167,11 +173,17 @@ export function conv2dBackpropInput(ctx: KernelContext, dy: TensorInfo, filter: 
   const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
   const { top: pt, left: pl } = info.padInfo;
 
+  if (ctx.name === "wasm" && smallMapApplies(info, channelsLast)) return smallMapBackpropInput(ctx, dy, filter, info);
   const plan = channelsLast ? cropPlan(info) : null;
   if (plan) {
     const cropped = ctx.alloc([plan.height, plan.width, ci, co]);
     cropFilter(ctx.f32(cropped), ctx.f32(filter), fw, ci * co, plan);
-    const dx = conv2dBackpropInput(ctx, dy, cropped, { strides: [sh, sw], pad: plan.pad, dataFormat: "NHWC", inputShape: attrs.inputShape });
+    const dx = conv2dBackpropInput(ctx, dy, cropped, {
+      strides: [sh, sw],
+      pad: plan.pad,
+      dataFormat: "NHWC",
+      inputShape: attrs.inputShape,
+    });
     ctx.free(cropped);
     return dx;
   }
@@ -187,7 +199,8 @@ export function conv2dBackpropInput(ctx: KernelContext, dy: TensorInfo, filter: 
   const padsOk = top >= 0 && left >= 0 && bottom >= 0 && right >= 0;
   // Very few input channels: the forward convolution below would have 1–3 output channels,
   // which XNNPACK's GEMM tiles poorly; a depthwise convolution over (batch, channel) does better.
-  if (padsOk && ci < 4 && ctx.name === "wasm") return backpropInputDepthwise(ctx, dy, filter, info, channelsLast, explicitPad(top, bottom, left, right));
+  if (padsOk && ci < 4 && ctx.name === "wasm")
+    return backpropInputDepthwise(ctx, dy, filter, info, channelsLast, explicitPad(top, bottom, left, right));
 
   const flipped = ctx.alloc([fh, fw, co, ci]);
   flipFilter(ctx.f32(flipped), ctx.f32(filter), fh, fw, ci, co);
@@ -203,7 +216,17 @@ export function conv2dBackpropInput(ctx: KernelContext, dy: TensorInfo, filter: 
     const wp = w + fw - 1;
     input = ctx.zeros([n, hp, wp, co]);
     ownsInput = true;
-    scatterDilated(ctx.f32(input), [n, hp, wp, co], ctx.f32(dy), [n, oh, ow, co], activationStrides(dy.shape, channelsLast), top, left, 1, 1);
+    scatterDilated(
+      ctx.f32(input),
+      [n, hp, wp, co],
+      ctx.f32(dy),
+      [n, oh, ow, co],
+      activationStrides(dy.shape, channelsLast),
+      top,
+      left,
+      1,
+      1,
+    );
     pad = explicitPad(0, 0, 0, 0);
   }
   const dx = ctx.run("Conv2D", { x: input, filter: flipped }, { strides: [1, 1], pad, dataFormat: "NHWC", dilations: [1, 1] });
@@ -298,7 +321,11 @@ function backpropInputCol2im(
     const s = activationStrides(dy.shape, false);
     gather4(ctx.f32(dyNHWC), [n, oh, ow, co], ctx.f32(dy), s);
   }
-  const cols = ctx.run("BatchMatMul", { a: KernelContext.reshaped(dyNHWC, [1, positions, co]), b: wT }, { transposeA: false, transposeB: false });
+  const cols = ctx.run(
+    "BatchMatMul",
+    { a: KernelContext.reshaped(dyNHWC, [1, positions, co]), b: wT },
+    { transposeA: false, transposeB: false },
+  );
   ctx.free(wT);
   if (dyNHWC !== dy) ctx.free(dyNHWC);
   const dx = ctx.alloc(channelsLast ? [n, h, w, ci] : [n, ci, h, w]);
@@ -350,6 +377,10 @@ export function conv2dForward(
     attrs.pad as Pad,
     attrs.dimRoundingMode as "floor" | undefined,
   );
+  if (smallMapApplies(info, true)) {
+    const out = smallMapForward(ctx, inputs, attrs, info);
+    if (out) return out;
+  }
   const plan = cropPlan(info);
   if (!plan) return ctx.run(kernelName, inputs, attrs);
   const [, , ci, co] = filter.shape;

@@ -12,7 +12,7 @@ import { cpuConv2D, cpuMatMul } from "./gemm.ts";
 import { matMulUntransposed } from "./matmul.ts";
 import { runSplit } from "./parallel.ts";
 import { avgPoolGrad, maxPoolGrad, type PoolGradAttrs } from "./pool.ts";
-import { padV2, sumLeading, tile } from "./reduce.ts";
+import { meanLeading, padV2, sumLeading, tile } from "./reduce.ts";
 
 type TensorInfo = tf.TensorInfo;
 type Impl = (ctx: KernelContext, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>) => TensorInfo;
@@ -24,7 +24,8 @@ const impls: Record<string, Impl> = {
     depthwiseBackpropFilter(ctx, x, dy, attrs as unknown as Parameters<typeof depthwiseBackpropFilter>[3]),
   DepthwiseConv2dNativeBackpropInput: (ctx, { dy, filter }, attrs) =>
     depthwiseBackpropInput(ctx, dy, filter, attrs as unknown as Parameters<typeof depthwiseBackpropInput>[3]),
-  Conv2D: (ctx, inputs, attrs) => (ctx.name === "cpu" ? cpuConv2D(ctx, "Conv2D", inputs, attrs) : conv2dForward(ctx, "Conv2D", inputs, attrs)),
+  Conv2D: (ctx, inputs, attrs) =>
+    ctx.name === "cpu" ? cpuConv2D(ctx, "Conv2D", inputs, attrs) : conv2dForward(ctx, "Conv2D", inputs, attrs),
   FusedConv2D: (ctx, inputs, attrs) =>
     ctx.name === "cpu" ? cpuConv2D(ctx, "FusedConv2D", inputs, attrs) : conv2dForward(ctx, "FusedConv2D", inputs, attrs),
   // Stock kernels, registered so that they can be split across kernel worker threads.
@@ -36,6 +37,7 @@ const impls: Record<string, Impl> = {
     ctx.name === "cpu" ? cpuMatMul(ctx, "_FusedMatMul", inputs, attrs) : matMulUntransposed(ctx, "_FusedMatMul", inputs, attrs),
   MaxPoolGrad: (ctx, { dy, input }, attrs) => maxPoolGrad(ctx, dy, input, attrs as unknown as PoolGradAttrs),
   Sum: (ctx, { x }, attrs) => sumLeading(ctx, x, attrs as unknown as Parameters<typeof sumLeading>[2]),
+  Mean: (ctx, { x }, attrs) => meanLeading(ctx, x, attrs as unknown as Parameters<typeof meanLeading>[2]),
   Tile: (ctx, { x }, attrs) => tile(ctx, x, attrs as unknown as Parameters<typeof tile>[2]),
   PadV2: (ctx, { x }, attrs) => padV2(ctx, x, attrs as unknown as Parameters<typeof padV2>[2]),
   AvgPoolGrad: (ctx, { dy, input }, attrs) => avgPoolGrad(ctx, dy, input, attrs as unknown as PoolGradAttrs),
@@ -57,10 +59,24 @@ export const ENGINE_KERNELS: Record<EngineBackendName, readonly string[]> = {
     "MaxPoolGrad",
     "AvgPoolGrad",
     "Sum",
+    "Mean",
     "PadV2",
     "Tile",
   ],
-  cpu: ["Conv2D", "FusedConv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "BatchMatMul", "_FusedMatMul", "MaxPoolGrad", "AvgPoolGrad", "Sum", "PadV2", "Tile"],
+  cpu: [
+    "Conv2D",
+    "FusedConv2D",
+    "Conv2DBackpropFilter",
+    "Conv2DBackpropInput",
+    "BatchMatMul",
+    "_FusedMatMul",
+    "MaxPoolGrad",
+    "AvgPoolGrad",
+    "Sum",
+    "Mean",
+    "PadV2",
+    "Tile",
+  ],
 };
 
 const registered = new Set<string>();

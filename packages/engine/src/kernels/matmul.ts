@@ -9,7 +9,7 @@ import { KernelContext } from "./context.ts";
 type TensorInfo = tf.TensorInfo;
 
 /** [rows, cols] → [cols, rows], as a new tensor (batch must be 1). */
-function transpose2d(ctx: KernelContext, m: TensorInfo, rows: number, cols: number): TensorInfo {
+export function transpose2d(ctx: KernelContext, m: TensorInfo, rows: number, cols: number): TensorInfo {
   const out = ctx.alloc([1, cols, rows]);
   const src = ctx.f32(m);
   const dst = ctx.f32(out);
@@ -83,7 +83,13 @@ function batchedFusedMatMul(ctx: KernelContext, inputs: Record<string, TensorInf
     else if (size === n) for (let i = 0; i < values.length; i++) values[i] += bv[i % n];
     else throw new Error(`_FusedMatMul: bias of shape [${bias.shape}] does not broadcast to [${out.shape}]`);
   }
-  applyActivation(values, String(attrs.activation ?? "linear"), preluActivationWeights ? ctx.f32(preluActivationWeights) : undefined, n, Number(attrs.leakyreluAlpha ?? 0.2));
+  applyActivation(
+    values,
+    String(attrs.activation ?? "linear"),
+    preluActivationWeights ? ctx.f32(preluActivationWeights) : undefined,
+    n,
+    Number(attrs.leakyreluAlpha ?? 0.2),
+  );
   return out;
 }
 

@@ -1,6 +1,7 @@
 /**
  * Small layout-bound kernels where wasm's generic C++ loops are slow: the per-channel Sum of
- * bias gradients (wasm transposes before reducing leading axes) and zero padding.
+ * bias gradients and Mean of batch norm's moments (wasm transposes before reducing leading
+ * axes), zero padding, tiling.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { KernelContext } from "./context.ts";
@@ -9,47 +10,68 @@ type TensorInfo = tf.TensorInfo;
 
 /** Sum over every axis but the last (bias gradients); otherwise the stock kernel. */
 export function sumLeading(ctx: KernelContext, x: TensorInfo, attrs: { axis: number | number[]; keepDims?: boolean }): TensorInfo {
+  return reduceLeading(ctx, "Sum", x, attrs);
+}
+
+/** Mean over every axis but the last (batch norm's moments in training); otherwise the stock kernel. */
+export function meanLeading(ctx: KernelContext, x: TensorInfo, attrs: { axis: number | number[]; keepDims?: boolean }): TensorInfo {
+  return reduceLeading(ctx, "Mean", x, attrs);
+}
+
+function reduceLeading(
+  ctx: KernelContext,
+  kernelName: "Sum" | "Mean",
+  x: TensorInfo,
+  attrs: { axis: number | number[]; keepDims?: boolean },
+): TensorInfo {
   const rank = x.shape.length;
   const axes = tf.util.parseAxisParam(attrs.axis, x.shape).sort((a, b) => a - b);
   const leading = rank >= 2 && axes.length === rank - 1 && axes.every((a, i) => a === i);
-  if (!leading || x.dtype !== "float32") return ctx.run("Sum", { x }, attrs);
+  if (!leading || x.dtype !== "float32") return ctx.run(kernelName, { x }, attrs);
   const c = x.shape[rank - 1];
   const rows = tf.util.sizeFromShape(x.shape) / c;
+  if (kernelName === "Mean" && rows === 0) return ctx.run(kernelName, { x }, attrs);
   const outShape = attrs.keepDims ? [...Array(rank - 1).fill(1), c] : [c];
   const out = ctx.alloc(outShape);
   const acc = new Float64Array(c);
   const xv = ctx.f32(x);
-  // Four channels at a time in local accumulators (registers), one strided pass per four.
+  // Eight channels at a time in local accumulators (registers), one strided pass per eight.
   const n = rows * c;
-  for (let k = 0; k < c; k += 4) {
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    const w = Math.min(4, c - k);
-    if (w === 4) {
-      for (let p = k; p < n; p += c) {
-        s0 += xv[p];
-        s1 += xv[p + 1];
-        s2 += xv[p + 2];
-        s3 += xv[p + 3];
-      }
-    } else if (w === 3) {
-      for (let p = k; p < n; p += c) {
-        s0 += xv[p];
-        s1 += xv[p + 1];
-        s2 += xv[p + 2];
-      }
-    } else if (w === 2) {
-      for (let p = k; p < n; p += c) {
-        s0 += xv[p];
-        s1 += xv[p + 1];
-      }
-    } else {
-      for (let p = k; p < n; p += c) s0 += xv[p];
+  let k = 0;
+  for (; k + 8 <= c; k += 8) {
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0,
+      s4 = 0,
+      s5 = 0,
+      s6 = 0,
+      s7 = 0;
+    for (let p = k; p < n; p += c) {
+      s0 += xv[p];
+      s1 += xv[p + 1];
+      s2 += xv[p + 2];
+      s3 += xv[p + 3];
+      s4 += xv[p + 4];
+      s5 += xv[p + 5];
+      s6 += xv[p + 6];
+      s7 += xv[p + 7];
     }
     acc[k] = s0;
-    if (w > 1) acc[k + 1] = s1;
-    if (w > 2) acc[k + 2] = s2;
-    if (w > 3) acc[k + 3] = s3;
+    acc[k + 1] = s1;
+    acc[k + 2] = s2;
+    acc[k + 3] = s3;
+    acc[k + 4] = s4;
+    acc[k + 5] = s5;
+    acc[k + 6] = s6;
+    acc[k + 7] = s7;
   }
+  for (; k < c; k++) {
+    let s = 0;
+    for (let p = k; p < n; p += c) s += xv[p];
+    acc[k] = s;
+  }
+  if (kernelName === "Mean") for (let i = 0; i < c; i++) acc[i] /= rows;
   ctx.f32(out).set(acc);
   return out;
 }

@@ -1,0 +1,191 @@
+/**
+ * Convolutions on tiny feature maps as one dense matrix product (wasm).
+ *
+ * On a 2×2 map a 3×3 "same" convolution reads each input pixel through at most 4 of its 9 taps:
+ * XNNPACK's im2col-style convolution (and the gradients built from it) multiplies ~56% padding
+ * zeros, at a GEMM shape (few output positions) it runs slowly. Written as a matrix over the
+ * whole map, out[n, (y,x,o)] = Σ x[n, (r,q,c)] · M[(r,q,c), (y,x,o)] with
+ * M = W[r − y·sh + pt, q − x·sw + pl, c, o] (0 outside the filter), the convolution is a single
+ * fully-connected product of exactly the useful size when H·W < fh·fw. The input gradient is
+ * dy · Mᵀ, the filter gradient xᵀ · dy folded back onto the taps.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { KernelContext } from "./context.ts";
+import { cropPlan } from "./crop.ts";
+import { applyActivation, transpose2d } from "./matmul.ts";
+
+type TensorInfo = tf.TensorInfo;
+
+/** Largest dense matrix built (floats). */
+const MAX_MATRIX = 4 * 1024 * 1024;
+
+let enabled = true;
+
+/** Turns the dense path off/on (benchmarks compare it with the convolution path). */
+export function setSmallMapEnabled(on: boolean): void {
+  enabled = on;
+}
+
+/**
+ * Whether the dense form pays: NHWC, no dilation, the map smaller than ~half the filter
+ * window (so the dense product does fewer multiply-adds than the convolution), and a bounded
+ * matrix.
+ */
+export function smallMapApplies(info: tf.backend_util.Conv2DInfo, channelsLast: boolean): boolean {
+  if (!enabled || !channelsLast || info.dilationHeight !== 1 || info.dilationWidth !== 1) return false;
+  const { inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
+  if (oh <= 0 || ow <= 0) return false;
+  // Taps left after cropping those that only meet padding (a 1×1 map: the centre tap only).
+  const plan = cropPlan(info);
+  const taps = plan ? plan.height * plan.width : fh * fw;
+  if (h * w * 2 > taps) return false;
+  return h * w * ci * oh * ow * co <= MAX_MATRIX;
+}
+
+/** Visits every (input pixel, output pixel, tap) triple of the convolution. */
+function forEachTap(info: tf.backend_util.Conv2DInfo, visit: (inPixel: number, outPixel: number, tap: number) => void): void {
+  const {
+    inHeight: h,
+    inWidth: w,
+    outHeight: oh,
+    outWidth: ow,
+    filterHeight: fh,
+    filterWidth: fw,
+    strideHeight: sh,
+    strideWidth: sw,
+  } = info;
+  const { top: pt, left: pl } = info.padInfo;
+  for (let y = 0; y < oh; y++) {
+    for (let i = 0; i < fh; i++) {
+      const r = y * sh + i - pt;
+      if (r < 0 || r >= h) continue;
+      for (let x = 0; x < ow; x++) {
+        for (let j = 0; j < fw; j++) {
+          const q = x * sw + j - pl;
+          if (q < 0 || q >= w) continue;
+          visit(r * w + q, y * ow + x, i * fw + j);
+        }
+      }
+    }
+  }
+}
+
+/** M [H·W·ci, oh·ow·co] (transposed: false) or Mᵀ [oh·ow·co, H·W·ci] (transposed: true). */
+function denseMatrix(ctx: KernelContext, filter: TensorInfo, info: tf.backend_util.Conv2DInfo, transposed: boolean): TensorInfo {
+  const { inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
+  const rows = h * w * ci;
+  const cols = oh * ow * co;
+  let source = filter;
+  if (transposed) {
+    // W per tap as [co, ci], so that Mᵀ's rows are copied in contiguous runs of ci.
+    source = ctx.alloc([fh * fw, co, ci]);
+    const src = ctx.f32(filter);
+    const dst = ctx.f32(source);
+    const used = new Set<number>();
+    forEachTap(info, (_inPixel, _outPixel, tap) => used.add(tap));
+    // Blocked so that both sides stay in cache.
+    const B = 32;
+    for (const t of used) {
+      const base = t * ci * co;
+      for (let c0 = 0; c0 < ci; c0 += B) {
+        const c1 = Math.min(ci, c0 + B);
+        for (let o0 = 0; o0 < co; o0 += B) {
+          const o1 = Math.min(co, o0 + B);
+          for (let c = c0; c < c1; c++) {
+            const s = base + c * co;
+            for (let o = o0; o < o1; o++) dst[base + o * ci + c] = src[s + o];
+          }
+        }
+      }
+    }
+  }
+  const m = transposed ? ctx.alloc([1, cols, rows]) : ctx.alloc([1, rows, cols]);
+  const mv = ctx.f32(m);
+  const wv = ctx.f32(source);
+  mv.fill(0);
+  // Block (inPixel, outPixel) is W[tap] ([ci, co]) or its transpose ([co, ci]).
+  const [a, b] = transposed ? [co, ci] : [ci, co];
+  const stride = transposed ? rows : cols;
+  forEachTap(info, (inPixel, outPixel, tap) => {
+    const src = tap * ci * co;
+    const [rowBlock, colBlock] = transposed ? [outPixel, inPixel] : [inPixel, outPixel];
+    let dst = rowBlock * a * stride + colBlock * b;
+    for (let k = 0; k < a; k++, dst += stride) mv.set(wv.subarray(src + k * b, src + (k + 1) * b), dst);
+  });
+  if (source !== filter) ctx.free(source);
+  return m;
+}
+
+/** Conv2D / FusedConv2D (NHWC, float32) as x · M, bias and activation applied after. Null: not handled. */
+export function smallMapForward(
+  ctx: KernelContext,
+  inputs: Record<string, TensorInfo>,
+  attrs: Record<string, unknown>,
+  info: tf.backend_util.Conv2DInfo,
+): TensorInfo | null {
+  const { x, filter, bias, preluActivationWeights } = inputs;
+  const activation = String(attrs.activation ?? "linear");
+  if (preluActivationWeights || activation === "prelu") return null;
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
+  const biasSize = bias ? tf.util.sizeFromShape(bias.shape) : 0;
+  if (bias && ((biasSize !== 1 && biasSize !== co) || bias.dtype !== "float32")) return null;
+  const m = denseMatrix(ctx, filter, info, false);
+  const out = ctx.run("BatchMatMul", { a: KernelContext.reshaped(x, [1, n, h * w * ci]), b: m }, { transposeA: false, transposeB: false });
+  ctx.free(m);
+  const values = ctx.f32(out);
+  if (bias) {
+    const bv = ctx.f32(bias);
+    if (biasSize === 1) for (let i = 0; i < values.length; i++) values[i] += bv[0];
+    else for (let i = 0; i < values.length; i += co) for (let o = 0; o < co; o++) values[i + o] += bv[o];
+  }
+  applyActivation(values, activation, undefined, co, Number(attrs.leakyreluAlpha ?? 0.2));
+  return KernelContext.reshaped(out, [n, oh, ow, co]);
+}
+
+/** Conv2DBackpropInput (NHWC) as dy · Mᵀ. */
+export function smallMapBackpropInput(
+  ctx: KernelContext,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
+  const mT = denseMatrix(ctx, filter, info, true);
+  const out = ctx.run(
+    "BatchMatMul",
+    { a: KernelContext.reshaped(dy, [1, n, oh * ow * co]), b: mT },
+    { transposeA: false, transposeB: false },
+  );
+  ctx.free(mT);
+  return KernelContext.reshaped(out, [n, h, w, ci]);
+}
+
+/** Conv2DBackpropFilter (NHWC) as G = xᵀ · dy, dW[tap] = Σ of G's blocks that used the tap. */
+export function smallMapBackpropFilter(ctx: KernelContext, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
+  const {
+    batchSize: n,
+    inHeight: h,
+    inWidth: w,
+    inChannels: ci,
+    outChannels: co,
+    outHeight: oh,
+    outWidth: ow,
+    filterHeight: fh,
+    filterWidth: fw,
+  } = info;
+  const rows = h * w * ci;
+  const cols = oh * ow * co;
+  const xT = transpose2d(ctx, x, n, rows);
+  const g = ctx.run("BatchMatMul", { a: xT, b: KernelContext.reshaped(dy, [1, n, cols]) }, { transposeA: false, transposeB: false });
+  ctx.free(xT);
+  const dW = ctx.zeros([fh, fw, ci, co]);
+  const dv = ctx.f32(dW);
+  const gv = ctx.f32(g);
+  forEachTap(info, (inPixel, outPixel, tap) => {
+    let src = inPixel * ci * cols + outPixel * co;
+    let dst = tap * ci * co;
+    for (let c = 0; c < ci; c++, src += cols) for (let o = 0; o < co; o++) dv[dst++] += gv[src + o];
+  });
+  ctx.free(g);
+  return dW;
+}
