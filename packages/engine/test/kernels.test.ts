@@ -121,6 +121,9 @@ function convCases(): Case[] {
     // Tiny maps on wasm: one dense product over the whole map (ResNet's 2×2 stage).
     { x: [4, 2, 2, 16], f: [3, 3, 16, 12], strides: [1, 1] },
     { x: [3, 3, 2, 6], f: [3, 3, 6, 5], strides: [2, 1] },
+    // First layers (1–3 input channels, ≥ 16 filters): filter gradient as one product on wasm.
+    { x: [2, 12, 11, 1], f: [7, 7, 1, 16], strides: [2, 2] },
+    { x: [3, 8, 9, 3], f: [3, 3, 3, 17], strides: [1, 2] },
   ];
   for (const g of geometries) {
     for (const [padName, pad] of pads) {

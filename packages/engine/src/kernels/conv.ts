@@ -54,6 +54,8 @@ export function conv2dBackpropFilter(ctx: KernelContext, x: TensorInfo, dy: Tens
   const { top: pt, left: pl } = info.padInfo;
   if (dh !== 1 || dw !== 1) return dilatedBackpropFilter(ctx, x, dy, info, channelsLast);
   if (ctx.name === "wasm" && smallMapApplies(info, channelsLast)) return smallMapBackpropFilter(ctx, x, dy, info);
+  // A first layer (few input channels, many filters): one product over a transposed im2col.
+  if (ctx.name === "wasm" && channelsLast && ci <= 3 && co >= 16) return backpropFilterFewChannels(ctx, x, dy, info);
   const plan = channelsLast ? cropPlan(info) : null;
   if (plan) {
     // Taps that never meet the input get a zero gradient; compute the others only.
@@ -102,6 +104,50 @@ export function conv2dBackpropFilter(ctx: KernelContext, x: TensorInfo, dy: Tens
   gather4(ctx.f32(dW), [fh, fw, ci, co], ctx.f32(out), [fw * co, co, fh * fw * co, 1]);
   ctx.free(out);
   return dW;
+}
+
+/**
+ * Filter gradient for 1–3 input channels (a first layer on image data): as a forward
+ * convolution it would have 1–3 "images" of one huge filter, a GEMM shape XNNPACK runs at a
+ * fraction of its speed. Instead build the transposed im2col A[(i,j,c), (b,y,x)] =
+ * xpad[b, y·sh+i, x·sw+j, c] and take one product A · dy[(b,y,x), o] = dW[(i,j,c), o].
+ */
+export function backpropFilterFewChannels(ctx: KernelContext, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
+  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
+  const { top: pt, left: pl } = info.padInfo;
+  const positions = n * oh * ow;
+  const a = ctx.alloc([1, fh * fw * ci, positions]);
+  const av = ctx.f32(a);
+  const xv = ctx.f32(x);
+  let o = 0;
+  for (let i = 0; i < fh; i++) {
+    for (let j = 0; j < fw; j++) {
+      // Output columns whose input column is inside the image: [x0, x1).
+      const x0 = Math.max(0, Math.ceil((pl - j) / sw));
+      const x1 = Math.max(x0, Math.min(ow, Math.floor((w - 1 + pl - j) / sw) + 1));
+      for (let c = 0; c < ci; c++) {
+        for (let b = 0; b < n; b++) {
+          for (let y = 0; y < oh; y++) {
+            const r = y * sh + i - pt;
+            if (r < 0 || r >= h) {
+              av.fill(0, o, o + ow);
+              o += ow;
+              continue;
+            }
+            const rowBase = (b * h + r) * w * ci + c;
+            let xo = 0;
+            for (; xo < x0; xo++) av[o++] = 0;
+            for (let p = rowBase + (xo * sw + j - pl) * ci; xo < x1; xo++, p += sw * ci) av[o++] = xv[p];
+            for (; xo < ow; xo++) av[o++] = 0;
+          }
+        }
+      }
+    }
+  }
+  const out = ctx.run("BatchMatMul", { a, b: KernelContext.reshaped(dy, [1, positions, co]) }, { transposeA: false, transposeB: false });
+  ctx.free(a);
+  return KernelContext.reshaped(out, [fh, fw, ci, co]);
 }
 
 /** Dilated filters (not produced by TF.js's own gradients, kept for completeness): direct loops. */
