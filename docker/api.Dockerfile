@@ -1,4 +1,5 @@
-# Trainyard API (and migrations). Build from the repository root:
+# Trainyard API (and migrations). Optional dependencies stay: esbuild (tsx) and sharp ship their
+# native binaries as optional packages. Build from the repository root:
 #   docker build -f docker/api.Dockerfile -t trainyard-api .
 FROM node:20-bookworm-slim
 WORKDIR /app
@@ -8,7 +9,7 @@ COPY packages ./packages
 COPY prisma ./prisma
 COPY prisma.config.ts ./
 COPY scripts ./scripts
-RUN npm ci --omit=dev --omit=optional --no-audit --no-fund \
+RUN npm ci --omit=dev --no-audit --no-fund \
     && npm cache clean --force
 ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0
 EXPOSE 8080
