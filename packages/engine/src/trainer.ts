@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
-import { getModel, HEAD_PREFIX } from "@trainyard/models";
-import type { EpochMetrics, JobResult, JobSpec, Progress } from "@trainyard/shared";
+import { getModel } from "@trainyard/models";
+import type { EpochMetrics, JobSpec } from "@trainyard/shared";
 import { AUGMENT_SALT, augmentBatch, hasAugmentation, planAugmentation } from "./data/augment.ts";
 import { assembleBatch, batchRanges, type BatchShape } from "./data/batches.ts";
 import { mixSeed, seededRandom, shuffledIndices } from "./data/random.ts";
@@ -8,86 +8,21 @@ import { makeSplits } from "./data/splits.ts";
 import type { LoadedDataset } from "./data/types.ts";
 import { TrainingError } from "./errors.ts";
 import { evaluate } from "./evaluate.ts";
-import { freezeLayers, isHeadLayer, transferWeights } from "./fineTune.ts";
-import { exportModel, loadExportedWeights, type ExportedModel, type OptimizerState } from "./modelExport.ts";
+import { freezeLayers, transferWeights } from "./fineTune.ts";
+import { exportModel, loadExportedWeights, type ExportedModel } from "./modelExport.ts";
 import { learningRateAt, weightDecayMode } from "./optimizer.ts";
-import { OptimizerGroups, type ParameterGroup } from "./optimizerGroups.ts";
+import { OptimizerGroups } from "./optimizerGroups.ts";
 import { inputScalingFor } from "./preprocessing.ts";
+import { logitsOf, parameterGroups } from "./trainingModel.ts";
+import type { PartialEpoch, TrainerHooks, TrainingCheckpoint, TrainingOutcome, TrainingStart } from "./trainingTypes.ts";
 
-/** Where an interrupted epoch stood: steps done and the running sums of its metrics. */
-export interface PartialEpoch {
-  step: number;
-  lossSum: number;
-  correct: number;
-  seen: number;
-  seconds: number;
-}
-
-/** Everything needed to continue a job: after its last finished epoch, or mid-epoch after a shutdown. */
-export interface TrainingCheckpoint {
-  /** The last finished epoch (0 if none). */
-  epoch: number;
-  /** Progress into epoch `epoch + 1` when training stopped at a step boundary, else null. */
-  partial: PartialEpoch | null;
-  model: ExportedModel;
-  optimizer: OptimizerState;
-  bestEpoch: number;
-  bestMetric: number | null;
-  epochsWithoutImprovement: number;
-}
-
-export interface EpochReport {
-  metrics: EpochMetrics;
-  checkpoint: TrainingCheckpoint;
-  isBest: boolean;
-}
-
-export interface TrainerHooks {
-  onProgress(progress: Progress): void;
-  /** Awaited: the next epoch starts only after the caller has the checkpoint. */
-  onEpoch(report: EpochReport): Promise<void>;
-  /** Checked at every step boundary; a non-null answer stops training there. */
-  stopRequested(): string | null;
-}
-
-export type TrainingOutcome =
-  | { status: "completed"; result: JobResult; best: ExportedModel; last: ExportedModel; stoppedEarly: boolean }
-  /** `checkpoint` is set when the stop asked for one (a shutdown hands the job back mid-epoch). */
-  | { status: "stopped"; reason: string; checkpoint: TrainingCheckpoint | null };
+export type { EpochReport, PartialEpoch, TrainerHooks, TrainingCheckpoint, TrainingOutcome, TrainingStart } from "./trainingTypes.ts";
 
 /** Stop reasons after which training state is saved at the step boundary, to resume elsewhere. */
 const CHECKPOINTING_STOPS = new Set(["shutdown"]);
 
 /** Steps between yields to the event loop, so cancel and shutdown messages are seen within a step. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-export interface TrainingStart {
-  /** Continue an earlier attempt of this job. */
-  resumeFrom?: { checkpoint: TrainingCheckpoint; best: ExportedModel | null } | null;
-  /** The model named by `spec.fineTune` (its best or last checkpoint), for a job's first attempt. */
-  fineTuneFrom?: ExportedModel | null;
-}
-
-/** Backbone at the job's rate; when fine-tuning, the new head at `headLearningRateMultiplier` × that. */
-function parameterGroups(model: tf.LayersModel, spec: JobSpec): ParameterGroup[] {
-  const variablesOf = (layers: tf.layers.Layer[]) =>
-    layers.flatMap((layer) => layer.trainableWeights.map((weight) => weight.read() as tf.Variable));
-  if (!spec.fineTune) return [{ name: "all", variables: variablesOf(model.layers), multiplier: 1 }];
-  return [
-    { name: "backbone", variables: variablesOf(model.layers.filter((layer) => !isHeadLayer(layer))), multiplier: 1 },
-    { name: "head", variables: variablesOf(model.layers.filter(isHeadLayer)), multiplier: spec.fineTune.headLearningRateMultiplier },
-  ];
-}
-
-/**
- * The same network up to its logits (sharing every weight): training takes the cross-entropy from
- * logits, as PyTorch's CrossEntropyLoss does, which is exact and lets a diverging run show as a
- * non-finite loss; cross-entropy on clipped probabilities would stay finite and hide it.
- */
-function logitsOf(model: tf.LayersModel): tf.LayersModel {
-  const softmax = model.getLayer(`${HEAD_PREFIX}_softmax`);
-  return tf.model({ inputs: model.inputs, outputs: softmax.input as tf.SymbolicTensor, name: `${model.name}_logits` });
-}
 
 export async function train(
   spec: JobSpec,
