@@ -431,8 +431,8 @@ function otherCases(): Case[] {
     { kernel: "Sum", name: "negative axes", inputs: { x: { shape: [4, 5, 6] } }, attrs: { axis: [-3, -2], keepDims: false } },
     {
       kernel: "Sum",
-      name: "17 channels (8-wide and tail)",
-      inputs: { x: { shape: [3, 4, 5, 17] } },
+      name: "23 channels (8-wide, 4-wide and tail)",
+      inputs: { x: { shape: [3, 4, 5, 23] } },
       attrs: { axis: [0, 1, 2], keepDims: false },
     },
     {

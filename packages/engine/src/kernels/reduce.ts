@@ -35,7 +35,7 @@ function reduceLeading(
   const out = ctx.alloc(outShape);
   const acc = new Float64Array(c);
   const xv = ctx.f32(x);
-  // Eight channels at a time in local accumulators (registers), one strided pass per eight.
+  // Eight (then four) channels at a time in local accumulators (registers), one strided pass each.
   const n = rows * c;
   let k = 0;
   for (; k + 8 <= c; k += 8) {
@@ -65,6 +65,22 @@ function reduceLeading(
     acc[k + 5] = s5;
     acc[k + 6] = s6;
     acc[k + 7] = s7;
+  }
+  for (; k + 4 <= c; k += 4) {
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0;
+    for (let p = k; p < n; p += c) {
+      s0 += xv[p];
+      s1 += xv[p + 1];
+      s2 += xv[p + 2];
+      s3 += xv[p + 3];
+    }
+    acc[k] = s0;
+    acc[k + 1] = s1;
+    acc[k + 2] = s2;
+    acc[k + 3] = s3;
   }
   for (; k < c; k++) {
     let s = 0;
