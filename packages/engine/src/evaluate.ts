@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { assembleBatch, batchRanges, type BatchShape } from "./data/batches.ts";
+import { identityIndices } from "./data/random.ts";
 import type { IndexedSplit } from "./data/splits.ts";
 
 export interface Evaluation {
@@ -10,7 +11,7 @@ export interface Evaluation {
 
 /** Mean cross-entropy and accuracy over a whole split, in inference mode. */
 export async function evaluate(model: tf.LayersModel, split: IndexedSplit, shape: BatchShape, batchSize: number): Promise<Evaluation> {
-  const order = Uint32Array.from({ length: split.indices.length }, (_, i) => i);
+  const order = identityIndices(split.indices.length);
   let lossSum = 0;
   let correct = 0;
   for (const positions of batchRanges(order, batchSize)) {

@@ -17,9 +17,15 @@ export function mixSeed(seed: number, salt: number): number {
   return h >>> 0;
 }
 
-export function shuffledIndices(count: number, seed: number): Uint32Array {
+/** 0, 1, …, count − 1. */
+export function identityIndices(count: number): Uint32Array {
   const indices = new Uint32Array(count);
   for (let i = 0; i < count; i += 1) indices[i] = i;
+  return indices;
+}
+
+export function shuffledIndices(count: number, seed: number): Uint32Array {
+  const indices = identityIndices(count);
   const random = seededRandom(seed);
   for (let i = count - 1; i > 0; i -= 1) {
     const j = Math.floor(random() * (i + 1));

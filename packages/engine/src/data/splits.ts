@@ -1,4 +1,4 @@
-import { mixSeed, shuffledIndices } from "./random.ts";
+import { identityIndices, mixSeed, shuffledIndices } from "./random.ts";
 import type { ImageSplit, LoadedDataset } from "./types.ts";
 
 /** Indices into the data set's own arrays; copying images is left to batch assembly. */
@@ -24,7 +24,7 @@ export function makeSplits(
   dataset: LoadedDataset,
   options: { validationSplit: number; maxTrainSamples: number | null; seed: number },
 ): TrainingSplits {
-  const all = (split: ImageSplit): IndexedSplit => ({ source: split, indices: shuffledIndices(split.count, 0).sort() });
+  const all = (split: ImageSplit): IndexedSplit => ({ source: split, indices: identityIndices(split.count) });
   const test = all(dataset.test);
   if (dataset.val) {
     const train = all(dataset.train);
