@@ -101,8 +101,20 @@ export const SPLITTABLE: Record<string, SplitSpec> = {
     outShape: (_i, a) => a.filterShape as number[],
     work: (i, a) => size(i.dy) * (a.filterShape as number[])[0] * (a.filterShape as number[])[1],
   },
-  MaxPoolGrad: { unitCost: 20, batchInputs: ["dy", "input", "output"], join: "concat", outShape: (i, _a, n) => withBatch(i.input.shape, n), work: poolWork },
-  AvgPoolGrad: { unitCost: 20, batchInputs: ["dy", "input"], join: "concat", outShape: (i, _a, n) => withBatch(i.input.shape, n), work: poolWork },
+  MaxPoolGrad: {
+    unitCost: 20,
+    batchInputs: ["dy", "input", "output"],
+    join: "concat",
+    outShape: (i, _a, n) => withBatch(i.input.shape, n),
+    work: poolWork,
+  },
+  AvgPoolGrad: {
+    unitCost: 20,
+    batchInputs: ["dy", "input"],
+    join: "concat",
+    outShape: (i, _a, n) => withBatch(i.input.shape, n),
+    work: poolWork,
+  },
 };
 
 /**
@@ -175,7 +187,7 @@ class KernelWorker {
           ? { name: input.name, shape: [n, ...input.shape.slice(1)], offset: at + row * perRow, length: n * perRow }
           : { name: input.name, shape: input.shape, offset: at, length: input.values.length, shared: true },
       );
-      const output = { offset: join === "sum" ? offset : offset, length: chunkOut[c] };
+      const output = { offset, length: chunkOut[c] };
       if (join === "concat") offset += chunkOut[c];
       outputs.push(output);
       chunks.push({ inputs: chunkInputs, attrs: chunkAttrs[c], output });
@@ -277,7 +289,9 @@ export async function startKernelWorkers(threads: number): Promise<number> {
     }
   } catch (error) {
     await Promise.all(started.map((w) => w.stop()));
-    process.emitWarning(`trainyard: kernel worker threads unavailable, using one thread (${error instanceof Error ? error.message : String(error)})`);
+    process.emitWarning(
+      `trainyard: kernel worker threads unavailable, using one thread (${error instanceof Error ? error.message : String(error)})`,
+    );
     return 1;
   }
   workers = started;
@@ -445,7 +459,8 @@ function split(
     try {
       const arena = region.worker!.wait();
       if (failure) continue;
-      for (let r = 0; r < region.chunks.length; r++) if (Atomics.load(region.worker!.flags, CLAIM_BASE + r) === CLAIM.worker) workerChunks++;
+      for (let r = 0; r < region.chunks.length; r++)
+        if (Atomics.load(region.worker!.flags, CLAIM_BASE + r) === CLAIM.worker) workerChunks++;
       const ov = ctx.f32(out);
       if (spec.join === "sum") {
         const { offset, length } = outputs[0];
