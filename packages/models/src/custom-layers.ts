@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 
 /**
  * Layers TF.js lacks, each registered for serialization so that model.save / tf.loadLayersModel round-trip.
- * All act on channels-last tensors.
+ * All act on channels-last tensors; shape-preserving ones rely on the base Layer's identity computeOutputShape.
  */
 
 type Shape = tf.Shape | tf.Shape[];
@@ -23,10 +23,6 @@ export class ChannelShuffle extends tf.layers.Layer {
   constructor(config: { groups: number; name?: string }) {
     super({ name: config.name });
     this.groups = config.groups;
-  }
-
-  override computeOutputShape(inputShape: Shape): Shape {
-    return inputShape;
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
@@ -110,16 +106,16 @@ export class StochasticDepth extends tf.layers.Layer {
     this.rate = config.rate;
   }
 
-  override computeOutputShape(inputShape: Shape): Shape {
-    return inputShape;
-  }
-
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
     return tf.tidy(() => {
       const x = single(inputs);
       if (!kwargs.training || this.rate === 0) return x.clone();
       const perSample = [x.shape[0], ...x.shape.slice(1).map(() => 1)];
-      const kept = tf.randomUniform(perSample).greaterEqual(this.rate).toFloat().div(1 - this.rate);
+      const kept = tf
+        .randomUniform(perSample)
+        .greaterEqual(this.rate)
+        .toFloat()
+        .div(1 - this.rate);
       return x.mul(kept);
     });
   }
