@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { Db } from "@trainyard/db";
+import { createPeriodicTask } from "./periodic.ts";
 import type { TrainingQueue } from "./trainingQueue.ts";
 
 /** A worker silent this long is gone; its jobs may be handed to others. */
@@ -42,25 +43,14 @@ export function createQueueReconciler({ db, queue, logger }: { db: Db; queue: Tr
     return { requeued };
   }
 
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<unknown> | null = null;
-  const runOnce = () => {
-    running ??= reconcile()
-      .catch((error: Error) => logger.warn({ err: error.message }, "queue reconciliation failed; will retry"))
-      .finally(() => (running = null));
-    return running;
-  };
+  const task = createPeriodicTask(reconcile, (error) => logger.warn({ err: error.message }, "queue reconciliation failed; will retry"));
   return {
     reconcile,
-    /** Reconciles now, every `intervalMs`, and whenever `onReconnect` fires. */
+    /** Reconciles now and every `intervalMs`; answers a function that reconciles at once (on a Redis reconnect). */
     start(intervalMs: number) {
-      void runOnce();
-      timer = setInterval(runOnce, intervalMs);
-      return runOnce;
+      task.start(intervalMs);
+      return task.runNow;
     },
-    async stop() {
-      if (timer) clearInterval(timer);
-      await running;
-    },
+    stop: task.stop,
   };
 }

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { Db } from "@trainyard/db";
+import { createPeriodicTask } from "../periodic.ts";
 import { RefusedAddressError } from "./addressPolicy.ts";
 import { createWebhookDeliveryStore, type ClaimedDelivery, type DeliveryOutcome } from "./deliveryStore.ts";
 import { createDeliveryPlanner } from "./planner.ts";
@@ -93,26 +94,16 @@ export function createWebhookDispatcher({
     }
   }
 
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<void> | null = null;
-  const runOnce = () => {
-    running ??= round()
-      .catch((error: Error) => logger.warn({ err: error.message }, "webhook dispatch round failed; will retry"))
-      .finally(() => (running = null));
-    return running;
-  };
+  const task = createPeriodicTask(round, (error) => logger.warn({ err: error.message }, "webhook dispatch round failed; will retry"));
   return {
     /** Runs a round now and every `intervalMs`; 0 leaves webhooks unsent. */
     start(intervalMs: number) {
-      if (intervalMs === 0) return;
-      void runOnce();
-      timer = setInterval(runOnce, intervalMs);
+      if (intervalMs > 0) task.start(intervalMs);
     },
     /** Aborts requests in flight; their deliveries are given back, to be sent again. */
     async stop() {
-      if (timer) clearInterval(timer);
       stopping.abort();
-      await running;
+      await task.stop();
       await Promise.all(inFlight);
     },
   };
