@@ -145,3 +145,28 @@ export function definitionList(rows, attributes = {}) {
     rows.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value ?? "—")]),
   );
 }
+
+/**
+ * A table: an optional caption, one header row of column labels, then the body.
+ * @param {Attributes} attributes
+ * @param {string | null} caption
+ * @param {string[]} columns
+ * @param {Child} body a <tbody>
+ */
+export function dataTable(attributes, caption, columns, body) {
+  return h(
+    "table",
+    attributes,
+    caption !== null && h("caption", {}, caption),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        columns.map((label) => h("th", { scope: "col" }, label)),
+      ),
+    ),
+    body,
+  );
+}

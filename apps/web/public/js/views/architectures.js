@@ -1,7 +1,7 @@
 // @ts-check
 /** The model zoo: a list, and one architecture's layer table for a chosen input shape. */
 import { api, ApiError } from "../api.js";
-import { definitionList, formatNumber, h, replace } from "../dom.js";
+import { dataTable, definitionList, formatNumber, h, replace } from "../dom.js";
 
 /** @param {import("../app.js").ViewContext} context */
 export async function architecturesView({ main, signal }) {
@@ -12,19 +12,10 @@ export async function architecturesView({ main, signal }) {
     h(
       "div",
       { class: "table-wrap" },
-      h(
-        "table",
+      dataTable(
         { class: "architectures-table" },
-        h("caption", {}, "Networks a job can train"),
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            ["Name", "Family", "Paper", "Year", "Default input", "Description"].map((label) => h("th", { scope: "col" }, label)),
-          ),
-        ),
+        "Networks a job can train",
+        ["Name", "Family", "Paper", "Year", "Default input", "Description"],
         h(
           "tbody",
           {},
@@ -142,19 +133,10 @@ export async function architectureView({ main, params, query, signal, navigate }
     h(
       "div",
       { class: "table-wrap" },
-      h(
-        "table",
+      dataTable(
         { class: "layers-table" },
-        h("caption", {}, `Layers of ${summary.name} for input ${summary.inputShape.join(" × ")}`),
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            ["#", "Name", "Type", "Output shape", "Parameters"].map((label) => h("th", { scope: "col" }, label)),
-          ),
-        ),
+        `Layers of ${summary.name} for input ${summary.inputShape.join(" × ")}`,
+        ["#", "Name", "Type", "Output shape", "Parameters"],
         h(
           "tbody",
           {},

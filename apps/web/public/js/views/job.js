@@ -2,7 +2,7 @@
 /** One job: spec, status, progress, live curves from the event stream, cancel, downloads. */
 import { api, ApiError, authHeaders, download, notifyUnauthorized } from "../api.js";
 import { lineChart } from "../chart.js";
-import { definitionList, formatDuration, formatNumber, formatPercent, h, replace, statusBadge, timeElement } from "../dom.js";
+import { dataTable, definitionList, formatDuration, formatNumber, formatPercent, h, replace, statusBadge, timeElement } from "../dom.js";
 import { followEventStream, StreamHttpError } from "../sse.js";
 
 const FINISHED = ["succeeded", "failed", "cancelled"];
@@ -257,20 +257,10 @@ export async function jobView({ main, params, signal }) {
         "details",
         {},
         h("summary", {}, `Metrics per epoch (${rows.length})`),
-        h(
-          "table",
+        dataTable(
           { class: "metrics-table" },
-          h(
-            "thead",
-            {},
-            h(
-              "tr",
-              {},
-              ["Epoch", "Train loss", "Train accuracy", "Val loss", "Val accuracy", "Learning rate", "Seconds", "Samples/s"].map((label) =>
-                h("th", { scope: "col" }, label),
-              ),
-            ),
-          ),
+          null,
+          ["Epoch", "Train loss", "Train accuracy", "Val loss", "Val accuracy", "Learning rate", "Seconds", "Samples/s"],
           h(
             "tbody",
             {},

@@ -1,7 +1,7 @@
 // @ts-check
 /** Jobs list: status filter, cursor pagination, auto-refresh. */
 import { api } from "../api.js";
-import { formatPercent, h, replace, statusBadge, timeElement } from "../dom.js";
+import { dataTable, formatPercent, h, replace, statusBadge, timeElement } from "../dom.js";
 
 export const STATUSES = ["queued", "running", "succeeded", "failed", "cancelling", "cancelled"];
 const PAGE_SIZE = 20;
@@ -64,21 +64,10 @@ export async function jobsView({ main, query, signal, navigate }) {
   const updated = h("span", { class: "muted", "aria-live": "off" });
   const summary = h("p", { class: "queue-summary" });
   const tbody = h("tbody");
-  const table = h(
-    "table",
+  const table = dataTable(
     { class: "jobs-table", tabindex: "-1" },
-    h("caption", {}, status ? `Jobs with status ${status}, newest first` : "All jobs, newest first"),
-    h(
-      "thead",
-      {},
-      h(
-        "tr",
-        {},
-        ["Job", "Status", "Architecture", "Dataset", "Progress", "Test accuracy", "Created"].map((label) =>
-          h("th", { scope: "col" }, label),
-        ),
-      ),
-    ),
+    status ? `Jobs with status ${status}, newest first` : "All jobs, newest first",
+    ["Job", "Status", "Architecture", "Dataset", "Progress", "Test accuracy", "Created"],
     tbody,
   );
   const newer = h("button", { type: "button" }, "← Newer");

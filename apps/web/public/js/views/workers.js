@@ -1,7 +1,7 @@
 // @ts-check
 /** Workers heard from recently, their devices, and which of the caller's jobs each device runs. */
 import { api } from "../api.js";
-import { h, replace, statusBadge, timeElement } from "../dom.js";
+import { dataTable, h, replace, statusBadge, timeElement } from "../dom.js";
 
 const REFRESH_MS = 5_000;
 
@@ -18,21 +18,7 @@ export async function workersView({ main, signal }) {
     h(
       "div",
       { class: "table-wrap" },
-      h(
-        "table",
-        { class: "workers-table" },
-        h("caption", {}, "Workers"),
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            ["Worker", "Status", "Host", "PID", "Devices", "Last heartbeat"].map((label) => h("th", { scope: "col" }, label)),
-          ),
-        ),
-        tbody,
-      ),
+      dataTable({ class: "workers-table" }, "Workers", ["Worker", "Status", "Host", "PID", "Devices", "Last heartbeat"], tbody),
     ),
   );
 
