@@ -459,16 +459,15 @@ function split(
     try {
       const arena = region.worker!.wait();
       if (failure) continue;
-      for (let r = 0; r < region.chunks.length; r++)
-        if (Atomics.load(region.worker!.flags, CLAIM_BASE + r) === CLAIM.worker) workerChunks++;
+      const byWorker = region.chunks.map((_, r) => Atomics.load(region.worker!.flags, CLAIM_BASE + r) === CLAIM.worker);
+      workerChunks += byWorker.filter(Boolean).length;
       const ov = ctx.f32(out);
       if (spec.join === "sum") {
         const { offset, length } = outputs[0];
-        const workerDid = region.chunks.some((_, r) => Atomics.load(region.worker!.flags, CLAIM_BASE + r) === CLAIM.worker);
-        if (workerDid) for (let i = 0; i < length; i++) ov[i] += arena[offset + i];
+        if (byWorker.includes(true)) for (let i = 0; i < length; i++) ov[i] += arena[offset + i];
       } else {
         region.chunks.forEach((chunk, r) => {
-          if (Atomics.load(region.worker!.flags, CLAIM_BASE + r) !== CLAIM.worker) return;
+          if (!byWorker[r]) return;
           const { offset, length } = outputs[r];
           ov.set(arena.subarray(offset, offset + length), outPerImage * startRow[chunk]);
         });
