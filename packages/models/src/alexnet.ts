@@ -1,6 +1,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { modelInput } from "./input.ts";
-import { classifierHead, conv2d, dense, dropout, flatten, kernelInitializer, maxPool2d, type KernelInitializer, type Tensor } from "./layers.ts";
+import {
+  classifierHead,
+  conv2d,
+  dense,
+  dropout,
+  flatten,
+  kernelInitializer,
+  maxPool2d,
+  type KernelInitializer,
+  type Tensor,
+} from "./layers.ts";
 import { readOptions } from "./options.ts";
 import { registerModel } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
@@ -48,7 +58,8 @@ registerModel({
   // Krizhevsky, Sutskever & Hinton, ImageNet Classification with Deep Convolutional Neural Networks (NeurIPS 2012)
   paper: "Krizhevsky et al., ImageNet Classification with Deep Convolutional Neural Networks (2012)",
   year: 2012,
-  description: "The notes' single-tower AlexNet: 11×11/4 stem with padding 2, five ReLU convs, two dropout-0.5 dense layers; options hiddenUnits, dropout.",
+  description:
+    "The notes' single-tower AlexNet: 11×11/4 stem with padding 2, five ReLU convs, two dropout-0.5 dense layers; options hiddenUnits, dropout.",
   defaultInputShape: [224, 224, 1],
   // Three valid 3×3/2 max pools after the 11×11/4 conv: 63 is the smallest input that leaves 1×1.
   minInputSize: 63,

@@ -27,9 +27,18 @@ export function squeezeExcite(
 }
 
 /** CBAM: a channel gate fed by average and max pooling through one shared MLP, then a 7×7 spatial gate. */
-export function convolutionalBlockAttention(x: Tensor, prefix: string, { reduction, init }: { reduction: number; init: KernelInitializer }): Tensor {
+export function convolutionalBlockAttention(
+  x: Tensor,
+  prefix: string,
+  { reduction, init }: { reduction: number; init: KernelInitializer },
+): Tensor {
   const channels = channelCount(x);
-  const hidden = tf.layers.dense({ units: Math.max(1, Math.floor(channels / reduction)), activation: "relu", kernelInitializer: init, name: `${prefix}_fc1` });
+  const hidden = tf.layers.dense({
+    units: Math.max(1, Math.floor(channels / reduction)),
+    activation: "relu",
+    kernelInitializer: init,
+    name: `${prefix}_fc1`,
+  });
   const output = tf.layers.dense({ units: channels, kernelInitializer: "glorotUniform", name: `${prefix}_fc2` });
   const mlp = (pooled: Tensor) => apply(output, apply(hidden, pooled));
   const averaged = mlp(globalAvgPool(x, `${prefix}_avgpool`));
@@ -38,6 +47,13 @@ export function convolutionalBlockAttention(x: Tensor, prefix: string, { reducti
   const channelGate = apply(tf.layers.activation({ activation: "sigmoid", name: `${prefix}_sigmoid` }), summed);
   const refined = scaleChannels(x, channelGate, `${prefix}_channel`);
   const descriptor = apply(new ChannelPool({ name: `${prefix}_spatial_pool` }), refined);
-  const spatialGate = conv2d(descriptor, `${prefix}_spatial_conv`, { filters: 1, kernelSize: 7, padding: 3, useBias: false, activation: "sigmoid", init: "glorotUniform" });
+  const spatialGate = conv2d(descriptor, `${prefix}_spatial_conv`, {
+    filters: 1,
+    kernelSize: 7,
+    padding: 3,
+    useBias: false,
+    activation: "sigmoid",
+    init: "glorotUniform",
+  });
   return multiply([refined, spatialGate], `${prefix}_spatial_scale`);
 }

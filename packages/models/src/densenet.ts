@@ -1,6 +1,19 @@
 import * as tf from "@tensorflow/tfjs";
 import { modelInput } from "./input.ts";
-import { activation, avgPool2d, batchNorm, classifierHead, concatenate, conv2d, convBnAct, globalAvgPool, kernelInitializer, maxPool2d, type KernelInitializer, type Tensor } from "./layers.ts";
+import {
+  activation,
+  avgPool2d,
+  batchNorm,
+  classifierHead,
+  concatenate,
+  conv2d,
+  convBnAct,
+  globalAvgPool,
+  kernelInitializer,
+  maxPool2d,
+  type KernelInitializer,
+  type Tensor,
+} from "./layers.ts";
 import { readOptions } from "./options.ts";
 import { registerModel } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
@@ -22,7 +35,13 @@ interface LayerContext {
 /** BN → ReLU → conv: DenseNet normalizes before each convolution. */
 function bnReluConv(x: Tensor, prefix: string, index: number, filters: number, kernelSize: number, context: LayerContext): Tensor {
   x = activation(batchNorm(x, `${prefix}_bn${index}`), `${prefix}_relu${index}`, "relu");
-  return conv2d(x, `${prefix}_conv${index}`, { filters, kernelSize, padding: (kernelSize - 1) / 2, useBias: context.useBias, init: context.init });
+  return conv2d(x, `${prefix}_conv${index}`, {
+    filters,
+    kernelSize,
+    padding: (kernelSize - 1) / 2,
+    useBias: context.useBias,
+    init: context.init,
+  });
 }
 
 /** Each layer's output is concatenated to its input, so the block grows by growthRate channels per layer. */
@@ -49,13 +68,22 @@ function optionSpec(growthRate: number) {
   return { growthRate: { kind: "number", default: growthRate, integer: true, min: 1 } } as const;
 }
 
-function buildDenseNet(name: string, defaults: DenseNetConfig, { inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
+function buildDenseNet(
+  name: string,
+  defaults: DenseNetConfig,
+  { inputShape, classes, inputScaling, initializer, options }: BuildOptions,
+): tf.LayersModel {
   const { growthRate } = readOptions(options, optionSpec(defaults.growthRate));
   const config = { ...defaults, growthRate };
   const context: LayerContext = { init: kernelInitializer("relu", initializer), useBias: config.convBias };
   const { input, features } = modelInput(inputShape, inputScaling);
   // The stem has twice the growth rate (64 for k = 32), as in the paper's ImageNet models.
-  let x = convBnAct(features, "stem_conv", { filters: 2 * config.growthRate, kernelSize: 7, strides: 2, padding: 3, useBias: context.useBias, init: context.init }, "relu");
+  let x = convBnAct(
+    features,
+    "stem_conv",
+    { filters: 2 * config.growthRate, kernelSize: 7, strides: 2, padding: 3, useBias: context.useBias, init: context.init },
+    "relu",
+  );
   x = maxPool2d(x, "stem_pool", { poolSize: 3, strides: 2, padding: 1 });
   for (let stage = 1; stage <= config.layersPerBlock.length; stage++) {
     x = denseBlock(x, stage, config, context);
@@ -82,5 +110,15 @@ function variant(name: string, description: string, config: DenseNetConfig): voi
 }
 
 // Huang et al., Densely Connected Convolutional Networks (CVPR 2017)
-variant("densenet", "The notes' DenseNet: four dense blocks of four BN-ReLU-3×3 layers, growth rate 32, halving transitions", { layersPerBlock: [4, 4, 4, 4], growthRate: 32, bottleneck: false, convBias: true });
-variant("densenet121", "DenseNet-121 (DenseNet-BC): dense blocks [6, 12, 24, 16] with 1×1 bottlenecks, growth rate 32, compression 0.5", { layersPerBlock: [6, 12, 24, 16], growthRate: 32, bottleneck: true, convBias: false });
+variant("densenet", "The notes' DenseNet: four dense blocks of four BN-ReLU-3×3 layers, growth rate 32, halving transitions", {
+  layersPerBlock: [4, 4, 4, 4],
+  growthRate: 32,
+  bottleneck: false,
+  convBias: true,
+});
+variant("densenet121", "DenseNet-121 (DenseNet-BC): dense blocks [6, 12, 24, 16] with 1×1 bottlenecks, growth rate 32, compression 0.5", {
+  layersPerBlock: [6, 12, 24, 16],
+  growthRate: 32,
+  bottleneck: true,
+  convBias: false,
+});

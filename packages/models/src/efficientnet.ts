@@ -3,7 +3,19 @@ import { squeezeExcite } from "./attention.ts";
 import { StochasticDepth } from "./custom-layers.ts";
 import { roundChannels } from "./divisible.ts";
 import { modelInput } from "./input.ts";
-import { activation, add, apply, batchNorm, classifierHead, convBnAct, depthwiseConv2d, globalAvgPool, kernelInitializer, type KernelInitializer, type Tensor } from "./layers.ts";
+import {
+  activation,
+  add,
+  apply,
+  batchNorm,
+  classifierHead,
+  convBnAct,
+  depthwiseConv2d,
+  globalAvgPool,
+  kernelInitializer,
+  type KernelInitializer,
+  type Tensor,
+} from "./layers.ts";
 import { readOptions } from "./options.ts";
 import { registerModel } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
@@ -37,9 +49,15 @@ interface BlockSpec {
 }
 
 /** MBConv: 1×1 expansion → k×k depthwise → squeeze-excite (¼ of the block's input) → linear 1×1 projection. */
-function mbConv(x: Tensor, prefix: string, { expansion, kernelSize, strides, filters, dropRate }: BlockSpec, init: KernelInitializer): Tensor {
+function mbConv(
+  x: Tensor,
+  prefix: string,
+  { expansion, kernelSize, strides, filters, dropRate }: BlockSpec,
+  init: KernelInitializer,
+): Tensor {
   const inChannels = x.shape[3] as number;
-  let y = expansion === 1 ? x : convBnAct(x, `${prefix}_expand`, { filters: roundChannels(inChannels, expansion), kernelSize: 1, init }, "swish");
+  let y =
+    expansion === 1 ? x : convBnAct(x, `${prefix}_expand`, { filters: roundChannels(inChannels, expansion), kernelSize: 1, init }, "swish");
   y = depthwiseConv2d(y, `${prefix}_dw`, { kernelSize, strides, init });
   y = activation(batchNorm(y, `${prefix}_dw_bn`), `${prefix}_dw_swish`, "swish");
   y = squeezeExcite(y, `${prefix}_se`, { squeezeChannels: Math.max(1, Math.floor(inChannels / 4)), activation: "swish", init });
@@ -55,11 +73,22 @@ function buildEfficientNet({ inputShape, classes, inputScaling, initializer, opt
   let blockIndex = 0;
   const init = kernelInitializer("swish", initializer);
   const { input, features } = modelInput(inputShape, inputScaling);
-  let x = convBnAct(features, "stem_conv", { filters: roundChannels(32, widthMultiplier), kernelSize: 3, strides: 2, padding: 1, init }, "swish");
+  let x = convBnAct(
+    features,
+    "stem_conv",
+    { filters: roundChannels(32, widthMultiplier), kernelSize: 3, strides: 2, padding: 1, init },
+    "swish",
+  );
   baseline.forEach(([expansion, kernelSize, firstStride, channels], stageIndex) => {
     const filters = roundChannels(channels, widthMultiplier);
     for (let block = 0; block < repeats[stageIndex]; block++) {
-      const spec = { expansion, kernelSize, strides: block === 0 ? firstStride : 1, filters, dropRate: (stochasticDepth * blockIndex++) / totalBlocks };
+      const spec = {
+        expansion,
+        kernelSize,
+        strides: block === 0 ? firstStride : 1,
+        filters,
+        dropRate: (stochasticDepth * blockIndex++) / totalBlocks,
+      };
       x = mbConv(x, `stage${stageIndex + 1}_block${block + 1}`, spec, init);
     }
   });
@@ -74,7 +103,8 @@ registerModel({
   // Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (ICML 2019)
   paper: "Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (2019)",
   year: 2019,
-  description: "EfficientNet-B0: 16 MBConv blocks with squeeze-excite, swish and stochastic depth, a 1280-channel 1×1 conv, dropout 0.2; options widthMultiplier, depthMultiplier, dropout, stochasticDepth.",
+  description:
+    "EfficientNet-B0: 16 MBConv blocks with squeeze-excite, swish and stochastic depth, a 1280-channel 1×1 conv, dropout 0.2; options widthMultiplier, depthMultiplier, dropout, stochasticDepth.",
   defaultInputShape: [96, 96, 1],
   // Five stride-2 layers, all padded: 32 is the total stride.
   minInputSize: 32,

@@ -1,6 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
 import { modelInput } from "./input.ts";
-import { classifierHead, concatenate, conv2d, globalAvgPool, kernelInitializer, maxPool2d, type KernelInitializer, type Tensor } from "./layers.ts";
+import {
+  classifierHead,
+  concatenate,
+  conv2d,
+  globalAvgPool,
+  kernelInitializer,
+  maxPool2d,
+  type KernelInitializer,
+  type Tensor,
+} from "./layers.ts";
 import { readOptions } from "./options.ts";
 import { registerModel } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
@@ -63,7 +72,8 @@ registerModel({
   // Szegedy et al., Going Deeper with Convolutions (CVPR 2015)
   paper: "Szegedy et al., Going Deeper with Convolutions (2015)",
   year: 2015,
-  description: "The notes' GoogLeNet (Inception v1) stages b1–b5: nine Inception blocks, global average pooling, one dense layer; no auxiliary heads.",
+  description:
+    "The notes' GoogLeNet (Inception v1) stages b1–b5: nine Inception blocks, global average pooling, one dense layer; no auxiliary heads.",
   defaultInputShape: [96, 96, 1],
   // All pools are padded, so any size runs; below the total stride of 32 the last stages see mostly padding.
   minInputSize: 32,

@@ -1,6 +1,18 @@
 import * as tf from "@tensorflow/tfjs";
 import { modelInput } from "./input.ts";
-import { activation, avgPool2d, batchNorm, classifierHead, conv2d, dense, flatten, kernelInitializer, maxPool2d, type Activation, type Tensor } from "./layers.ts";
+import {
+  activation,
+  avgPool2d,
+  batchNorm,
+  classifierHead,
+  conv2d,
+  dense,
+  flatten,
+  kernelInitializer,
+  maxPool2d,
+  type Activation,
+  type Tensor,
+} from "./layers.ts";
 import { readOptions } from "./options.ts";
 import { registerModel } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";

@@ -1,6 +1,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { modelInput } from "./input.ts";
-import { activation, batchNorm, classifierHead, convBnAct, depthwiseConv2d, globalAvgPool, kernelInitializer, type KernelInitializer, type Tensor } from "./layers.ts";
+import {
+  activation,
+  batchNorm,
+  classifierHead,
+  convBnAct,
+  depthwiseConv2d,
+  globalAvgPool,
+  kernelInitializer,
+  type KernelInitializer,
+  type Tensor,
+} from "./layers.ts";
 import { readOptions } from "./options.ts";
 import { registerModel } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
@@ -12,9 +22,19 @@ const optionSpec = {
 
 /** [pointwise output channels, depthwise stride] of the 13 depthwise-separable layers (Table 1 of the paper). */
 const separableLayers: Array<[number, number]> = [
-  [64, 1], [128, 2], [128, 1], [256, 2], [256, 1], [512, 2],
-  [512, 1], [512, 1], [512, 1], [512, 1], [512, 1],
-  [1024, 2], [1024, 1],
+  [64, 1],
+  [128, 2],
+  [128, 1],
+  [256, 2],
+  [256, 1],
+  [512, 2],
+  [512, 1],
+  [512, 1],
+  [512, 1],
+  [512, 1],
+  [512, 1],
+  [1024, 2],
+  [1024, 1],
 ];
 
 /** 3×3 depthwise conv → BN → ReLU, then 1×1 pointwise conv → BN → ReLU. */
@@ -41,7 +61,8 @@ registerModel({
   // Howard et al., MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications (2017)
   paper: "Howard et al., MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications (2017)",
   year: 2017,
-  description: "MobileNet v1: a strided 3×3 conv and 13 depthwise-separable layers with BN-ReLU, global average pooling; option widthMultiplier.",
+  description:
+    "MobileNet v1: a strided 3×3 conv and 13 depthwise-separable layers with BN-ReLU, global average pooling; option widthMultiplier.",
   defaultInputShape: [96, 96, 1],
   // Five stride-2 layers, all padded: 32 is the total stride.
   minInputSize: 32,

@@ -1,7 +1,18 @@
 import * as tf from "@tensorflow/tfjs";
 import { roundChannels } from "./divisible.ts";
 import { modelInput } from "./input.ts";
-import { activation, add, batchNorm, classifierHead, convBnAct, depthwiseConv2d, globalAvgPool, kernelInitializer, type KernelInitializer, type Tensor } from "./layers.ts";
+import {
+  activation,
+  add,
+  batchNorm,
+  classifierHead,
+  convBnAct,
+  depthwiseConv2d,
+  globalAvgPool,
+  kernelInitializer,
+  type KernelInitializer,
+  type Tensor,
+} from "./layers.ts";
 import { readOptions } from "./options.ts";
 import { registerModel } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
@@ -37,7 +48,12 @@ function buildMobileNetV2({ inputShape, classes, inputScaling, initializer, opti
   const { widthMultiplier, dropout } = readOptions(options, optionSpec);
   const init = kernelInitializer("relu", initializer);
   const { input, features } = modelInput(inputShape, inputScaling);
-  let x = convBnAct(features, "stem_conv", { filters: roundChannels(32, widthMultiplier), kernelSize: 3, strides: 2, padding: 1, init }, "relu6");
+  let x = convBnAct(
+    features,
+    "stem_conv",
+    { filters: roundChannels(32, widthMultiplier), kernelSize: 3, strides: 2, padding: 1, init },
+    "relu6",
+  );
   stages.forEach(([expansion, channels, repeats, firstStride], stageIndex) => {
     for (let block = 0; block < repeats; block++) {
       const prefix = `stage${stageIndex + 1}_block${block + 1}`;
@@ -56,7 +72,8 @@ registerModel({
   // Sandler et al., MobileNetV2: Inverted Residuals and Linear Bottlenecks (CVPR 2018)
   paper: "Sandler et al., MobileNetV2: Inverted Residuals and Linear Bottlenecks (2018)",
   year: 2018,
-  description: "MobileNet v2: 17 inverted residual blocks with linear bottlenecks and ReLU6, a 1280-channel 1×1 conv, dropout; options widthMultiplier, dropout.",
+  description:
+    "MobileNet v2: 17 inverted residual blocks with linear bottlenecks and ReLU6, a 1280-channel 1×1 conv, dropout; options widthMultiplier, dropout.",
   defaultInputShape: [96, 96, 1],
   // Five stride-2 layers, all padded: 32 is the total stride.
   minInputSize: 32,

@@ -51,7 +51,8 @@ registerModel({
   // Lin, Chen & Yan, Network In Network (ICLR 2014)
   paper: "Lin et al., Network In Network (2014)",
   year: 2014,
-  description: "The notes' NiN: three NiN blocks with 3×3/2 max pools, dropout, a class-wide NiN block and global average pooling; option dropout.",
+  description:
+    "The notes' NiN: three NiN blocks with 3×3/2 max pools, dropout, a class-wide NiN block and global average pooling; option dropout.",
   defaultInputShape: [224, 224, 1],
   // Three valid 3×3/2 max pools after the 11×11/4 conv: 67 is the smallest input that leaves 1×1.
   minInputSize: 67,

@@ -1,7 +1,19 @@
 import * as tf from "@tensorflow/tfjs";
 import { convolutionalBlockAttention, squeezeExcite } from "./attention.ts";
 import { modelInput } from "./input.ts";
-import { activation, add, batchNorm, classifierHead, conv2d, convBnAct, globalAvgPool, kernelInitializer, maxPool2d, type KernelInitializer, type Tensor } from "./layers.ts";
+import {
+  activation,
+  add,
+  batchNorm,
+  classifierHead,
+  conv2d,
+  convBnAct,
+  globalAvgPool,
+  kernelInitializer,
+  maxPool2d,
+  type KernelInitializer,
+  type Tensor,
+} from "./layers.ts";
 import { readOptions } from "./options.ts";
 import { registerModel } from "./registry.ts";
 import type { BuildOptions, InputShape } from "./types.ts";
@@ -56,22 +68,43 @@ function residualBlock(x: Tensor, prefix: string, kind: BlockKind, width: number
   // The stride sits on the 3×3 conv of a bottleneck ("ResNet v1.5"); parameter counts do not depend on it.
   const convs: Array<[number, number, number]> =
     kind === "basic"
-      ? [[3, width, strides], [3, width, 1]]
-      : [[1, width, 1], [3, width, strides], [1, outChannels, 1]];
+      ? [
+          [3, width, strides],
+          [3, width, 1],
+        ]
+      : [
+          [1, width, 1],
+          [3, width, strides],
+          [1, outChannels, 1],
+        ];
   const input = context.preActivation ? activation(batchNorm(x, `${prefix}_preact_bn`), `${prefix}_preact_relu`, "relu") : x;
   let branch = residualBranch(input, prefix, convs, context);
-  if (context.attention === "se") branch = squeezeExcite(branch, `${prefix}_se`, { squeezeChannels: Math.max(1, Math.floor(outChannels / reduction)), init: context.init });
+  if (context.attention === "se")
+    branch = squeezeExcite(branch, `${prefix}_se`, {
+      squeezeChannels: Math.max(1, Math.floor(outChannels / reduction)),
+      init: context.init,
+    });
   if (context.attention === "cbam") branch = convolutionalBlockAttention(branch, `${prefix}_cbam`, { reduction, init: context.init });
   let shortcut = x;
   if (strides !== 1 || inChannels !== outChannels) {
-    shortcut = conv2d(input, `${prefix}_shortcut`, { filters: outChannels, kernelSize: 1, strides, useBias: context.useBias, init: context.init });
+    shortcut = conv2d(input, `${prefix}_shortcut`, {
+      filters: outChannels,
+      kernelSize: 1,
+      strides,
+      useBias: context.useBias,
+      init: context.init,
+    });
     if (context.projectionBatchNorm) shortcut = batchNorm(shortcut, `${prefix}_shortcut_bn`);
   }
   const sum = add([branch, shortcut], `${prefix}_add`);
   return context.preActivation ? sum : activation(sum, `${prefix}_out`, "relu");
 }
 
-function buildResNet(name: string, config: ResNetConfig, { inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
+function buildResNet(
+  name: string,
+  config: ResNetConfig,
+  { inputShape, classes, inputScaling, initializer, options }: BuildOptions,
+): tf.LayersModel {
   const { preActivation, widthMultiplier } = readOptions(options, optionSpec);
   const width = (channels: number) => Math.max(1, Math.round(channels * widthMultiplier));
   const useBias = config.convention === "notes";
@@ -83,7 +116,12 @@ function buildResNet(name: string, config: ResNetConfig, { inputShape, classes, 
     attention: config.attention,
   };
   const { input, features } = modelInput(inputShape, inputScaling);
-  let x = convBnAct(features, "stem_conv", { filters: width(64), kernelSize: 7, strides: 2, padding: 3, useBias, init: context.init }, "relu");
+  let x = convBnAct(
+    features,
+    "stem_conv",
+    { filters: width(64), kernelSize: 7, strides: 2, padding: 3, useBias, init: context.init },
+    "relu",
+  );
   x = maxPool2d(x, "stem_pool", { poolSize: 3, strides: 2, padding: 1 });
   config.blocksPerStage.forEach((blocks, stageIndex) => {
     for (let block = 0; block < blocks; block++) {
@@ -115,10 +153,34 @@ function variant(name: string, paper: string, year: number, description: string,
 
 const resnetPaper = "He et al., Deep Residual Learning for Image Recognition (2016)";
 // He et al., Deep Residual Learning for Image Recognition (CVPR 2016) — resnet18 exactly as the notes' code
-variant("resnet18", resnetPaper, 2016, "The notes' ResNet-18: basic blocks [2, 2, 2, 2], biased convs, bare 1×1 projections", { block: "basic", blocksPerStage: [2, 2, 2, 2], convention: "notes" });
-variant("resnet34", resnetPaper, 2016, "ResNet-34: basic blocks [3, 4, 6, 3], projection shortcuts with batch norm", { block: "basic", blocksPerStage: [3, 4, 6, 3], convention: "paper" });
-variant("resnet50", resnetPaper, 2016, "ResNet-50: bottleneck blocks [3, 4, 6, 3] (stride on the 3×3 conv)", { block: "bottleneck", blocksPerStage: [3, 4, 6, 3], convention: "paper" });
+variant("resnet18", resnetPaper, 2016, "The notes' ResNet-18: basic blocks [2, 2, 2, 2], biased convs, bare 1×1 projections", {
+  block: "basic",
+  blocksPerStage: [2, 2, 2, 2],
+  convention: "notes",
+});
+variant("resnet34", resnetPaper, 2016, "ResNet-34: basic blocks [3, 4, 6, 3], projection shortcuts with batch norm", {
+  block: "basic",
+  blocksPerStage: [3, 4, 6, 3],
+  convention: "paper",
+});
+variant("resnet50", resnetPaper, 2016, "ResNet-50: bottleneck blocks [3, 4, 6, 3] (stride on the 3×3 conv)", {
+  block: "bottleneck",
+  blocksPerStage: [3, 4, 6, 3],
+  convention: "paper",
+});
 // Hu et al., Squeeze-and-Excitation Networks (CVPR 2018)
-variant("se-resnet18", "Hu et al., Squeeze-and-Excitation Networks (2018)", 2018, "ResNet-18 with a squeeze-and-excitation gate (reduction 16) on every residual branch", { block: "basic", blocksPerStage: [2, 2, 2, 2], convention: "paper", attention: "se" });
+variant(
+  "se-resnet18",
+  "Hu et al., Squeeze-and-Excitation Networks (2018)",
+  2018,
+  "ResNet-18 with a squeeze-and-excitation gate (reduction 16) on every residual branch",
+  { block: "basic", blocksPerStage: [2, 2, 2, 2], convention: "paper", attention: "se" },
+);
 // Woo et al., CBAM: Convolutional Block Attention Module (ECCV 2018)
-variant("resnet18-cbam", "Woo et al., CBAM: Convolutional Block Attention Module (2018)", 2018, "ResNet-18 with CBAM channel and spatial attention (reduction 16, 7×7) on every residual branch", { block: "basic", blocksPerStage: [2, 2, 2, 2], convention: "paper", attention: "cbam" });
+variant(
+  "resnet18-cbam",
+  "Woo et al., CBAM: Convolutional Block Attention Module (2018)",
+  2018,
+  "ResNet-18 with CBAM channel and spatial attention (reduction 16, 7×7) on every residual branch",
+  { block: "basic", blocksPerStage: [2, 2, 2, 2], convention: "paper", attention: "cbam" },
+);

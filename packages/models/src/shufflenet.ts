@@ -1,7 +1,19 @@
 import * as tf from "@tensorflow/tfjs";
 import { ChannelShuffle, ChannelSlice } from "./custom-layers.ts";
 import { modelInput } from "./input.ts";
-import { apply, batchNorm, classifierHead, concatenate, convBnAct, depthwiseConv2d, globalAvgPool, kernelInitializer, maxPool2d, type KernelInitializer, type Tensor } from "./layers.ts";
+import {
+  apply,
+  batchNorm,
+  classifierHead,
+  concatenate,
+  convBnAct,
+  depthwiseConv2d,
+  globalAvgPool,
+  kernelInitializer,
+  maxPool2d,
+  type KernelInitializer,
+  type Tensor,
+} from "./layers.ts";
 import { readOptions } from "./options.ts";
 import { registerModel } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
@@ -75,7 +87,8 @@ registerModel({
   // Ma et al., ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design (ECCV 2018)
   paper: "Ma et al., ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design (2018)",
   year: 2018,
-  description: "ShuffleNet v2: channel split, depthwise 3×3 and channel shuffle in units of stages [4, 8, 4], a 1×1 conv5; option widthMultiplier (0.5, 1, 1.5, 2).",
+  description:
+    "ShuffleNet v2: channel split, depthwise 3×3 and channel shuffle in units of stages [4, 8, 4], a 1×1 conv5; option widthMultiplier (0.5, 1, 1.5, 2).",
   defaultInputShape: [96, 96, 1],
   // Five stride-2 layers, all padded: 32 is the total stride.
   minInputSize: 32,

@@ -1,6 +1,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { modelInput } from "./input.ts";
-import { classifierHead, conv2d, dense, dropout, flatten, kernelInitializer, maxPool2d, type KernelInitializer, type Tensor } from "./layers.ts";
+import {
+  classifierHead,
+  conv2d,
+  dense,
+  dropout,
+  flatten,
+  kernelInitializer,
+  maxPool2d,
+  type KernelInitializer,
+  type Tensor,
+} from "./layers.ts";
 import { readOptions } from "./options.ts";
 import { registerModel } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
@@ -22,7 +32,11 @@ function vggBlock(x: Tensor, index: number, convs: number, filters: number, init
   return maxPool2d(x, `block${index}_pool`, { poolSize: 2, strides: 2 });
 }
 
-function buildVgg(name: string, convArch: ConvArch, { inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
+function buildVgg(
+  name: string,
+  convArch: ConvArch,
+  { inputShape, classes, inputScaling, initializer, options }: BuildOptions,
+): tf.LayersModel {
   const config = readOptions(options, optionSpec);
   const init = kernelInitializer("relu", initializer);
   const { input, features } = modelInput(inputShape, inputScaling);
@@ -55,7 +69,31 @@ function variant(name: string, convArch: ConvArch): void {
 }
 
 // Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition (ICLR 2015), configurations A, B, D, E
-variant("vgg11", [[1, 64], [1, 128], [2, 256], [2, 512], [2, 512]]);
-variant("vgg13", [[2, 64], [2, 128], [2, 256], [2, 512], [2, 512]]);
-variant("vgg16", [[2, 64], [2, 128], [3, 256], [3, 512], [3, 512]]);
-variant("vgg19", [[2, 64], [2, 128], [4, 256], [4, 512], [4, 512]]);
+variant("vgg11", [
+  [1, 64],
+  [1, 128],
+  [2, 256],
+  [2, 512],
+  [2, 512],
+]);
+variant("vgg13", [
+  [2, 64],
+  [2, 128],
+  [2, 256],
+  [2, 512],
+  [2, 512],
+]);
+variant("vgg16", [
+  [2, 64],
+  [2, 128],
+  [3, 256],
+  [3, 512],
+  [3, 512],
+]);
+variant("vgg19", [
+  [2, 64],
+  [2, 128],
+  [4, 256],
+  [4, 512],
+  [4, 512],
+]);
