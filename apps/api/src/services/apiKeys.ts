@@ -2,6 +2,11 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Db } from "@trainyard/db";
 import { newId } from "@trainyard/shared";
 
+/** The key of an `Authorization: Bearer <key>` header, or null. */
+export function bearerToken(authorization: string | undefined): string | null {
+  return authorization?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? null;
+}
+
 export function hashApiKey(key: string): string {
   return createHash("sha256").update(key).digest("hex");
 }

@@ -1,5 +1,5 @@
 import fp from "fastify-plugin";
-import { tenantForApiKey } from "../../services/apiKeys.ts";
+import { bearerToken, tenantForApiKey } from "../../services/apiKeys.ts";
 import { unauthorized } from "../../problems.ts";
 
 declare module "fastify" {
@@ -13,10 +13,9 @@ export default fp(
   async (app) => {
     app.decorateRequest("tenantId", "");
     app.addHook("onRequest", async (request) => {
-      const header = request.headers.authorization;
-      const match = header?.match(/^Bearer\s+(\S+)$/i);
-      if (!match) throw unauthorized("send Authorization: Bearer <api key>");
-      const tenantId = await tenantForApiKey(app.deps.db, match[1]);
+      const key = bearerToken(request.headers.authorization);
+      if (!key) throw unauthorized("send Authorization: Bearer <api key>");
+      const tenantId = await tenantForApiKey(app.deps.db, key);
       if (!tenantId) throw unauthorized("unknown or revoked API key");
       request.tenantId = tenantId;
     });

@@ -1,13 +1,13 @@
-import { createHash } from "node:crypto";
 import fp from "fastify-plugin";
 import rateLimit from "@fastify/rate-limit";
 import type { FastifyRequest } from "fastify";
 import { tooManyRequests } from "../../problems.ts";
+import { bearerToken, hashApiKey } from "../../services/apiKeys.ts";
 
 /** Per API key (hashed, never stored), or per client address when no key is sent. */
 function rateLimitKey(request: FastifyRequest): string {
-  const key = request.headers.authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
-  return key ? `key:${createHash("sha256").update(key).digest("hex")}` : `ip:${request.ip}`;
+  const key = bearerToken(request.headers.authorization);
+  return key ? `key:${hashApiKey(key)}` : `ip:${request.ip}`;
 }
 
 /**
