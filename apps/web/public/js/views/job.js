@@ -299,10 +299,10 @@ export async function jobView({ main, params, signal }) {
     );
   }
 
-  function renderAll() {
+  /** Everything the job row says; the charts change only with the epochs (renderCharts). */
+  function renderJob() {
     renderStatus();
     renderProgress();
-    renderCharts();
     renderRun();
   }
 
@@ -325,7 +325,7 @@ export async function jobView({ main, params, signal }) {
         const fresh = await api(base, { signal });
         // A stream event newer than this answer may already have moved the status on.
         if (!(FINISHED.includes(job.status) && !FINISHED.includes(fresh.status))) job = fresh;
-        renderAll();
+        renderJob();
       } catch {
         // the stream keeps the page current; the next event tries again
       }
@@ -379,7 +379,7 @@ export async function jobView({ main, params, signal }) {
     try {
       job = await api(`${base}/cancel`, { method: "POST", signal });
       replace(actionMessage, `Cancel requested: the job is ${job.status}.`);
-      renderAll();
+      renderJob();
     } catch (error) {
       replace(actionMessage, h("span", { class: "error" }, `Could not cancel: ${error instanceof Error ? error.message : String(error)}`));
       renderStatus();
@@ -413,7 +413,8 @@ export async function jobView({ main, params, signal }) {
   downloadButton(downloadLast, `${base}/model?checkpoint=last`, `${id}-last.zip`);
   downloadButton(downloadCsv, `${base}/metrics?format=csv`, `${id}-metrics.csv`);
 
-  renderAll();
+  renderJob();
+  renderCharts();
   if (FINISHED.includes(job.status)) {
     replace(connection, "The job has finished; nothing more will change.");
     return;
