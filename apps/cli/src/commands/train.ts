@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { FINISHED_STATUSES, type JobStatus } from "@trainyard/shared";
 import { parseOptions, requireInt, UsageError } from "../args.ts";
 import { ApiClient } from "../client.ts";
 import { apiBaseUrl } from "../env.ts";
@@ -15,15 +16,13 @@ interface JobResponse {
   backend: string | null;
 }
 
-const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
-
 /** Polls the job once a second, drawing the bar, until it finishes. */
 export async function followJob(client: ApiClient, jobId: string): Promise<JobResponse> {
   const printer = createProgressPrinter();
   for (;;) {
     const job = await client.request<JobResponse>("GET", `/v1/jobs/${jobId}`);
     printer.update(renderProgress(job));
-    if (FINISHED.has(job.status)) {
+    if (FINISHED_STATUSES.includes(job.status as JobStatus)) {
       printer.done();
       return job;
     }
