@@ -20,9 +20,8 @@ export function startTrainer(
   start: Extract<ToTrainer, { type: "start" }>,
   options: { gpu: string | null; onMessage: (message: FromTrainer) => Promise<void> },
 ): TrainerHandle {
-  const env = { ...process.env };
-  if (options.gpu !== null) env.CUDA_VISIBLE_DEVICES = options.gpu;
-  else env.CUDA_VISIBLE_DEVICES = "";
+  // A CPU slot hides every GPU from its child.
+  const env = { ...process.env, CUDA_VISIBLE_DEVICES: options.gpu ?? "" };
   const child: ChildProcess = fork(CHILD_ENTRY, [], {
     env,
     execArgv: ["--import", "tsx"],

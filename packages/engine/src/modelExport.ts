@@ -35,6 +35,11 @@ export async function exportModel(model: tf.LayersModel): Promise<ExportedModel>
   return exported;
 }
 
+/** The bytes as an ArrayBuffer of their own (decodeWeights reads a whole ArrayBuffer, not a view). */
+function ownBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
 function weightSpecsOf(modelJson: Record<string, unknown>): tf.io.WeightsManifestEntry[] {
   const manifest = modelJson.weightsManifest as tf.io.WeightsManifestConfig;
   return manifest.flatMap((group) => group.weights);
@@ -42,22 +47,16 @@ function weightSpecsOf(modelJson: Record<string, unknown>): tf.io.WeightsManifes
 
 /** The weights of an exported model as named tensors; the caller disposes them. */
 export function decodeExportedWeights(exported: ExportedModel): tf.NamedTensorMap {
-  const weights = exported.weights;
-  const buffer = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
-  return tf.io.decodeWeights(buffer, weightSpecsOf(exported.modelJson));
+  return tf.io.decodeWeights(ownBuffer(exported.weights), weightSpecsOf(exported.modelJson));
 }
 
-/** Loads exported weights into a model of the same architecture (resume, best-epoch restore, fine-tune). */
-export function loadExportedWeights(model: tf.LayersModel, exported: ExportedModel, strict = true): void {
+/** Loads exported weights into a model of the same architecture (resume, best-epoch restore). */
+export function loadExportedWeights(model: tf.LayersModel, exported: ExportedModel): void {
   const named = decodeExportedWeights(exported);
   const byName = new Map(model.weights.map((weight) => [weight.originalName, weight]));
   for (const [name, tensor] of Object.entries(named)) {
     const target = byName.get(name);
-    if (!target) {
-      if (strict) throw new Error(`checkpoint has weight ${name} that the model lacks`);
-      tensor.dispose();
-      continue;
-    }
+    if (!target) throw new Error(`checkpoint has weight ${name} that the model lacks`);
     target.write(tensor);
     tensor.dispose();
   }
@@ -77,7 +76,7 @@ export async function exportOptimizerState(optimizer: tf.Optimizer): Promise<Opt
 
 export async function importOptimizerState(optimizer: tf.Optimizer, state: OptimizerState): Promise<void> {
   if (state.specs.length === 0) return;
-  const buffer = state.data.buffer.slice(state.data.byteOffset, state.data.byteOffset + state.data.byteLength) as ArrayBuffer;
+  const buffer = ownBuffer(state.data);
   const named = tf.io.decodeWeights(buffer, state.specs);
   await optimizer.setWeights(state.specs.map((spec) => ({ name: spec.name, tensor: named[spec.name] })));
 }
