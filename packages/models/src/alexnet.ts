@@ -11,8 +11,8 @@ import {
   type KernelInitializer,
   type Tensor,
 } from "./layers.ts";
-import { readOptions } from "./options.ts";
-import { registerModel } from "./registry.ts";
+import type { ParsedOptions } from "./options.ts";
+import { registerModelWithOptions } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
 
 const optionSpec = {
@@ -39,8 +39,10 @@ function features(x: Tensor, init: KernelInitializer): Tensor {
   return flatten(x, "features_flatten");
 }
 
-function buildAlexNet({ inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
-  const config = readOptions(options, optionSpec);
+function buildAlexNet(
+  { inputShape, classes, inputScaling, initializer }: BuildOptions,
+  config: ParsedOptions<typeof optionSpec>,
+): tf.LayersModel {
   const init = kernelInitializer("relu", initializer);
   const { input, features: pixels } = modelInput(inputShape, inputScaling);
   let x = features(pixels, init);
@@ -52,7 +54,7 @@ function buildAlexNet({ inputShape, classes, inputScaling, initializer, options 
   return tf.model({ inputs: input, outputs: classifierHead(x, classes), name: "alexnet" });
 }
 
-registerModel({
+registerModelWithOptions({
   name: "alexnet",
   family: "alexnet",
   // Krizhevsky, Sutskever & Hinton, ImageNet Classification with Deep Convolutional Neural Networks (NeurIPS 2012)
@@ -63,6 +65,6 @@ registerModel({
   defaultInputShape: [224, 224, 1],
   // Three valid 3×3/2 max pools after the 11×11/4 conv: 63 is the smallest input that leaves 1×1.
   minInputSize: 63,
-  checkOptions: (options) => void readOptions(options, optionSpec),
+  optionSpec,
   build: buildAlexNet,
 });

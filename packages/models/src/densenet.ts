@@ -14,8 +14,8 @@ import {
   type KernelInitializer,
   type Tensor,
 } from "./layers.ts";
-import { readOptions } from "./options.ts";
-import { registerModel } from "./registry.ts";
+import type { ParsedOptions } from "./options.ts";
+import { registerModelWithOptions } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
 
 interface DenseNetConfig {
@@ -71,9 +71,9 @@ function optionSpec(growthRate: number) {
 function buildDenseNet(
   name: string,
   defaults: DenseNetConfig,
-  { inputShape, classes, inputScaling, initializer, options }: BuildOptions,
+  { inputShape, classes, inputScaling, initializer }: BuildOptions,
+  { growthRate }: ParsedOptions<ReturnType<typeof optionSpec>>,
 ): tf.LayersModel {
-  const { growthRate } = readOptions(options, optionSpec(defaults.growthRate));
   const config = { ...defaults, growthRate };
   const context: LayerContext = { init: kernelInitializer("relu", initializer), useBias: config.convBias };
   const { input, features } = modelInput(inputShape, inputScaling);
@@ -95,7 +95,7 @@ function buildDenseNet(
 }
 
 function variant(name: string, description: string, config: DenseNetConfig): void {
-  registerModel({
+  registerModelWithOptions({
     name,
     family: "densenet",
     paper: "Huang et al., Densely Connected Convolutional Networks (2017)",
@@ -104,8 +104,8 @@ function variant(name: string, description: string, config: DenseNetConfig): voi
     defaultInputShape: [96, 96, 1],
     // Three valid 2×2 average pools after the padded stem (stride 4): 29 is the smallest input that leaves 1×1.
     minInputSize: 29,
-    checkOptions: (options) => void readOptions(options, optionSpec(config.growthRate)),
-    build: (options) => buildDenseNet(name, config, options),
+    optionSpec: optionSpec(config.growthRate),
+    build: (options, parsed) => buildDenseNet(name, config, options, parsed),
   });
 }
 

@@ -16,8 +16,8 @@ import {
   type KernelInitializer,
   type Tensor,
 } from "./layers.ts";
-import { readOptions } from "./options.ts";
-import { registerModel } from "./registry.ts";
+import type { ParsedOptions } from "./options.ts";
+import { registerModelWithOptions } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
 
 /** [expansion, kernel, first stride, output channels, repeats] of the B0 baseline (Table 1 of the paper). */
@@ -66,8 +66,10 @@ function mbConv(
   return add([x, apply(new StochasticDepth({ rate: dropRate, name: `${prefix}_drop` }), y)], `${prefix}_add`);
 }
 
-function buildEfficientNet({ inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
-  const { widthMultiplier, depthMultiplier, dropout, stochasticDepth } = readOptions(options, optionSpec);
+function buildEfficientNet(
+  { inputShape, classes, inputScaling, initializer }: BuildOptions,
+  { widthMultiplier, depthMultiplier, dropout, stochasticDepth }: ParsedOptions<typeof optionSpec>,
+): tf.LayersModel {
   const repeats = baseline.map((stage) => Math.ceil(stage[4] * depthMultiplier));
   const totalBlocks = repeats.reduce((sum, count) => sum + count, 0);
   let blockIndex = 0;
@@ -97,7 +99,7 @@ function buildEfficientNet({ inputShape, classes, inputScaling, initializer, opt
   return tf.model({ inputs: input, outputs: classifierHead(x, classes, dropout), name: "efficientnet-b0" });
 }
 
-registerModel({
+registerModelWithOptions({
   name: "efficientnet-b0",
   family: "efficientnet",
   // Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (ICML 2019)
@@ -108,6 +110,6 @@ registerModel({
   defaultInputShape: [96, 96, 1],
   // Five stride-2 layers, all padded: 32 is the total stride.
   minInputSize: 32,
-  checkOptions: (options) => void readOptions(options, optionSpec),
+  optionSpec,
   build: buildEfficientNet,
 });

@@ -10,8 +10,7 @@ import {
   type KernelInitializer,
   type Tensor,
 } from "./layers.ts";
-import { readOptions } from "./options.ts";
-import { registerModel } from "./registry.ts";
+import { registerModelWithOptions } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
 
 /** The notes' Inception(c1, c2, c3, c4): 1×1 | 1×1→3×3 | 1×1→5×5 | 3×3 max pool→1×1 output channels. */
@@ -48,8 +47,7 @@ const inceptionStages: InceptionSpec[][] = [
 
 const optionSpec = {} as const;
 
-function buildGoogLeNet({ inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
-  readOptions(options, optionSpec);
+function buildGoogLeNet({ inputShape, classes, inputScaling, initializer }: BuildOptions): tf.LayersModel {
   const init = kernelInitializer("relu", initializer);
   const { input, features } = modelInput(inputShape, inputScaling);
   let x = conv2d(features, "stage1_conv", { filters: 64, kernelSize: 7, strides: 2, padding: 3, activation: "relu", init });
@@ -66,7 +64,7 @@ function buildGoogLeNet({ inputShape, classes, inputScaling, initializer, option
   return tf.model({ inputs: input, outputs: classifierHead(x, classes), name: "googlenet" });
 }
 
-registerModel({
+registerModelWithOptions({
   name: "googlenet",
   family: "googlenet",
   // Szegedy et al., Going Deeper with Convolutions (CVPR 2015)
@@ -77,6 +75,6 @@ registerModel({
   defaultInputShape: [96, 96, 1],
   // All pools are padded, so any size runs; below the total stride of 32 the last stages see mostly padding.
   minInputSize: 32,
-  checkOptions: (options) => void readOptions(options, optionSpec),
+  optionSpec,
   build: buildGoogLeNet,
 });

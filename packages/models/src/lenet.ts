@@ -13,8 +13,8 @@ import {
   type Activation,
   type Tensor,
 } from "./layers.ts";
-import { readOptions } from "./options.ts";
-import { registerModel } from "./registry.ts";
+import type { ParsedOptions } from "./options.ts";
+import { registerModelWithOptions } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
 
 function optionSpec(batchNormDefault: boolean) {
@@ -36,8 +36,11 @@ interface LeNetVariant {
   firstPadding: number;
 }
 
-function buildLeNet(variant: LeNetVariant, { inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
-  const config = readOptions(options, optionSpec(variant.batchNorm));
+function buildLeNet(
+  variant: LeNetVariant,
+  { inputShape, classes, inputScaling, initializer }: BuildOptions,
+  config: ParsedOptions<ReturnType<typeof optionSpec>>,
+): tf.LayersModel {
   const kind: Activation = config.activation;
   const init = kernelInitializer(kind, initializer);
   const { input, features } = modelInput(inputShape, inputScaling);
@@ -61,7 +64,7 @@ const lenetInfo = {
   defaultInputShape: [28, 28, 1] as [number, number, number],
 };
 
-registerModel({
+registerModelWithOptions({
   ...lenetInfo,
   name: "lenet",
   // LeCun et al., Gradient-Based Learning Applied to Document Recognition (Proc. IEEE 1998)
@@ -70,11 +73,11 @@ registerModel({
   description: "The book's LeNet-5: sigmoid, average pooling; options activation, pooling, channels, hiddenUnits, batchNorm.",
   // Padded 5×5 conv, 2×2 pool, valid 5×5 conv, 2×2 pool: 12×12 → 6×6 → 2×2 → 1×1.
   minInputSize: 12,
-  checkOptions: (options) => void readOptions(options, optionSpec(false)),
-  build: (options) => buildLeNet({ name: "lenet", batchNorm: false, firstPadding: 2 }, options),
+  optionSpec: optionSpec(false),
+  build: (options, config) => buildLeNet({ name: "lenet", batchNorm: false, firstPadding: 2 }, options, config),
 });
 
-registerModel({
+registerModelWithOptions({
   ...lenetInfo,
   name: "lenet-bn",
   // Ioffe & Szegedy, Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift (ICML 2015)
@@ -83,6 +86,6 @@ registerModel({
   description: "The notes' concise batch-norm LeNet: unpadded first conv, batch norm before every sigmoid; same options as lenet.",
   // Two valid 5×5 convs, each followed by a 2×2 pool: 16×16 → 12×12 → 6×6 → 2×2 → 1×1.
   minInputSize: 16,
-  checkOptions: (options) => void readOptions(options, optionSpec(true)),
-  build: (options) => buildLeNet({ name: "lenet-bn", batchNorm: true, firstPadding: 0 }, options),
+  optionSpec: optionSpec(true),
+  build: (options, config) => buildLeNet({ name: "lenet-bn", batchNorm: true, firstPadding: 0 }, options, config),
 });

@@ -11,8 +11,8 @@ import {
   type KernelInitializer,
   type Tensor,
 } from "./layers.ts";
-import { readOptions } from "./options.ts";
-import { registerModel } from "./registry.ts";
+import type { ParsedOptions } from "./options.ts";
+import { registerModelWithOptions } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
 
 const optionSpec = {
@@ -44,8 +44,10 @@ function separable(x: Tensor, prefix: string, filters: number, strides: number, 
   return convBnAct(x, `${prefix}_pw`, { filters, kernelSize: 1, init }, "relu");
 }
 
-function buildMobileNet({ inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
-  const { widthMultiplier } = readOptions(options, optionSpec);
+function buildMobileNet(
+  { inputShape, classes, inputScaling, initializer }: BuildOptions,
+  { widthMultiplier }: ParsedOptions<typeof optionSpec>,
+): tf.LayersModel {
   const width = (channels: number) => Math.max(1, Math.floor(channels * widthMultiplier));
   const init = kernelInitializer("relu", initializer);
   const { input, features } = modelInput(inputShape, inputScaling);
@@ -55,7 +57,7 @@ function buildMobileNet({ inputShape, classes, inputScaling, initializer, option
   return tf.model({ inputs: input, outputs: classifierHead(x, classes), name: "mobilenet-v1" });
 }
 
-registerModel({
+registerModelWithOptions({
   name: "mobilenet-v1",
   family: "mobilenet",
   // Howard et al., MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications (2017)
@@ -66,6 +68,6 @@ registerModel({
   defaultInputShape: [96, 96, 1],
   // Five stride-2 layers, all padded: 32 is the total stride.
   minInputSize: 32,
-  checkOptions: (options) => void readOptions(options, optionSpec),
+  optionSpec,
   build: buildMobileNet,
 });

@@ -13,8 +13,8 @@ import {
   type KernelInitializer,
   type Tensor,
 } from "./layers.ts";
-import { readOptions } from "./options.ts";
-import { registerModel } from "./registry.ts";
+import type { ParsedOptions } from "./options.ts";
+import { registerModelWithOptions } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
 
 const optionSpec = {
@@ -44,8 +44,10 @@ function invertedResidual(x: Tensor, prefix: string, expansion: number, filters:
   return strides === 1 && inChannels === filters ? add([x, y], `${prefix}_add`) : y;
 }
 
-function buildMobileNetV2({ inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
-  const { widthMultiplier, dropout } = readOptions(options, optionSpec);
+function buildMobileNetV2(
+  { inputShape, classes, inputScaling, initializer }: BuildOptions,
+  { widthMultiplier, dropout }: ParsedOptions<typeof optionSpec>,
+): tf.LayersModel {
   const init = kernelInitializer("relu", initializer);
   const { input, features } = modelInput(inputShape, inputScaling);
   let x = convBnAct(
@@ -66,7 +68,7 @@ function buildMobileNetV2({ inputShape, classes, inputScaling, initializer, opti
   return tf.model({ inputs: input, outputs: classifierHead(x, classes, dropout), name: "mobilenet-v2" });
 }
 
-registerModel({
+registerModelWithOptions({
   name: "mobilenet-v2",
   family: "mobilenet",
   // Sandler et al., MobileNetV2: Inverted Residuals and Linear Bottlenecks (CVPR 2018)
@@ -77,6 +79,6 @@ registerModel({
   defaultInputShape: [96, 96, 1],
   // Five stride-2 layers, all padded: 32 is the total stride.
   minInputSize: 32,
-  checkOptions: (options) => void readOptions(options, optionSpec),
+  optionSpec,
   build: buildMobileNetV2,
 });

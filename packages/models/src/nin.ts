@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { modelInput } from "./input.ts";
 import { conv2d, dropout, globalAvgPool, kernelInitializer, maxPool2d, softmax, type KernelInitializer, type Tensor } from "./layers.ts";
-import { readOptions } from "./options.ts";
-import { registerModel } from "./registry.ts";
+import type { ParsedOptions } from "./options.ts";
+import { registerModelWithOptions } from "./registry.ts";
 import { HEAD_PREFIX, type BuildOptions } from "./types.ts";
 
 const optionSpec = {
@@ -29,8 +29,10 @@ const backbone: NinBlockSpec[] = [
   { filters: 384, kernelSize: 3, strides: 1, padding: 1 },
 ];
 
-function buildNin({ inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
-  const config = readOptions(options, optionSpec);
+function buildNin(
+  { inputShape, classes, inputScaling, initializer }: BuildOptions,
+  config: ParsedOptions<typeof optionSpec>,
+): tf.LayersModel {
   const init = kernelInitializer("relu", initializer);
   const { input, features } = modelInput(inputShape, inputScaling);
   let x = features;
@@ -45,7 +47,7 @@ function buildNin({ inputShape, classes, inputScaling, initializer, options }: B
   return tf.model({ inputs: input, outputs: softmax(x), name: "nin" });
 }
 
-registerModel({
+registerModelWithOptions({
   name: "nin",
   family: "nin",
   // Lin, Chen & Yan, Network In Network (ICLR 2014)
@@ -56,6 +58,6 @@ registerModel({
   defaultInputShape: [224, 224, 1],
   // Three valid 3×3/2 max pools after the 11×11/4 conv: 67 is the smallest input that leaves 1×1.
   minInputSize: 67,
-  checkOptions: (options) => void readOptions(options, optionSpec),
+  optionSpec,
   build: buildNin,
 });

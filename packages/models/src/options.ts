@@ -1,6 +1,6 @@
 import { ModelOptionError } from "./errors.ts";
 
-type OptionSpec =
+export type OptionSpec =
   | { kind: "number"; default: number; integer?: boolean; min?: number; max?: number; oneOf?: readonly number[] }
   | { kind: "boolean"; default: boolean }
   | { kind: "choice"; default: string; oneOf: readonly string[] }

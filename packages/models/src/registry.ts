@@ -1,5 +1,6 @@
 import type * as tf from "@tensorflow/tfjs";
 import { ModelOptionError, UnknownModelError } from "./errors.ts";
+import { readOptions, type OptionSpec, type ParsedOptions } from "./options.ts";
 import type { ArchitectureInfo, BuildOptions, ModelDefinition } from "./types.ts";
 
 const definitions = new Map<string, ModelDefinition>();
@@ -9,6 +10,21 @@ export function registerModel(definition: ModelDefinition): void {
     throw new Error(`model "${definition.name}" is already registered`);
   }
   definitions.set(definition.name, definition);
+}
+
+/** A family's definition in terms of its option spec: the options are validated by the spec and reach build parsed. */
+export interface ModelWithOptions<S extends Record<string, OptionSpec>> extends Omit<ModelDefinition, "checkOptions" | "build"> {
+  optionSpec: S;
+  build(options: BuildOptions, config: ParsedOptions<S>): tf.LayersModel;
+}
+
+/** registerModel for a family with an option spec: checkOptions and build both read the options through it. */
+export function registerModelWithOptions<S extends Record<string, OptionSpec>>({ optionSpec, build, ...info }: ModelWithOptions<S>): void {
+  registerModel({
+    ...info,
+    checkOptions: (options) => void readOptions(options, optionSpec),
+    build: (options) => build(options, readOptions(options.options, optionSpec)),
+  });
 }
 
 export function hasModel(name: string): boolean {

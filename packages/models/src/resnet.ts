@@ -14,8 +14,8 @@ import {
   type KernelInitializer,
   type Tensor,
 } from "./layers.ts";
-import { readOptions } from "./options.ts";
-import { registerModel } from "./registry.ts";
+import type { ParsedOptions } from "./options.ts";
+import { registerModelWithOptions } from "./registry.ts";
 import type { BuildOptions, InputShape } from "./types.ts";
 
 type BlockKind = "basic" | "bottleneck";
@@ -103,9 +103,9 @@ function residualBlock(x: Tensor, prefix: string, kind: BlockKind, width: number
 function buildResNet(
   name: string,
   config: ResNetConfig,
-  { inputShape, classes, inputScaling, initializer, options }: BuildOptions,
+  { inputShape, classes, inputScaling, initializer }: BuildOptions,
+  { preActivation, widthMultiplier }: ParsedOptions<typeof optionSpec>,
 ): tf.LayersModel {
-  const { preActivation, widthMultiplier } = readOptions(options, optionSpec);
   const width = (channels: number) => Math.max(1, Math.round(channels * widthMultiplier));
   const useBias = config.convention === "notes";
   const context: BlockContext = {
@@ -137,7 +137,7 @@ function buildResNet(
 const defaultInputShape: InputShape = [96, 96, 1];
 
 function variant(name: string, paper: string, year: number, description: string, config: ResNetConfig): void {
-  registerModel({
+  registerModelWithOptions({
     name,
     family: "resnet",
     paper,
@@ -146,8 +146,8 @@ function variant(name: string, paper: string, year: number, description: string,
     defaultInputShape,
     // All pools are padded, so any size runs; below the total stride of 32 the last stages see mostly padding.
     minInputSize: 32,
-    checkOptions: (options) => void readOptions(options, optionSpec),
-    build: (options) => buildResNet(name, config, options),
+    optionSpec,
+    build: (options, parsed) => buildResNet(name, config, options, parsed),
   });
 }
 

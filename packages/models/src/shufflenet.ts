@@ -14,8 +14,8 @@ import {
   type KernelInitializer,
   type Tensor,
 } from "./layers.ts";
-import { readOptions } from "./options.ts";
-import { registerModel } from "./registry.ts";
+import type { ParsedOptions } from "./options.ts";
+import { registerModelWithOptions } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
 
 /** Output channels of stages 2–4 and of conv5 for each width in Table 5 of the paper. */
@@ -64,8 +64,10 @@ function shuffleUnit(x: Tensor, prefix: string, outChannels: number, strides: nu
   return apply(new ChannelShuffle({ groups: 2, name: `${prefix}_shuffle` }), joined);
 }
 
-function buildShuffleNetV2({ inputShape, classes, inputScaling, initializer, options }: BuildOptions): tf.LayersModel {
-  const { widthMultiplier } = readOptions(options, optionSpec);
+function buildShuffleNetV2(
+  { inputShape, classes, inputScaling, initializer }: BuildOptions,
+  { widthMultiplier }: ParsedOptions<typeof optionSpec>,
+): tf.LayersModel {
   const [stage2, stage3, stage4, finalChannels] = widths[String(widthMultiplier)];
   const init = kernelInitializer("relu", initializer);
   const { input, features } = modelInput(inputShape, inputScaling);
@@ -81,7 +83,7 @@ function buildShuffleNetV2({ inputShape, classes, inputScaling, initializer, opt
   return tf.model({ inputs: input, outputs: classifierHead(x, classes), name: "shufflenet-v2" });
 }
 
-registerModel({
+registerModelWithOptions({
   name: "shufflenet-v2",
   family: "shufflenet",
   // Ma et al., ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design (ECCV 2018)
@@ -92,6 +94,6 @@ registerModel({
   defaultInputShape: [96, 96, 1],
   // Five stride-2 layers, all padded: 32 is the total stride.
   minInputSize: 32,
-  checkOptions: (options) => void readOptions(options, optionSpec),
+  optionSpec,
   build: buildShuffleNetV2,
 });

@@ -11,8 +11,8 @@ import {
   type KernelInitializer,
   type Tensor,
 } from "./layers.ts";
-import { readOptions } from "./options.ts";
-import { registerModel } from "./registry.ts";
+import type { ParsedOptions } from "./options.ts";
+import { registerModelWithOptions } from "./registry.ts";
 import type { BuildOptions } from "./types.ts";
 
 /** The notes' conv_arch: one (number of 3×3 convs, output channels) pair per VGG block. */
@@ -35,9 +35,9 @@ function vggBlock(x: Tensor, index: number, convs: number, filters: number, init
 function buildVgg(
   name: string,
   convArch: ConvArch,
-  { inputShape, classes, inputScaling, initializer, options }: BuildOptions,
+  { inputShape, classes, inputScaling, initializer }: BuildOptions,
+  config: ParsedOptions<typeof optionSpec>,
 ): tf.LayersModel {
-  const config = readOptions(options, optionSpec);
   const init = kernelInitializer("relu", initializer);
   const { input, features } = modelInput(inputShape, inputScaling);
   let x = features;
@@ -54,7 +54,7 @@ function buildVgg(
 
 function variant(name: string, convArch: ConvArch): void {
   const depth = convArch.reduce((sum, [convs]) => sum + convs, 0) + 3;
-  registerModel({
+  registerModelWithOptions({
     name,
     family: "vgg",
     paper: "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition (2015)",
@@ -63,8 +63,8 @@ function variant(name: string, convArch: ConvArch): void {
     defaultInputShape: [224, 224, 1],
     // Five 2×2/2 max pools.
     minInputSize: 32,
-    checkOptions: (options) => void readOptions(options, optionSpec),
-    build: (options) => buildVgg(name, convArch, options),
+    optionSpec,
+    build: (options, config) => buildVgg(name, convArch, options, config),
   });
 }
 
