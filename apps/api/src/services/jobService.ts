@@ -45,13 +45,13 @@ export function createJobService({ db, queue, publisher }: JobServiceDeps) {
   }
 
   return {
-    async create(tenantId: string, rawBody: unknown, parsed: ParsedJobSpec, idempotencyKey?: string): Promise<CreateJobResult> {
-      const hash = requestHash(rawBody);
+    async create(tenantId: string, body: ParsedJobSpec, idempotencyKey?: string): Promise<CreateJobResult> {
+      const hash = requestHash(body);
       if (idempotencyKey) {
         const existing = await findIdempotent(tenantId, idempotencyKey, hash);
         if (existing) return { job: existing, created: false };
       }
-      const { spec, datasetId } = await normalizeSpec(db, tenantId, parsed);
+      const { spec, datasetId } = await normalizeSpec(db, tenantId, body);
       const id = newId("job");
       let job: Job;
       try {

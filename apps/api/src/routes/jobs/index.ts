@@ -37,7 +37,7 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
     }
     const idempotencyKey = request.headers["idempotency-key"];
     const key = typeof idempotencyKey === "string" && idempotencyKey.length > 0 ? idempotencyKey.slice(0, 255) : undefined;
-    const { job, created } = await service.create(request.tenantId, request.body, request.body, key);
+    const { job, created } = await service.create(request.tenantId, request.body, key);
     return reply
       .status(created ? 202 : 200)
       .header("location", `/v1/jobs/${job.id}`)
