@@ -4,6 +4,7 @@ import { api, ApiError, authHeaders, download, notifyUnauthorized } from "../api
 import { lineChart } from "../chart.js";
 import { dataTable, definitionList, formatDuration, formatNumber, formatPercent, h, replace, statusBadge, timeElement } from "../dom.js";
 import { followEventStream, StreamHttpError } from "../sse.js";
+import { progressFraction } from "./jobs.js";
 
 const FINISHED = ["succeeded", "failed", "cancelled"];
 const CANCELLABLE = ["queued", "running"];
@@ -207,7 +208,7 @@ export async function jobView({ main, params, signal }) {
 
   function renderProgress() {
     const progress = job.progress;
-    const fraction = job.status === "succeeded" ? 1 : Math.min(1, Math.max(0, progress?.fraction ?? 0));
+    const fraction = progressFraction(job);
     const planned = job.spec?.training?.epochs;
     const parts = progress
       ? [

@@ -19,11 +19,19 @@ export function datasetLabel(spec, names) {
   return "—";
 }
 
+/**
+ * How far a job is, from 0 to 1; a succeeded job is done whatever its last progress said.
+ * @param {any} job
+ */
+export function progressFraction(job) {
+  const fraction = job.progress?.fraction;
+  return job.status === "succeeded" ? 1 : typeof fraction === "number" ? Math.min(1, Math.max(0, fraction)) : 0;
+}
+
 /** @param {any} job */
 export function progressCell(job) {
   const progress = job.progress;
-  const finished = job.status === "succeeded";
-  const fraction = finished ? 1 : typeof progress?.fraction === "number" ? Math.min(1, Math.max(0, progress.fraction)) : 0;
+  const fraction = progressFraction(job);
   const epochs = progress?.epochs ?? job.spec?.training?.epochs;
   const text = progress ? `epoch ${progress.epoch}/${epochs}` : job.status === "queued" ? "waiting" : `${Math.round(fraction * 100)} %`;
   return h(
