@@ -4,12 +4,22 @@ import type { ErrorCode, JobResult, Progress } from "@trainyard/shared";
 import { loadModel, loadResumeState, saveCheckpoint } from "./checkpointStore.ts";
 
 const json = (value: unknown) => value as Prisma.InputJsonValue;
+/** Long enough for a stack trace, short enough for a status page. */
+const MAX_ERROR_MESSAGE = 4000;
 const TRANSACTION_OPTIONS = { timeout: 300_000, maxWait: 30_000 };
 
 /** Everything the worker writes about a job; an epoch's metrics row and checkpoint land together or not at all. */
 export function createJobRecorder(db: Db) {
   async function event(jobId: string, type: string, data: unknown) {
     await db.jobEvent.create({ data: { jobId, type, data: json(data) } });
+  }
+
+  /** A final status and its event land together, so an event stream never sees one without the other. */
+  async function finish(jobId: string, status: "succeeded" | "failed" | "cancelled", fields: Prisma.JobUpdateInput, eventData: object) {
+    await db.$transaction([
+      db.job.update({ where: { id: jobId }, data: { ...fields, status, finishedAt: new Date() } }),
+      db.jobEvent.create({ data: { jobId, type: "status", data: json({ status, ...eventData }) } }),
+    ]);
   }
 
   return {
@@ -86,27 +96,25 @@ export function createJobRecorder(db: Db) {
     /** The model a fine-tuning job starts from: the source job's best or last checkpoint. */
     loadFineTuneSource: (sourceJobId: string, checkpoint: "best" | "last") => loadModel(db, sourceJobId, checkpoint),
 
-    async markSucceeded(jobId: string, result: JobResult) {
-      await db.job.update({ where: { id: jobId }, data: { status: "succeeded", result: json(result), finishedAt: new Date() } });
-      await event(jobId, "status", { status: "succeeded", result });
-    },
+    markSucceeded: (jobId: string, result: JobResult) => finish(jobId, "succeeded", { result: json(result) }, { result }),
 
     async markFailed(jobId: string, code: ErrorCode, message: string) {
-      const errorMessage = message.slice(0, 4000);
-      await db.job.update({ where: { id: jobId }, data: { status: "failed", errorCode: code, errorMessage, finishedAt: new Date() } });
-      await event(jobId, "status", { status: "failed", code, message: errorMessage });
+      const errorMessage = message.slice(0, MAX_ERROR_MESSAGE);
+      await finish(jobId, "failed", { errorCode: code, errorMessage }, { code, message: errorMessage });
     },
 
-    async markCancelled(jobId: string) {
-      await db.job.update({ where: { id: jobId }, data: { status: "cancelled", finishedAt: new Date() } });
-      await event(jobId, "status", { status: "cancelled" });
-    },
+    markCancelled: (jobId: string) => finish(jobId, "cancelled", {}, {}),
 
     /** The job goes back to the queue: it keeps its attempt count and, for a fault, the error that caused it. */
     async markRequeued(jobId: string, reason: string, fault?: { code: ErrorCode; message: string }) {
       await db.job.updateMany({
         where: { id: jobId, status: { in: ["running", "queued"] } },
-        data: { status: "queued", workerId: null, errorCode: fault?.code ?? null, errorMessage: fault?.message.slice(0, 4000) ?? null },
+        data: {
+          status: "queued",
+          workerId: null,
+          errorCode: fault?.code ?? null,
+          errorMessage: fault?.message.slice(0, MAX_ERROR_MESSAGE) ?? null,
+        },
       });
       await event(jobId, "status", { status: "queued", reason });
     },
