@@ -105,6 +105,29 @@ const pads: [string, unknown][] = [
   ],
 ];
 
+type Dims4 = [number, number, number, number];
+
+/** computeConv2DInfo for the tables' number[] shapes. */
+function convInfo(
+  x: number[],
+  f: number[],
+  strides: number | [number, number],
+  dilations: number | [number, number],
+  pad: unknown,
+  dimRoundingMode?: "floor" | "round" | "ceil",
+  depthwise?: boolean,
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(x as Dims4, f as Dims4, strides, dilations, pad as "valid", dimRoundingMode, depthwise);
+}
+
+/** Both gradient kernels of the convolution of x by f (dy of shape dy), with `attrs` plus their shape attribute. */
+function convGradientCases(name: string, x: number[], f: number[], dy: number[], attrs: Attrs): Case[] {
+  return [
+    { kernel: "Conv2DBackpropFilter", name, inputs: { x: { shape: x }, dy: { shape: dy } }, attrs: { ...attrs, filterShape: f } },
+    { kernel: "Conv2DBackpropInput", name, inputs: { dy: { shape: dy }, filter: { shape: f } }, attrs: { ...attrs, inputShape: x } },
+  ];
+}
+
 function convCases(): Case[] {
   const cases: Case[] = [];
   const geometries: { x: number[]; f: number[]; strides: [number, number] }[] = [
@@ -129,27 +152,10 @@ function convCases(): Case[] {
     for (const [padName, pad] of pads) {
       // TF.js sizes a numeric pad's output with the row stride for both axes: unequal strides are its bug, not ours.
       if (typeof pad === "number" && g.strides[0] !== g.strides[1]) continue;
-      const info = tf.backend_util.computeConv2DInfo(
-        g.x as [number, number, number, number],
-        g.f as [number, number, number, number],
-        g.strides,
-        1,
-        pad as "valid",
-      );
+      const info = convInfo(g.x, g.f, g.strides, 1, pad);
       if (info.outHeight <= 0 || info.outWidth <= 0) continue;
       const label = `x ${g.x.join("×")} f ${g.f.join("×")} s ${g.strides.join(",")} ${padName}`;
-      cases.push({
-        kernel: "Conv2DBackpropFilter",
-        name: label,
-        inputs: { x: { shape: g.x }, dy: { shape: info.outShape } },
-        attrs: { strides: g.strides, pad, dataFormat: "NHWC", filterShape: g.f },
-      });
-      cases.push({
-        kernel: "Conv2DBackpropInput",
-        name: label,
-        inputs: { dy: { shape: info.outShape }, filter: { shape: g.f } },
-        attrs: { strides: g.strides, pad, dataFormat: "NHWC", inputShape: g.x },
-      });
+      cases.push(...convGradientCases(label, g.x, g.f, info.outShape, { strides: g.strides, pad, dataFormat: "NHWC" }));
       cases.push({
         kernel: "Conv2D",
         name: label,
@@ -187,26 +193,15 @@ function convCases(): Case[] {
   for (const mode of ["floor", "ceil", "round"] as const) {
     const x = [2, 8, 8, 2];
     const f = [3, 3, 2, 3];
-    const info = tf.backend_util.computeConv2DInfo(
-      x as [number, number, number, number],
-      f as [number, number, number, number],
-      2,
-      1,
-      1,
-      mode,
+    const info = convInfo(x, f, 2, 1, 1, mode);
+    cases.push(
+      ...convGradientCases(`dimRoundingMode ${mode}`, x, f, info.outShape, {
+        strides: 2,
+        pad: 1,
+        dimRoundingMode: mode,
+        dataFormat: "NHWC",
+      }),
     );
-    cases.push({
-      kernel: "Conv2DBackpropFilter",
-      name: `dimRoundingMode ${mode}`,
-      inputs: { x: { shape: x }, dy: { shape: info.outShape } },
-      attrs: { strides: 2, pad: 1, dimRoundingMode: mode, dataFormat: "NHWC", filterShape: f },
-    });
-    cases.push({
-      kernel: "Conv2DBackpropInput",
-      name: `dimRoundingMode ${mode}`,
-      inputs: { dy: { shape: info.outShape }, filter: { shape: f } },
-      attrs: { strides: 2, pad: 1, dimRoundingMode: mode, dataFormat: "NHWC", inputShape: x },
-    });
   }
   // Channels-first data.
   for (const [padName, pad] of [
@@ -215,26 +210,8 @@ function convCases(): Case[] {
   ] as const) {
     const xNHWC = [2, 9, 8, 3];
     const f = [3, 3, 3, 4];
-    const info = tf.backend_util.computeConv2DInfo(
-      xNHWC as [number, number, number, number],
-      f as [number, number, number, number],
-      2,
-      1,
-      pad,
-    );
-    const [n, oh, ow, co] = info.outShape;
-    cases.push({
-      kernel: "Conv2DBackpropFilter",
-      name: `NCHW ${padName}`,
-      inputs: { x: { shape: [2, 3, 9, 8] }, dy: { shape: [n, co, oh, ow] } },
-      attrs: { strides: 2, pad, dataFormat: "NCHW", filterShape: f },
-    });
-    cases.push({
-      kernel: "Conv2DBackpropInput",
-      name: `NCHW ${padName}`,
-      inputs: { dy: { shape: [n, co, oh, ow] }, filter: { shape: f } },
-      attrs: { strides: 2, pad, dataFormat: "NCHW", inputShape: [2, 3, 9, 8] },
-    });
+    const [n, oh, ow, co] = convInfo(xNHWC, f, 2, 1, pad).outShape;
+    cases.push(...convGradientCases(`NCHW ${padName}`, [2, 3, 9, 8], f, [n, co, oh, ow], { strides: 2, pad, dataFormat: "NCHW" }));
   }
   // Dilated filter gradient (TF.js's own gradients never ask for it; checked against the formula).
   for (const [padName, pad] of [
@@ -244,13 +221,7 @@ function convCases(): Case[] {
     const x = [2, 9, 10, 2];
     const f = [3, 3, 2, 3];
     const dil: [number, number] = [2, 3];
-    const info = tf.backend_util.computeConv2DInfo(
-      x as [number, number, number, number],
-      f as [number, number, number, number],
-      1,
-      dil,
-      pad,
-    );
+    const info = convInfo(x, f, 1, dil, pad);
     cases.push({
       kernel: "Conv2DBackpropFilter",
       name: `dilations 2,3 ${padName}`,
@@ -320,15 +291,7 @@ function depthwiseCases(): Case[] {
       ["same", "same"],
       ["numeric 1", 1],
     ] as const) {
-      const info = tf.backend_util.computeConv2DInfo(
-        g.x as [number, number, number, number],
-        g.f as [number, number, number, number],
-        g.strides,
-        g.dilations,
-        pad,
-        undefined,
-        true,
-      );
+      const info = convInfo(g.x, g.f, g.strides, g.dilations, pad, undefined, true);
       if (info.outHeight <= 0 || info.outWidth <= 0) continue;
       const label = `x ${g.x.join("×")} f ${g.f.join("×")} s ${g.strides} d ${g.dilations} ${padName}`;
       // The stock cpu kernels ignore dilations (TF.js's gradients never pass them): formula instead.
@@ -367,7 +330,7 @@ function poolCases(): Case[] {
       ["same", "same"],
       ["numeric 1", 1],
     ] as const) {
-      const info = tf.backend_util.computePool2DInfo(g.x as [number, number, number, number], g.size, g.strides, 1, pad);
+      const info = tf.backend_util.computePool2DInfo(g.x as Dims4, g.size, g.strides, 1, pad);
       if (info.outHeight <= 0 || info.outWidth <= 0) continue;
       if (typeof pad === "number" && pad >= Math.min(info.filterHeight, info.filterWidth)) continue;
       const label = `x ${g.x.join("×")} size ${g.size} s ${g.strides} ${padName}`;
