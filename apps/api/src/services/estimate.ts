@@ -1,22 +1,14 @@
 import type { Db } from "@trainyard/db";
-import { builtinDatasetInfo } from "@trainyard/engine";
 import { getModel } from "@trainyard/models";
 import type { JobSpec } from "@trainyard/shared";
+import type { ResolvedDataset } from "./specNormalizer.ts";
 
 const BYTES_PER_FLOAT = 4;
 /** Weights, gradients and up to two optimizer slots per parameter. */
 const COPIES_PER_PARAMETER = { sgd: 2, adam: 4, adamw: 4, rmsprop: 3 } as const;
 
 /** What a dry run answers: size, memory, steps, and time where a throughput was measured before. */
-export async function estimateJob(db: Db, spec: JobSpec) {
-  const dataset =
-    "name" in spec.dataset
-      ? builtinDatasetInfo(spec.dataset.name)
-      : await db.dataset.findUnique({ where: { id: spec.dataset.id } }).then((row) => ({
-          classes: row?.classes as string[],
-          counts: row?.counts as { train: number; val: number },
-        }));
-  const classes = dataset?.classes.length ?? 2;
+export async function estimateJob(db: Db, spec: JobSpec, { classes, trainCount }: Pick<ResolvedDataset, "classes" | "trainCount">) {
   const model = getModel(spec.architecture, { inputShape: spec.inputShape, classes, options: spec.architectureOptions });
   const parameters = model.countParams();
   const activationsPerSample = model.layers.reduce((sum, layer) => {
@@ -24,7 +16,6 @@ export async function estimateJob(db: Db, spec: JobSpec) {
     return sum + (Array.isArray(shape) && typeof shape[1] === "number" ? shape.slice(1).reduce((a, b) => a * b, 1) : 0);
   }, 0);
   model.dispose();
-  const trainCount = dataset?.counts.train ?? 0;
   const usable = Math.round(trainCount * (1 - spec.training.validationSplit));
   const trainSamples = Math.min(usable, spec.training.maxTrainSamples ?? usable);
   const stepsPerEpoch = Math.ceil(trainSamples / spec.training.batchSize);

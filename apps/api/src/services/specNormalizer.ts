@@ -5,10 +5,11 @@ import { checkBuildOptions, getModelDefinition, hasModel, ModelOptionError } fro
 import type { JobSpec, ParsedJobSpec } from "@trainyard/shared";
 import { badRequest, type FieldError } from "../problems.ts";
 
-interface ResolvedDataset {
+export interface ResolvedDataset {
   datasetId: string | null;
   imageShape: [number, number, number];
   classes: number;
+  trainCount: number;
 }
 
 async function resolveDataset(
@@ -27,7 +28,7 @@ async function resolveDataset(
       errors.push({ path: "dataset.name", message: `${ref.name} is not installed on this service` });
       return null;
     }
-    return { datasetId: null, imageShape: info.imageShape, classes: info.classes.length };
+    return { datasetId: null, imageShape: info.imageShape, classes: info.classes.length, trainCount: info.counts.train };
   }
   const dataset = await db.dataset.findFirst({ where: { id: ref.id, tenantId } });
   if (!dataset) {
@@ -42,6 +43,7 @@ async function resolveDataset(
     datasetId: dataset.id,
     imageShape: dataset.imageShape as [number, number, number],
     classes: (dataset.classes as string[]).length,
+    trainCount: (dataset.counts as { train: number }).train,
   };
 }
 
@@ -84,8 +86,12 @@ async function resolveFineTuneSource(db: Db, tenantId: string, spec: ParsedJobSp
   return { architecture: sourceSpec.architecture, architectureOptions: sourceSpec.architectureOptions, inputShape: sourceSpec.inputShape };
 }
 
-/** Fills every default and checks what zod cannot see alone (registry, data set, shapes). */
-export async function normalizeSpec(db: Db, tenantId: string, spec: ParsedJobSpec): Promise<{ spec: JobSpec; datasetId: string | null }> {
+/** Fills every default and checks what zod cannot see alone (registry, data set, shapes); answers the data set it resolved too. */
+export async function normalizeSpec(
+  db: Db,
+  tenantId: string,
+  spec: ParsedJobSpec,
+): Promise<{ spec: JobSpec; datasetId: string | null; dataset: ResolvedDataset }> {
   const errors: FieldError[] = [];
   if (!hasModel(spec.architecture)) {
     errors.push({ path: "architecture", message: `unknown architecture "${spec.architecture}"` });
@@ -121,5 +127,5 @@ export async function normalizeSpec(db: Db, tenantId: string, spec: ParsedJobSpe
       optimizer: { ...spec.training.optimizer, learningRate: spec.training.optimizer.learningRate ?? defaultLearningRate(spec) },
     },
   };
-  return { spec: normalized, datasetId: dataset.datasetId };
+  return { spec: normalized, datasetId: dataset.datasetId, dataset };
 }

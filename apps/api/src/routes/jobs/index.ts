@@ -32,8 +32,8 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
 
   app.post("/jobs", { schema: { body: jobSpecInputSchema, querystring: createJobQuery, tags: ["jobs"] } }, async (request, reply) => {
     if (request.query.dryRun) {
-      const { spec } = await normalizeSpec(db, request.tenantId, request.body);
-      return reply.status(200).send({ spec, estimate: await estimateJob(db, spec) });
+      const { spec, dataset } = await normalizeSpec(db, request.tenantId, request.body);
+      return reply.status(200).send({ spec, estimate: await estimateJob(db, spec, dataset) });
     }
     const idempotencyKey = request.headers["idempotency-key"];
     const key = typeof idempotencyKey === "string" && idempotencyKey.length > 0 ? idempotencyKey.slice(0, 255) : undefined;
