@@ -238,7 +238,6 @@ export async function followEventStream(url, options) {
         const { value, done } = await reader.read();
         if (done) break;
         for (const event of parser.push(value)) {
-          lastEventId = parser.lastEventId;
           try {
             onEvent(event);
           } catch (error) {
