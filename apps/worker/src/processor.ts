@@ -50,7 +50,6 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
       );
     }
 
-    let lastProgressWrite = 0;
     const onMessage = async (message: FromTrainer) => {
       if (message.type === "started") {
         log.info({ backend: message.backend }, "training started");
@@ -59,8 +58,6 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
         const device = slot.gpu !== null ? slot.device : message.device;
         await withRetry("recording the start", () => recorder.recordStarted(jobId, message.backend, device, message.classes), log);
       } else if (message.type === "progress") {
-        if (Date.now() - lastProgressWrite < 1000 && message.progress.step !== message.progress.stepsPerEpoch) return;
-        lastProgressWrite = Date.now();
         // Progress is best effort: the next one replaces it.
         const status = await recorder.recordProgress(jobId, message.progress).catch(() => null);
         if (status === "cancelling") trainer.stop("cancel");

@@ -15,6 +15,9 @@ import type { FromTrainer, ToTrainer } from "./protocol.ts";
  * The training child: one job, then exit. It only trains; the parent owns the queue lock,
  * the database and the cancel channel, so a CPU-bound step never starves lock renewal.
  */
+/** Progress reaches the parent (and PostgreSQL, and SSE) at most once a second, and at each epoch's end. */
+const PROGRESS_INTERVAL_MS = 1000;
+
 let stopReason: string | null = null;
 let finished = false;
 
@@ -40,9 +43,8 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
       dataset,
       {
         onProgress: (progress) => {
-          // At most a few messages a second: the parent forwards them to PostgreSQL and SSE.
           const now = Date.now();
-          if (now - lastProgressAt < 250 && progress.step !== progress.stepsPerEpoch) return;
+          if (now - lastProgressAt < PROGRESS_INTERVAL_MS && progress.step !== progress.stepsPerEpoch) return;
           lastProgressAt = now;
           void send({ type: "progress", progress });
         },
