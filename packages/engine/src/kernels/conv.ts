@@ -13,10 +13,9 @@ import * as tf from "@tensorflow/tfjs";
 import { KernelContext } from "./context.ts";
 import { cropFilter, cropPlan, uncropFilter } from "./crop.ts";
 import { smallMapApplies, smallMapBackpropFilter, smallMapBackpropInput, smallMapForward } from "./smallmap.ts";
-import { activationStrides, flipFilter, gather4, scatterDilated, strides4, type Dims4 } from "./layout.ts";
+import { activationStrides, conv2dInfo, flipFilter, gather4, scatterDilated, type ConvGeometryAttrs, type Pad } from "./layout.ts";
 
 type TensorInfo = tf.TensorInfo;
-type Pad = tf.backend_util.ExplicitPadding | "valid" | "same" | number;
 
 function explicitPad(top: number, bottom: number, left: number, right: number): tf.backend_util.ExplicitPadding {
   return [
@@ -39,16 +38,7 @@ export interface BackpropFilterAttrs {
 /** Filter gradient of a (possibly dilated) 2-D convolution; x and dy in `dataFormat`. */
 export function conv2dBackpropFilter(ctx: KernelContext, x: TensorInfo, dy: TensorInfo, attrs: BackpropFilterAttrs): TensorInfo {
   const channelsLast = (attrs.dataFormat ?? "NHWC") === "NHWC";
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as Dims4,
-    attrs.filterShape,
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    channelsLast ? "channelsLast" : "channelsFirst",
-  );
+  const info = conv2dInfo(x.shape, attrs.filterShape, attrs);
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, filterHeight: fh, filterWidth: fw } = info;
   const { top: pt, left: pl } = info.padInfo;
@@ -205,16 +195,7 @@ export interface BackpropInputAttrs {
 /** Input gradient of a 2-D convolution (dilation 1, as TF.js's gradients require). */
 export function conv2dBackpropInput(ctx: KernelContext, dy: TensorInfo, filter: TensorInfo, attrs: BackpropInputAttrs): TensorInfo {
   const channelsLast = (attrs.dataFormat ?? "NHWC") === "NHWC";
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filter.shape as Dims4,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    channelsLast ? "channelsLast" : "channelsFirst",
-  );
+  const info = conv2dInfo(attrs.inputShape, filter.shape, { ...attrs, dilations: 1 });
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
   const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
   const { top: pt, left: pl } = info.padInfo;
@@ -415,14 +396,7 @@ export function conv2dForward(
   const { x, filter } = inputs;
   const dataFormat = (attrs.dataFormat as string | undefined) ?? "NHWC";
   if (dataFormat !== "NHWC" || x.dtype !== "float32") return ctx.run(kernelName, inputs, attrs);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as Dims4,
-    filter.shape as Dims4,
-    attrs.strides as [number, number],
-    (attrs.dilations as [number, number] | undefined) ?? 1,
-    attrs.pad as Pad,
-    attrs.dimRoundingMode as "floor" | undefined,
-  );
+  const info = conv2dInfo(x.shape, filter.shape, attrs as unknown as ConvGeometryAttrs);
   if (smallMapApplies(info, true)) {
     const out = smallMapForward(ctx, inputs, attrs, info);
     if (out) return out;
@@ -436,5 +410,3 @@ export function conv2dForward(
   ctx.free(cropped);
   return out;
 }
-
-export { strides4 };

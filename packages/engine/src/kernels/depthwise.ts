@@ -5,9 +5,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { KernelContext } from "./context.ts";
+import { conv2dInfo, type Pad } from "./layout.ts";
 
 type TensorInfo = tf.TensorInfo;
-type Pad = tf.backend_util.ExplicitPadding | "valid" | "same" | number;
 
 interface DepthwiseAttrs {
   strides: number | [number, number];
@@ -16,25 +16,13 @@ interface DepthwiseAttrs {
   dimRoundingMode?: "floor" | "round" | "ceil";
 }
 
-function depthwiseInfo(xShape: number[], filterShape: number[], attrs: DepthwiseAttrs) {
-  return tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-  );
-}
-
 export function depthwiseBackpropFilter(
   ctx: KernelContext,
   x: TensorInfo,
   dy: TensorInfo,
   attrs: DepthwiseAttrs & { filterShape: [number, number, number, number] },
 ): TensorInfo {
-  const info = depthwiseInfo(x.shape, attrs.filterShape, attrs);
+  const info = conv2dInfo(x.shape, attrs.filterShape, attrs, true);
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, filterHeight: fh, filterWidth: fw } = info;
   const { top: pt, left: pl } = info.padInfo;
@@ -79,7 +67,7 @@ export function depthwiseBackpropInput(
   filter: TensorInfo,
   attrs: DepthwiseAttrs & { inputShape: [number, number, number, number] },
 ): TensorInfo {
-  const info = depthwiseInfo(attrs.inputShape, filter.shape, attrs);
+  const info = conv2dInfo(attrs.inputShape, filter.shape, attrs, true);
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, filterHeight: fh, filterWidth: fw } = info;
   const { top: pt, left: pl } = info.padInfo;

@@ -1,10 +1,41 @@
 /**
  * Layout helpers on Float32Arrays: strided 4-D gathers (transposes, crops, NCHW/NHWC),
  * zero-inserting scatters, and the filter flips that turn a convolution's gradients into
- * forward convolutions.
+ * forward convolutions. Also the convolution geometry the kernels read their attributes into.
  */
+import * as tf from "@tensorflow/tfjs";
 
 export type Dims4 = [number, number, number, number];
+
+export type Pad = tf.backend_util.ExplicitPadding | "valid" | "same" | number;
+
+/** The attributes of a convolution kernel (or of its gradients) that fix its geometry. */
+export interface ConvGeometryAttrs {
+  strides: number | [number, number];
+  pad: Pad;
+  dilations?: number | [number, number];
+  dimRoundingMode?: "floor" | "round" | "ceil";
+  dataFormat?: "NHWC" | "NCHW";
+}
+
+/** Geometry of the convolution of `xShape` by `filterShape` under a kernel's attributes (NHWC unless NCHW). */
+export function conv2dInfo(
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  attrs: ConvGeometryAttrs,
+  depthwise = false,
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    xShape as Dims4,
+    filterShape as Dims4,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    depthwise,
+    attrs.dataFormat === "NCHW" ? "channelsFirst" : "channelsLast",
+  );
+}
 
 /**
  * dst[i0,i1,i2,i3] = src[base + i0*s0 + i1*s1 + i2*s2 + i3*s3] for the dense dst of dims `d`.

@@ -9,11 +9,11 @@ import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext } from "./context.ts";
 import { cropPlan } from "./crop.ts";
+import { conv2dInfo, type ConvGeometryAttrs } from "./layout.ts";
 import { CLAIM, CLAIM_BASE, MAX_CHUNKS, STATE, type Chunk, type ChunkInput, type Job } from "./parallel-protocol.ts";
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
-type Dims4 = [number, number, number, number];
 
 interface SplitSpec {
   /** Inputs split along the batch (axis 0); the others go whole to every part. */
@@ -42,16 +42,7 @@ const poolWork = (i: Record<string, TensorInfo>, a: Attrs) => {
 const withBatch = (shape: readonly number[], n: number) => [n, ...shape.slice(1)];
 
 function convInfo(xShape: readonly number[], filterShape: readonly number[], attrs: Attrs, n: number, depthwise = false) {
-  return tf.backend_util.computeConv2DInfo(
-    withBatch(xShape, n) as Dims4,
-    filterShape as Dims4,
-    attrs.strides as [number, number],
-    (attrs.dilations as [number, number] | undefined) ?? 1,
-    attrs.pad as "valid",
-    attrs.dimRoundingMode as "floor" | undefined,
-    depthwise,
-    attrs.dataFormat === "NCHW" ? "channelsFirst" : "channelsLast",
-  );
+  return conv2dInfo(withBatch(xShape, n), filterShape, attrs as unknown as ConvGeometryAttrs, depthwise);
 }
 
 function convOut(inputs: Record<string, TensorInfo>, attrs: Attrs, n: number, depthwise = false): number[] {
