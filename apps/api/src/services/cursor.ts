@@ -1,5 +1,7 @@
 import { badRequest } from "../problems.ts";
 
+const invalidCursor = () => badRequest("cursor is not valid", [{ path: "cursor", message: "not a cursor this API returned" }]);
+
 /** Opaque keyset cursor: (createdAt, id) of the last item on the page. */
 export function encodeCursor(createdAt: Date, id: string): string {
   return Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString("base64url");
@@ -12,6 +14,17 @@ export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
     if (typeof id !== "string" || Number.isNaN(date.getTime())) throw new Error("malformed");
     return { createdAt: date, id };
   } catch {
-    throw badRequest("cursor is not valid", [{ path: "cursor", message: "not a cursor this API returned" }]);
+    throw invalidCursor();
   }
+}
+
+/** Opaque cursor over an id-ordered list: the (bigint) id of the last item on the page. */
+export function encodeIdCursor(id: bigint): string {
+  return Buffer.from(String(id)).toString("base64url");
+}
+
+export function decodeIdCursor(cursor: string): bigint {
+  const id = Buffer.from(cursor, "base64url").toString("utf8");
+  if (!/^\d{1,19}$/.test(id)) throw invalidCursor();
+  return BigInt(id);
 }

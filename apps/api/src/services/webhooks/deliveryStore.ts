@@ -1,5 +1,5 @@
 import type { Db, Prisma } from "@trainyard/db";
-import { badRequest } from "../../problems.ts";
+import { decodeIdCursor, encodeIdCursor } from "../cursor.ts";
 
 export interface ClaimedDelivery {
   id: string;
@@ -15,12 +15,6 @@ export type DeliveryOutcome =
   | { kind: "delivered"; statusCode: number }
   | { kind: "retry"; statusCode: number | null; error: string; nextAttemptAt: Date }
   | { kind: "failed"; statusCode: number | null; error: string };
-
-function decodeCursor(cursor: string): bigint {
-  const eventId = Buffer.from(cursor, "base64url").toString("utf8");
-  if (!/^\d{1,19}$/.test(eventId)) throw badRequest("cursor is not valid", [{ path: "cursor", message: "not a cursor this API returned" }]);
-  return BigInt(eventId);
-}
 
 /** Webhook deliveries in PostgreSQL: claimed under row locks, so several API instances can send them. */
 export function createWebhookDeliveryStore(db: Db) {
@@ -68,7 +62,7 @@ export function createWebhookDeliveryStore(db: Db) {
 
     /** A job's deliveries in event order. */
     async list(jobId: string, page: { limit: number; cursor?: string }) {
-      const after = page.cursor ? decodeCursor(page.cursor) : null;
+      const after = page.cursor ? decodeIdCursor(page.cursor) : null;
       const rows = await db.webhookDelivery.findMany({
         where: { jobId, ...(after === null ? {} : { jobEventId: { gt: after } }) },
         orderBy: { jobEventId: "asc" },
@@ -76,7 +70,7 @@ export function createWebhookDeliveryStore(db: Db) {
       });
       const items = rows.slice(0, page.limit);
       const last = items.at(-1);
-      const nextCursor = rows.length > page.limit && last ? Buffer.from(String(last.jobEventId)).toString("base64url") : null;
+      const nextCursor = rows.length > page.limit && last ? encodeIdCursor(last.jobEventId) : null;
       return { items, nextCursor };
     },
   };
