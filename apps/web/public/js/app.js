@@ -71,6 +71,19 @@ function renderKeyStatus() {
   );
 }
 
+/**
+ * @param {string} key
+ * @returns {Promise<string>} why the key cannot be saved, "" when the API accepts it
+ */
+async function keyProblem(key) {
+  if (!key) return "Enter a key.";
+  try {
+    return (await checkApiKey(key)) ? "" : "The API does not know this key.";
+  } catch (failure) {
+    return `Could not check the key: ${failure instanceof Error ? failure.message : String(failure)}`;
+  }
+}
+
 /** @param {string} message why the key is asked for */
 function showKeyForm(message) {
   current?.abort();
@@ -100,18 +113,7 @@ function showKeyForm(message) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const key = input.value.trim();
-    if (!key) {
-      replace(error, "Enter a key.");
-      input.setAttribute("aria-invalid", "true");
-      input.focus();
-      return;
-    }
-    let text = "";
-    try {
-      if (!(await checkApiKey(key))) text = "The API does not know this key.";
-    } catch (failure) {
-      text = `Could not check the key: ${failure instanceof Error ? failure.message : String(failure)}`;
-    }
+    const text = await keyProblem(key);
     if (text) {
       replace(error, text);
       input.setAttribute("aria-invalid", "true");
