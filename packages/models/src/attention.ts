@@ -1,6 +1,17 @@
 import * as tf from "@tensorflow/tfjs";
 import { ChannelPool } from "./custom-layers.ts";
-import { apply, conv2d, dense, globalAvgPool, multiply, type Activation, type KernelInitializer, type Tensor } from "./layers.ts";
+import {
+  activation,
+  add,
+  apply,
+  conv2d,
+  dense,
+  globalAvgPool,
+  multiply,
+  type Activation,
+  type KernelInitializer,
+  type Tensor,
+} from "./layers.ts";
 
 /** Channel re-weighting blocks that a family applies to a residual branch before the addition. */
 
@@ -43,8 +54,7 @@ export function convolutionalBlockAttention(
   const mlp = (pooled: Tensor) => apply(output, apply(hidden, pooled));
   const averaged = mlp(globalAvgPool(x, `${prefix}_avgpool`));
   const maximal = mlp(apply(tf.layers.globalMaxPooling2d({ name: `${prefix}_maxpool` }), x));
-  const summed = apply(tf.layers.add({ name: `${prefix}_sum` }), [averaged, maximal]);
-  const channelGate = apply(tf.layers.activation({ activation: "sigmoid", name: `${prefix}_sigmoid` }), summed);
+  const channelGate = activation(add([averaged, maximal], `${prefix}_sum`), `${prefix}_sigmoid`, "sigmoid");
   const refined = scaleChannels(x, channelGate, `${prefix}_channel`);
   const descriptor = apply(new ChannelPool({ name: `${prefix}_spatial_pool` }), refined);
   const spatialGate = conv2d(descriptor, `${prefix}_spatial_conv`, {
