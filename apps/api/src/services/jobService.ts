@@ -28,9 +28,8 @@ export function createJobService({ db, queue, publisher }: JobServiceDeps) {
     return job;
   }
 
-  async function statusEvent(jobId: string, status: JobStatus) {
-    await db.jobEvent.create({ data: { jobId, type: "status", data: { status } } });
-  }
+  /** Lazy until awaited, so it can also join a batch transaction. */
+  const statusEvent = (jobId: string, status: JobStatus) => db.jobEvent.create({ data: { jobId, type: "status", data: { status } } });
 
   async function findIdempotent(tenantId: string, key: string, hash: string): Promise<Job | null> {
     const existing = await db.job.findUnique({ where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } } });
@@ -70,7 +69,7 @@ export function createJobService({ db, queue, publisher }: JobServiceDeps) {
               requestHash: hash,
             },
           }),
-          db.jobEvent.create({ data: { jobId: id, type: "status", data: { status: "queued" } } }),
+          statusEvent(id, "queued"),
         ]);
       } catch (error) {
         // Two requests with one key raced: the loser answers with the winner's job.
