@@ -112,9 +112,9 @@ export async function architectureView({ main, params, query, signal, navigate }
   } catch (error) {
     if (!(error instanceof ApiError) || error.status !== 400) throw error;
     for (const problem of error.errors.length > 0 ? error.errors : [{ path: "", message: error.message }]) {
-      const target = problem.path === "classes" ? classesError : shapeError;
-      target.append(problem.message);
-      (problem.path === "classes" ? classesInput : shapeInput).setAttribute("aria-invalid", "true");
+      const [field, message] = problem.path === "classes" ? [classesInput, classesError] : [shapeInput, shapeError];
+      message.append(problem.message);
+      field.setAttribute("aria-invalid", "true");
     }
     replace(result, h("p", { class: "error", role: "alert" }, `No summary: ${error.message}`));
     return;
