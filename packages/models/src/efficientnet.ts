@@ -4,13 +4,11 @@ import { StochasticDepth } from "./custom-layers.ts";
 import { roundChannels } from "./divisible.ts";
 import { modelInput } from "./input.ts";
 import {
-  activation,
   add,
   apply,
-  batchNorm,
   classifierHead,
   convBnAct,
-  depthwiseConv2d,
+  depthwiseBnAct,
   globalAvgPool,
   kernelInitializer,
   type KernelInitializer,
@@ -58,8 +56,7 @@ function mbConv(
   const inChannels = x.shape[3] as number;
   let y =
     expansion === 1 ? x : convBnAct(x, `${prefix}_expand`, { filters: roundChannels(inChannels, expansion), kernelSize: 1, init }, "swish");
-  y = depthwiseConv2d(y, `${prefix}_dw`, { kernelSize, strides, init });
-  y = activation(batchNorm(y, `${prefix}_dw_bn`), `${prefix}_dw_swish`, "swish");
+  y = depthwiseBnAct(y, `${prefix}_dw`, { kernelSize, strides, init }, "swish");
   y = squeezeExcite(y, `${prefix}_se`, { squeezeChannels: Math.max(1, Math.floor(inChannels / 4)), activation: "swish", init });
   y = convBnAct(y, `${prefix}_project`, { filters, kernelSize: 1, init }, null);
   if (strides !== 1 || inChannels !== filters) return y;

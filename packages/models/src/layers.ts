@@ -40,16 +40,30 @@ export interface ConvSpec {
   init: KernelInitializer;
 }
 
-export function conv2d(x: Tensor, name: string, { filters, kernelSize, strides = 1, padding = 0, useBias = true, activation, init }: ConvSpec): Tensor {
+export function conv2d(
+  x: Tensor,
+  name: string,
+  { filters, kernelSize, strides = 1, padding = 0, useBias = true, activation, init }: ConvSpec,
+): Tensor {
   const [padded, mode] = torchPadding(x, name, kernelSize, strides, padding);
-  return apply(tf.layers.conv2d({ filters, kernelSize, strides, padding: mode, useBias, activation, kernelInitializer: init, name }), padded);
+  return apply(
+    tf.layers.conv2d({ filters, kernelSize, strides, padding: mode, useBias, activation, kernelInitializer: init, name }),
+    padded,
+  );
 }
 
 /** Bias-free depthwise conv: every depthwise conv in the zoo is followed by batch norm. */
 export function depthwiseConv2d(x: Tensor, name: string, spec: { kernelSize: number; strides: number; init: KernelInitializer }): Tensor {
   const [padded, mode] = torchPadding(x, name, spec.kernelSize, spec.strides, (spec.kernelSize - 1) / 2);
   return apply(
-    tf.layers.depthwiseConv2d({ kernelSize: spec.kernelSize, strides: spec.strides, padding: mode, useBias: false, depthwiseInitializer: spec.init, name }),
+    tf.layers.depthwiseConv2d({
+      kernelSize: spec.kernelSize,
+      strides: spec.strides,
+      padding: mode,
+      useBias: false,
+      depthwiseInitializer: spec.init,
+      name,
+    }),
     padded,
   );
 }
@@ -69,11 +83,26 @@ export function convBnAct(x: Tensor, name: string, spec: Omit<ConvSpec, "activat
   return kind ? activation(normalized, `${name}_${kind}`, kind) : normalized;
 }
 
+/** Depthwise conv → batch norm → activation, named `name`, `name_bn`, `name_<activation>`; `null` keeps it linear. */
+export function depthwiseBnAct(
+  x: Tensor,
+  name: string,
+  spec: { kernelSize: number; strides: number; init: KernelInitializer },
+  kind: Activation | null,
+): Tensor {
+  const normalized = batchNorm(depthwiseConv2d(x, name, spec), `${name}_bn`);
+  return kind ? activation(normalized, `${name}_${kind}`, kind) : normalized;
+}
+
 /**
  * PyTorch pads max pooling with -inf. Zero padding equals that on non-negative input only, and every padded
  * max pool here follows a ReLU. With stride 1 TF's 'same' skips the padded cells, which is exactly -inf.
  */
-export function maxPool2d(x: Tensor, name: string, { poolSize, strides, padding = 0 }: { poolSize: number; strides: number; padding?: number }): Tensor {
+export function maxPool2d(
+  x: Tensor,
+  name: string,
+  { poolSize, strides, padding = 0 }: { poolSize: number; strides: number; padding?: number },
+): Tensor {
   const [padded, mode] = torchPadding(x, name, poolSize, strides, padding);
   return apply(tf.layers.maxPooling2d({ poolSize, strides, padding: mode, name }), padded);
 }
@@ -106,7 +135,11 @@ export function flatten(x: Tensor, name: string): Tensor {
   return apply(tf.layers.flatten({ name }), x);
 }
 
-export function dense(x: Tensor, name: string, spec: { units: number; activation?: Activation; useBias?: boolean; init: KernelInitializer }): Tensor {
+export function dense(
+  x: Tensor,
+  name: string,
+  spec: { units: number; activation?: Activation; useBias?: boolean; init: KernelInitializer },
+): Tensor {
   const { units, activation: kind, useBias = true, init } = spec;
   return apply(tf.layers.dense({ units, activation: kind, useBias, kernelInitializer: init, name }), x);
 }

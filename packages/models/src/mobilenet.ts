@@ -1,11 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { modelInput } from "./input.ts";
 import {
-  activation,
-  batchNorm,
   classifierHead,
   convBnAct,
-  depthwiseConv2d,
+  depthwiseBnAct,
   globalAvgPool,
   kernelInitializer,
   type KernelInitializer,
@@ -39,8 +37,7 @@ const separableLayers: Array<[number, number]> = [
 
 /** 3×3 depthwise conv → BN → ReLU, then 1×1 pointwise conv → BN → ReLU. */
 function separable(x: Tensor, prefix: string, filters: number, strides: number, init: KernelInitializer): Tensor {
-  x = depthwiseConv2d(x, `${prefix}_dw`, { kernelSize: 3, strides, init });
-  x = activation(batchNorm(x, `${prefix}_dw_bn`), `${prefix}_dw_relu`, "relu");
+  x = depthwiseBnAct(x, `${prefix}_dw`, { kernelSize: 3, strides, init }, "relu");
   return convBnAct(x, `${prefix}_pw`, { filters, kernelSize: 1, init }, "relu");
 }
 

@@ -2,12 +2,10 @@ import * as tf from "@tensorflow/tfjs";
 import { roundChannels } from "./divisible.ts";
 import { modelInput } from "./input.ts";
 import {
-  activation,
   add,
-  batchNorm,
   classifierHead,
   convBnAct,
-  depthwiseConv2d,
+  depthwiseBnAct,
   globalAvgPool,
   kernelInitializer,
   type KernelInitializer,
@@ -38,8 +36,7 @@ const stages: Array<[number, number, number, number]> = [
 function invertedResidual(x: Tensor, prefix: string, expansion: number, filters: number, strides: number, init: KernelInitializer): Tensor {
   const inChannels = x.shape[3] as number;
   let y = expansion === 1 ? x : convBnAct(x, `${prefix}_expand`, { filters: inChannels * expansion, kernelSize: 1, init }, "relu6");
-  y = depthwiseConv2d(y, `${prefix}_dw`, { kernelSize: 3, strides, init });
-  y = activation(batchNorm(y, `${prefix}_dw_bn`), `${prefix}_dw_relu6`, "relu6");
+  y = depthwiseBnAct(y, `${prefix}_dw`, { kernelSize: 3, strides, init }, "relu6");
   y = convBnAct(y, `${prefix}_project`, { filters, kernelSize: 1, init }, null);
   return strides === 1 && inChannels === filters ? add([x, y], `${prefix}_add`) : y;
 }

@@ -3,11 +3,10 @@ import { ChannelShuffle, ChannelSlice } from "./custom-layers.ts";
 import { modelInput } from "./input.ts";
 import {
   apply,
-  batchNorm,
   classifierHead,
   concatenate,
   convBnAct,
-  depthwiseConv2d,
+  depthwiseBnAct,
   globalAvgPool,
   kernelInitializer,
   maxPool2d,
@@ -31,15 +30,11 @@ const optionSpec = {
   widthMultiplier: { kind: "number", default: 1, oneOf: [0.5, 1, 1.5, 2] },
 } as const;
 
-/** 3×3 depthwise conv → BN (no ReLU: the paper keeps depthwise outputs linear). */
-function depthwiseBn(x: Tensor, name: string, strides: number, init: KernelInitializer): Tensor {
-  return batchNorm(depthwiseConv2d(x, name, { kernelSize: 3, strides, init }), `${name}_bn`);
-}
-
 /** 1×1 → depthwise 3×3 → 1×1 on half the channels. */
 function mainBranch(x: Tensor, prefix: string, channels: number, strides: number, init: KernelInitializer): Tensor {
   x = convBnAct(x, `${prefix}_pw1`, { filters: channels, kernelSize: 1, init }, "relu");
-  x = depthwiseBn(x, `${prefix}_dw`, strides, init);
+  // No ReLU after the depthwise conv: the paper keeps depthwise outputs linear.
+  x = depthwiseBnAct(x, `${prefix}_dw`, { kernelSize: 3, strides, init }, null);
   return convBnAct(x, `${prefix}_pw2`, { filters: channels, kernelSize: 1, init }, "relu");
 }
 
@@ -56,7 +51,7 @@ function shuffleUnit(x: Tensor, prefix: string, outChannels: number, strides: nu
     right = apply(new ChannelSlice({ start: half, size: half, name: `${prefix}_split_right` }), x);
     right = mainBranch(right, `${prefix}_branch2`, half, 1, init);
   } else {
-    left = depthwiseBn(x, `${prefix}_branch1_dw`, strides, init);
+    left = depthwiseBnAct(x, `${prefix}_branch1_dw`, { kernelSize: 3, strides, init }, null);
     left = convBnAct(left, `${prefix}_branch1_pw`, { filters: half, kernelSize: 1, init }, "relu");
     right = mainBranch(x, `${prefix}_branch2`, half, strides, init);
   }
