@@ -7,3 +7,4 @@ export { TrainingError } from "./errors.ts";
 export { exportModel, loadExportedWeights, WEIGHTS_FILE, type ExportedModel, type OptimizerState } from "./modelExport.ts";
 export { inputScalingFor } from "./preprocessing.ts";
 export { train, type EpochReport, type TrainerHooks, type TrainingCheckpoint, type TrainingOutcome } from "./trainer.ts";
+export { seededRandom } from "./data/random.ts";

@@ -1,6 +1,6 @@
 import { open, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { UPLOADED_DATASET_META, type UploadedDatasetMeta, type UploadedSplitFiles } from "@trainyard/engine";
+import { seededRandom, UPLOADED_DATASET_META, type UploadedDatasetMeta, type UploadedSplitFiles } from "@trainyard/engine";
 import { extractArchive, type ArchiveKind, type ExtractLimits } from "./archive.ts";
 import { DatasetError, formatBytes } from "./errors.ts";
 import { chooseShape, decodeImage, probeImage, type ImageShape } from "./images.ts";
@@ -21,17 +21,6 @@ export interface ProcessedDataset {
 export const HOLDOUT = { fraction: 0.1, seed: 1729 } as const;
 const PROBE_WINDOW = 32;
 const DECODE_WINDOW = 8;
-
-/** mulberry32: the hold-out must be the same for the same archive. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function holdOutTest(train: Sample[], classCount: number): { train: Sample[]; test: Sample[] } {
   const random = seededRandom(HOLDOUT.seed);

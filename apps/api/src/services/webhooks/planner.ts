@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { Prisma, type Db } from "@trainyard/db";
+import { newId } from "@trainyard/shared";
 
 interface PlannedEvent {
   id: bigint;
@@ -7,10 +7,6 @@ interface PlannedEvent {
   type: string;
   data: Prisma.JsonValue;
   createdAt: Date;
-}
-
-function newDeliveryId(): string {
-  return `whd_${Date.now().toString(36).padStart(9, "0")}${randomBytes(10).toString("hex")}`;
 }
 
 /**
@@ -62,7 +58,7 @@ export function createDeliveryPlanner({ db, lookbackMs = 60_000, batchSize = 500
     if (events.length > 0) {
       await db.webhookDelivery.createMany({
         data: events.map((event) => {
-          const id = newDeliveryId();
+          const id = newId("whd");
           const payload = { id, type: event.type, jobId: event.jobId, createdAt: event.createdAt.toISOString(), data: event.data };
           return { id, jobId: event.jobId, jobEventId: event.id, event: event.type, payload: payload as Prisma.InputJsonObject };
         }),
