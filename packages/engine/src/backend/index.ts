@@ -61,9 +61,8 @@ export function gpuSlot(opts: InitBackendOptions = {}): number | null {
   if (opts.gpu === false || opts.gpu === null) return null;
   if (typeof opts.gpu === "number") return opts.gpu;
   const visible = (opts.env ?? process.env).CUDA_VISIBLE_DEVICES?.trim();
-  if (opts.gpu === true) return visible ? (Number.parseInt(visible.split(",")[0], 10) || 0) : 0;
-  if (!visible || visible === "-1") return null;
-  const first = Number.parseInt(visible.split(",")[0], 10);
+  if (opts.gpu !== true && (!visible || visible === "-1")) return null;
+  const first = Number.parseInt(visible?.split(",")[0] ?? "", 10);
   return Number.isFinite(first) ? first : 0;
 }
 
