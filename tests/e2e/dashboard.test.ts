@@ -172,11 +172,9 @@ describe("the dashboard in chromium", () => {
       const svg = page.locator(`svg[data-chart="${chart}"]`);
       expect(await svg.getAttribute("role")).toBe("img");
       for (const key of series) {
-        await expect(svg.locator(`g[data-series="${key}"] circle.point`).count(), `${chart}/${key}`).resolves.toBe(EPOCHS);
+        await expect(points(chart, key).count(), `${chart}/${key}`).resolves.toBe(EPOCHS);
         await expect(svg.locator(`g[data-series="${key}"] polyline`).count()).resolves.toBe(1);
-        const epochs = await svg
-          .locator(`g[data-series="${key}"] circle.point`)
-          .evaluateAll((circles) => circles.map((c) => c.getAttribute("data-epoch")));
+        const epochs = await points(chart, key).evaluateAll((circles) => circles.map((c) => c.getAttribute("data-epoch")));
         expect(epochs).toEqual(["1", "2"]);
       }
     }
