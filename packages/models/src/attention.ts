@@ -4,6 +4,7 @@ import {
   activation,
   add,
   apply,
+  channelCount,
   conv2d,
   dense,
   globalAvgPool,
@@ -14,10 +15,6 @@ import {
 } from "./layers.ts";
 
 /** Channel re-weighting blocks that a family applies to a residual branch before the addition. */
-
-function channelCount(x: Tensor): number {
-  return x.shape[x.shape.length - 1] as number;
-}
 
 function scaleChannels(x: Tensor, weights: Tensor, prefix: string): Tensor {
   const channels = channelCount(x);

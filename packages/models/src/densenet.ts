@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { modelInput } from "./input.ts";
 import {
+  channelCount,
   activation,
   avgPool2d,
   batchNorm,
@@ -58,7 +59,7 @@ function denseBlock(x: Tensor, stage: number, config: DenseNetConfig, context: L
 /** Halves the channels (compression 0.5) and the resolution. */
 function transition(x: Tensor, index: number, context: LayerContext): Tensor {
   const prefix = `transition${index}`;
-  const channels = x.shape[3] as number;
+  const channels = channelCount(x);
   x = activation(batchNorm(x, `${prefix}_bn`), `${prefix}_relu`, "relu");
   x = conv2d(x, `${prefix}_conv`, { filters: Math.floor(channels / 2), kernelSize: 1, useBias: context.useBias, init: context.init });
   return avgPool2d(x, `${prefix}_pool`, { poolSize: 2, strides: 2 });

@@ -4,6 +4,7 @@ import { StochasticDepth } from "./custom-layers.ts";
 import { roundChannels } from "./divisible.ts";
 import { modelInput } from "./input.ts";
 import {
+  channelCount,
   add,
   apply,
   classifierHead,
@@ -53,7 +54,7 @@ function mbConv(
   { expansion, kernelSize, strides, filters, dropRate }: BlockSpec,
   init: KernelInitializer,
 ): Tensor {
-  const inChannels = x.shape[3] as number;
+  const inChannels = channelCount(x);
   let y =
     expansion === 1 ? x : convBnAct(x, `${prefix}_expand`, { filters: roundChannels(inChannels, expansion), kernelSize: 1, init }, "swish");
   y = depthwiseBnAct(y, `${prefix}_dw`, { kernelSize, strides, init }, "swish");
@@ -91,7 +92,7 @@ function buildEfficientNet(
       x = mbConv(x, `stage${stageIndex + 1}_block${block + 1}`, spec, init);
     }
   });
-  x = convBnAct(x, "final_conv", { filters: 4 * (x.shape[3] as number), kernelSize: 1, init }, "swish");
+  x = convBnAct(x, "final_conv", { filters: 4 * channelCount(x), kernelSize: 1, init }, "swish");
   x = globalAvgPool(x, "global_pool");
   return tf.model({ inputs: input, outputs: classifierHead(x, classes, dropout), name: "efficientnet-b0" });
 }

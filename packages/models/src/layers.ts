@@ -14,6 +14,11 @@ export function kernelInitializer(activation: Activation, initializer: Initializ
   return activation === "sigmoid" || activation === "tanh" ? "glorotUniform" : "heNormal";
 }
 
+/** Channels of a channels-last tensor. */
+export function channelCount(x: Tensor): number {
+  return x.shape[x.shape.length - 1] as number;
+}
+
 export function apply(layer: tf.layers.Layer, x: Tensor | Tensor[]): Tensor {
   return layer.apply(x) as Tensor;
 }

@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { roundChannels } from "./divisible.ts";
 import { modelInput } from "./input.ts";
 import {
+  channelCount,
   add,
   classifierHead,
   convBnAct,
@@ -34,7 +35,7 @@ const stages: Array<[number, number, number, number]> = [
 
 /** 1×1 expansion → 3×3 depthwise → linear 1×1 projection, with an identity shortcut when shapes agree. */
 function invertedResidual(x: Tensor, prefix: string, expansion: number, filters: number, strides: number, init: KernelInitializer): Tensor {
-  const inChannels = x.shape[3] as number;
+  const inChannels = channelCount(x);
   let y = expansion === 1 ? x : convBnAct(x, `${prefix}_expand`, { filters: inChannels * expansion, kernelSize: 1, init }, "relu6");
   y = depthwiseBnAct(y, `${prefix}_dw`, { kernelSize: 3, strides, init }, "relu6");
   y = convBnAct(y, `${prefix}_project`, { filters, kernelSize: 1, init }, null);

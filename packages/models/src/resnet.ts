@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { convolutionalBlockAttention, squeezeExcite } from "./attention.ts";
 import { modelInput } from "./input.ts";
 import {
+  channelCount,
   activation,
   add,
   batchNorm,
@@ -63,7 +64,7 @@ function residualBranch(x: Tensor, prefix: string, convs: Array<[number, number,
 }
 
 function residualBlock(x: Tensor, prefix: string, kind: BlockKind, width: number, strides: number, context: BlockContext): Tensor {
-  const inChannels = x.shape[3] as number;
+  const inChannels = channelCount(x);
   const outChannels = kind === "bottleneck" ? 4 * width : width;
   // The stride sits on the 3×3 conv of a bottleneck ("ResNet v1.5"); parameter counts do not depend on it.
   const convs: Array<[number, number, number]> =
