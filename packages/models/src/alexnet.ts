@@ -3,8 +3,7 @@ import { modelInput } from "./input.ts";
 import {
   classifierHead,
   conv2d,
-  dense,
-  dropout,
+  hiddenDenseLayers,
   flatten,
   kernelInitializer,
   maxPool2d,
@@ -45,11 +44,7 @@ function buildAlexNet(
 ): tf.LayersModel {
   const init = kernelInitializer("relu", initializer);
   const { input, features: pixels } = modelInput(inputShape, inputScaling);
-  let x = features(pixels, init);
-  for (const index of [1, 2]) {
-    x = dense(x, `classifier_fc${index}`, { units: config.hiddenUnits, activation: "relu", init });
-    x = dropout(x, `classifier_dropout${index}`, config.dropout);
-  }
+  const x = hiddenDenseLayers(features(pixels, init), { units: config.hiddenUnits, rate: config.dropout, init });
   // The notes also put a ReLU on the 1000 outputs; on logits it only clips, so the head is the plain softmax.
   return tf.model({ inputs: input, outputs: classifierHead(x, classes), name: "alexnet" });
 }

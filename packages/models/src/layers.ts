@@ -149,6 +149,15 @@ export function dense(
   return apply(tf.layers.dense({ units, activation: kind, useBias, kernelInitializer: init, name }), x);
 }
 
+/** AlexNet's and VGG's two hidden dense layers, each ReLU then dropout: `classifier_fc1`, `classifier_dropout1`, … */
+export function hiddenDenseLayers(x: Tensor, { units, rate, init }: { units: number; rate: number; init: KernelInitializer }): Tensor {
+  for (const index of [1, 2]) {
+    x = dense(x, `classifier_fc${index}`, { units, activation: "relu", init });
+    x = dropout(x, `classifier_dropout${index}`, rate);
+  }
+  return x;
+}
+
 /** The replaceable classifier: optional dropout, `head_fc`, `head_softmax`. */
 export function classifierHead(x: Tensor, classes: number, dropoutRate = 0): Tensor {
   const features = dropoutRate > 0 ? dropout(x, `${HEAD_PREFIX}_dropout`, dropoutRate) : x;

@@ -3,8 +3,7 @@ import { modelInput } from "./input.ts";
 import {
   classifierHead,
   conv2d,
-  dense,
-  dropout,
+  hiddenDenseLayers,
   flatten,
   kernelInitializer,
   maxPool2d,
@@ -45,10 +44,7 @@ function buildVgg(
     x = vggBlock(x, index + 1, convs, Math.max(1, Math.floor(channels / config.widthDivisor)), init);
   });
   x = flatten(x, "features_flatten");
-  for (const index of [1, 2]) {
-    x = dense(x, `classifier_fc${index}`, { units: config.hiddenUnits, activation: "relu", init });
-    x = dropout(x, `classifier_dropout${index}`, config.dropout);
-  }
+  x = hiddenDenseLayers(x, { units: config.hiddenUnits, rate: config.dropout, init });
   return tf.model({ inputs: input, outputs: classifierHead(x, classes), name });
 }
 
