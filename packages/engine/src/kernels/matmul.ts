@@ -47,10 +47,9 @@ export function matMulUntransposed(
   const { a, b } = inputs;
   const transposeA = Boolean(attrs.transposeA);
   const transposeB = Boolean(attrs.transposeB);
-  if (kernelName === "_FusedMatMul" && (batchOf(a.shape) !== 1 || batchOf(b.shape) !== 1)) {
-    return batchedFusedMatMul(ctx, inputs, attrs);
-  }
-  if ((!transposeA && !transposeB) || batchOf(a.shape) !== 1 || batchOf(b.shape) !== 1 || a.dtype !== "float32" || b.dtype !== "float32") {
+  const single = batchOf(a.shape) === 1 && batchOf(b.shape) === 1;
+  if (kernelName === "_FusedMatMul" && !single) return batchedFusedMatMul(ctx, inputs, attrs);
+  if ((!transposeA && !transposeB) || !single || a.dtype !== "float32" || b.dtype !== "float32") {
     return ctx.run(kernelName, inputs, attrs);
   }
   const [ar, ac] = a.shape.slice(-2);
