@@ -7,11 +7,19 @@
  * (bench/train_throughput_torch.py) and the TF.js/PyTorch ratio is printed.
  *
  *   npm run bench:train -- [--backends wasm,cpu] [--networks lenet,lenet-relu-max,resnet18]
- *                          [--steps N] [--warmup N] [--threads 1,2] [--repeat N] [--no-torch] [--slow]
+ *                          [--steps N] [--warmup N] [--threads 1,2] [--replicas 1,2] [--torch-threads 0,2]
+ *                          [--repeat N] [--no-torch] [--slow]
+ *
+ * Rows on wasm: the layers API's trainOnBatch with kernel threads (`--threads`), and the
+ * engine's own training step — what the service runs — on 1 or more data-parallel replicas
+ * (`--replicas`, packages/engine/src/replicas). PyTorch runs at its default thread count (0)
+ * and with every core (`--torch-threads`); the ratio is taken against the faster of the two.
  *
  * `--slow` also runs the rows that take minutes (resnet18 on cpu, stock-kernel cpu rows).
  */
+import * as tf from "@tensorflow/tfjs";
 import type * as TF from "@tensorflow/tfjs";
+import { getModel, hasModel } from "@trainyard/models";
 import { spawn, spawnSync } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -31,7 +39,16 @@ interface NetworkSpec {
 }
 
 const NETWORKS: NetworkSpec[] = [
-  { name: "lenet", label: "LeNet sigmoid/avg-pool 28×28×1", model: "lenet", inputShape: [28, 28, 1], batch: 256, warmup: 3, steps: 30, cpuSteps: 3 },
+  {
+    name: "lenet",
+    label: "LeNet sigmoid/avg-pool 28×28×1",
+    model: "lenet",
+    inputShape: [28, 28, 1],
+    batch: 256,
+    warmup: 3,
+    steps: 30,
+    cpuSteps: 3,
+  },
   {
     name: "lenet-relu-max",
     label: "LeNet relu/max-pool 28×28×1",
@@ -53,6 +70,8 @@ interface RowSpec {
   stock?: boolean;
   /** Kernel threads on wasm (1 = the calling thread only). */
   threads?: number;
+  /** Run the engine's training step on this many data-parallel replicas instead of trainOnBatch. */
+  replicas?: number;
   warmup: number;
   steps: number;
 }
@@ -64,6 +83,7 @@ interface RowResult {
   backend?: string;
   device?: string;
   threads?: number;
+  replicas?: number;
   note?: string;
   error?: string;
 }
@@ -71,9 +91,7 @@ interface RowResult {
 const here = dirname(fileURLToPath(import.meta.url));
 
 async function runChild(spec: RowSpec): Promise<RowResult> {
-  const tf = await import("@tensorflow/tfjs");
   const { initBackend } = await import("../packages/engine/src/backend/index.ts");
-  const { getModel, hasModel } = await import("@trainyard/models");
   const net = spec.network;
   if (!hasModel(net.model)) return { note: `model ${net.model} is not in the zoo yet` };
   let info;
@@ -82,17 +100,17 @@ async function runChild(spec: RowSpec): Promise<RowResult> {
   } catch (error) {
     return { error: error instanceof Error ? error.message.split("\n")[0] : String(error) };
   }
-  const model = getModel(net.model, { inputShape: net.inputShape, classes: 10, options: net.options });
-  model.compile({ optimizer: tf.train.sgd(0.05), loss: "categoricalCrossentropy" });
   const xs = tf.randomUniform([net.batch, ...net.inputShape]);
   const ys = tf.oneHot(tf.randomUniform([net.batch], 0, 10, "int32") as TF.Tensor1D, 10).toFloat();
-  for (let i = 0; i < spec.warmup; i++) await model.trainOnBatch(xs, ys);
+  const step = spec.replicas ? await engineStep(net, spec.replicas, info.backend as "wasm" | "cpu") : layersStep(net);
+  for (let i = 0; i < spec.warmup; i++) await step.run(xs, ys);
   const stepMs: number[] = [];
   for (let i = 0; i < spec.steps; i++) {
     const start = performance.now();
-    await model.trainOnBatch(xs, ys);
+    await step.run(xs, ys);
     stepMs.push(performance.now() - start);
   }
+  await step.stop();
   const median = stepMs.sort((a, b) => a - b)[stepMs.length >> 1];
   return {
     imagesPerSec: (net.batch * 1000) / median,
@@ -100,12 +118,62 @@ async function runChild(spec: RowSpec): Promise<RowResult> {
     maxRssMB: process.resourceUsage().maxRSS / 1024,
     backend: info.backend,
     device: info.device,
-    threads: info.threads,
+    threads: spec.replicas ? undefined : info.threads,
+    replicas: spec.replicas,
+  };
+}
+
+interface BenchStep {
+  run(x: TF.Tensor, y: TF.Tensor): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/** The layers API's own step: compile with SGD + categorical cross-entropy, trainOnBatch. */
+function layersStep(net: NetworkSpec): BenchStep {
+  const model = getModel(net.model, { inputShape: net.inputShape, classes: 10, options: net.options });
+  model.compile({ optimizer: tf.train.sgd(0.05), loss: "categoricalCrossentropy" });
+  return { run: (x, y) => model.trainOnBatch(x, y), stop: async () => void model.dispose() };
+}
+
+/** The engine's training step (TrainingReplica), split over `replicas` data-parallel replicas when > 1. */
+async function engineStep(net: NetworkSpec, replicas: number, backend: "wasm" | "cpu"): Promise<BenchStep> {
+  const { jobSpecInputSchema } = await import("@trainyard/shared");
+  const { TrainingReplica } = await import("../packages/engine/src/trainingReplica.ts");
+  const { ReplicaGroup } = await import("../packages/engine/src/replicas/group.ts");
+  const parsed = jobSpecInputSchema.parse({
+    architecture: net.model,
+    architectureOptions: net.options,
+    dataset: { name: "synthetic-shapes" },
+    training: { batchSize: net.batch, optimizer: { type: "sgd", learningRate: 0.05 } },
+  });
+  const spec = {
+    ...parsed,
+    inputShape: net.inputShape,
+    training: { ...parsed.training, seed: 1, optimizer: { ...parsed.training.optimizer, learningRate: 0.05 } },
+  };
+  const replica = TrainingReplica.build(spec, 10, 0.05);
+  const group = replicas > 1 ? await ReplicaGroup.start(replica, replicas, { spec, classes: 10, learningRate: 0.05, backend }) : null;
+  return {
+    run: async (x, y) => {
+      if (group) return group.step(x, y, 0.05);
+      const shard = replica.gradients(x, y);
+      replica.apply(shard.grads, 0.05);
+      const loss = await shard.loss.data();
+      tf.dispose([shard.loss, shard.hits]);
+      return loss;
+    },
+    stop: async () => {
+      await group?.stop();
+      replica.dispose();
+    },
   };
 }
 
 function lastJsonLine(text: string): unknown {
-  const lines = text.trim().split("\n").filter((l) => l.startsWith("{"));
+  const lines = text
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("{"));
   if (lines.length === 0) throw new Error(`no result line in output:\n${text.slice(-2000)}`);
   return JSON.parse(lines[lines.length - 1]);
 }
@@ -136,7 +204,7 @@ function torchAvailable(): string | null {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
-function runTorch(net: NetworkSpec): RowResult & { threads?: number } {
+function runTorch(net: NetworkSpec, threads: number): RowResult & { threads?: number } {
   const r = spawnSync(
     PYTHON,
     [
@@ -151,6 +219,8 @@ function runTorch(net: NetworkSpec): RowResult & { threads?: number } {
       String(net.warmup),
       "--steps",
       String(net.steps),
+      "--threads",
+      String(threads),
     ],
     { encoding: "utf8" },
   );
@@ -171,6 +241,8 @@ function parseArgs(argv: string[]) {
     warmup: get("warmup") ? Number(get("warmup")) : undefined,
     torch: !argv.includes("--no-torch"),
     threads: (get("threads") ?? `1,${Math.min(4, availableParallelism())}`).split(",").map(Number),
+    replicas: (get("replicas") ?? `1,${Math.min(4, availableParallelism())}`).split(",").map(Number),
+    torchThreads: (get("torch-threads") ?? `0,${availableParallelism()}`).split(",").map(Number),
     slow: argv.includes("--slow"),
     repeat: Math.max(1, Number(get("repeat") ?? 1)),
   };
@@ -191,7 +263,13 @@ async function main(): Promise<void> {
   console.log(
     `# Training throughput, ${new Date().toISOString()}, Node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()[0].toFixed(1)} at start, best of ${args.repeat} run${args.repeat === 1 ? "" : "s"} per row`,
   );
-  console.log(torchVersion ? `# PyTorch ${torchVersion} via ${PYTHON}` : args.torch ? "# PyTorch: not available (apt-get install -y python3-torch)" : "# PyTorch: skipped (--no-torch)");
+  console.log(
+    torchVersion
+      ? `# PyTorch ${torchVersion} via ${PYTHON}`
+      : args.torch
+        ? "# PyTorch: not available (apt-get install -y python3-torch)"
+        : "# PyTorch: skipped (--no-torch)",
+  );
   const header = ["network", "batch", "backend", "steps", "images/s", "median ms/step", "peak RSS MB", "TF.js/PyTorch"];
   const rows: string[][] = [];
   const notes: string[] = [];
@@ -208,14 +286,17 @@ async function main(): Promise<void> {
       }
       const steps = args.steps ?? (backend === "cpu" ? net.cpuSteps : net.steps);
       const warmup = args.warmup ?? (backend === "cpu" ? 1 : net.warmup);
-      if (backend === "wasm") for (const threads of [...new Set(args.threads)]) specs.push({ network: net, backend, warmup, steps, threads });
-      else specs.push({ network: net, backend, warmup, steps });
-      if (backend === "cpu" && args.slow && net.name !== "resnet18") specs.push({ network: net, backend, stock: true, warmup: 1, steps: 1 });
+      if (backend === "wasm") {
+        for (const threads of [...new Set(args.threads)]) specs.push({ network: net, backend, warmup, steps, threads });
+        for (const replicas of [...new Set(args.replicas)]) specs.push({ network: net, backend, warmup, steps, threads: 1, replicas });
+      } else specs.push({ network: net, backend, warmup, steps });
+      if (backend === "cpu" && args.slow && net.name !== "resnet18")
+        specs.push({ network: net, backend, stock: true, warmup: 1, steps: 1 });
     }
     // Each row `--repeat` times, TF.js and PyTorch interleaved; the best run of each row counts
     // (the machine's other load only ever slows a run down).
     const best = new Map<RowSpec, RowResult>();
-    let torch: (RowResult & { threads?: number }) | undefined;
+    const torchRuns = new Map<number, RowResult & { threads?: number }>();
     for (let round = 0; round < args.repeat; round++) {
       for (const spec of specs) {
         const r = await runRow(spec);
@@ -223,26 +304,56 @@ async function main(): Promise<void> {
         if (!previous || (r.imagesPerSec ?? 0) > (previous.imagesPerSec ?? 0)) best.set(spec, r);
       }
       if (torchVersion) {
-        const t = runTorch(net);
-        if (!torch || (t.imagesPerSec ?? 0) > (torch.imagesPerSec ?? 0)) torch = t;
+        for (const threads of [...new Set(args.torchThreads)]) {
+          const t = runTorch(net, threads);
+          const previous = torchRuns.get(threads);
+          if (!previous || (t.imagesPerSec ?? 0) > (previous.imagesPerSec ?? 0)) torchRuns.set(threads, t);
+        }
       }
     }
+    // The ratio is against PyTorch's faster configuration on this machine.
+    const torch = [...torchRuns.values()].reduce<(RowResult & { threads?: number }) | undefined>(
+      (a, b) => (!a || (b.imagesPerSec ?? 0) > (a.imagesPerSec ?? 0) ? b : a),
+      undefined,
+    );
     for (const spec of specs) {
       const r = best.get(spec)!;
-      const label = `${spec.backend}${spec.stock ? " (stock kernels)" : ""}${r.threads ? ` (${r.threads} thread${r.threads === 1 ? "" : "s"})` : ""}`;
+      const label = spec.replicas
+        ? `${spec.backend}, engine step (${spec.replicas} replica${spec.replicas === 1 ? "" : "s"})`
+        : `${spec.backend}${spec.stock ? " (stock kernels)" : ""}${r.threads ? ` (${r.threads} thread${r.threads === 1 ? "" : "s"})` : ""}`;
       if (r.error || r.note) {
         notes.push(r.error ? `${label}: ${r.error}` : `${net.name} on ${label}: ${r.note}`);
         continue;
       }
       const ratio = torch?.imagesPerSec && r.imagesPerSec ? (r.imagesPerSec / torch.imagesPerSec).toFixed(2) + "×" : "—";
-      const cells = [net.label, String(net.batch), label, String(spec.steps), fmt(r.imagesPerSec), fmt(r.msPerStep, 1), fmt(r.maxRssMB), ratio];
+      const cells = [
+        net.label,
+        String(net.batch),
+        label,
+        String(spec.steps),
+        fmt(r.imagesPerSec),
+        fmt(r.msPerStep, 1),
+        fmt(r.maxRssMB),
+        ratio,
+      ];
       rows.push(cells);
       print(cells);
     }
-    if (torch) {
-      if (torch.error) notes.push(`${net.name} in PyTorch: ${torch.error}`);
+    for (const [threads, run] of torchRuns) {
+      if (run.error) notes.push(`${net.name} in PyTorch (${threads || "default"} threads): ${run.error}`);
       else {
-        const cells = [net.label, String(net.batch), `PyTorch CPU (${torch.threads} thread${torch.threads === 1 ? "" : "s"})`, String(net.steps), fmt(torch.imagesPerSec), fmt(torch.msPerStep, 1), fmt(torch.maxRssMB), "1.00×"];
+        const ratio = torch?.imagesPerSec && run.imagesPerSec ? (run.imagesPerSec / torch.imagesPerSec).toFixed(2) + "×" : "—";
+        const label = `PyTorch CPU (${run.threads} thread${run.threads === 1 ? "" : "s"}${threads === 0 ? ", its default" : ""})`;
+        const cells = [
+          net.label,
+          String(net.batch),
+          label,
+          String(net.steps),
+          fmt(run.imagesPerSec),
+          fmt(run.msPerStep, 1),
+          fmt(run.maxRssMB),
+          ratio,
+        ];
         rows.push(cells);
         print(cells);
       }

@@ -52,9 +52,10 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
 
     const onMessage = async (message: FromTrainer) => {
       if (message.type === "started") {
-        log.info({ backend: message.backend }, "training started");
+        log.info({ backend: message.backend, replicas: message.replicas }, "training started");
         deps.reportBackend(message.backend);
-        await userLog(`training on ${slot.device} with the ${message.backend} backend (worker ${workerId})`);
+        const parallel = message.replicas > 1 ? `, ${message.replicas} data-parallel replicas` : "";
+        await userLog(`training on ${slot.device} with the ${message.backend} backend${parallel} (worker ${workerId})`);
         const device = slot.gpu !== null ? slot.device : message.device;
         await withRetry("recording the start", () => recorder.recordStarted(jobId, message.backend, device, message.classes), log);
       } else if (message.type === "progress") {

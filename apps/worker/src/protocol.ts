@@ -17,7 +17,8 @@ export type ToTrainer =
 
 /** Trainer child → parent. Sent with `serialization: "advanced"`, so typed arrays cross as they are. */
 export type FromTrainer =
-  | { type: "started"; backend: string; device: string; classes: string[] }
+  /** `replicas`: data-parallel replicas (threads) the job trains on. */
+  | { type: "started"; backend: string; device: string; replicas: number; classes: string[] }
   | { type: "progress"; progress: Progress }
   | { type: "epoch"; report: EpochReport }
   | { type: "completed"; result: JobResult; best: ExportedModel; last: ExportedModel }

@@ -3,6 +3,7 @@ import {
   initBackend,
   loadBuiltinDataset,
   loadUploadedDataset,
+  replicasFor,
   train,
   TrainingError,
   type LoadedDataset,
@@ -36,7 +37,8 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
   try {
     const backend = await initBackend(message.backend);
     const dataset = loadDataset(message.spec, message.datasetDir);
-    await send({ type: "started", backend: backend.backend, device: backend.device, classes: dataset.classes });
+    const replicas = replicasFor(backend);
+    await send({ type: "started", backend: backend.backend, device: backend.device, replicas, classes: dataset.classes });
     let lastProgressAt = 0;
     const outcome = await train(
       message.spec,
@@ -52,6 +54,7 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
         stopRequested: () => stopReason,
       },
       { resumeFrom: message.resumeFrom, fineTuneFrom: message.fineTuneFrom },
+      { replicas },
     );
     if (outcome.status === "stopped") await send({ type: "stopped", reason: outcome.reason, checkpoint: outcome.checkpoint });
     else await send({ type: "completed", result: outcome.result, best: outcome.best, last: outcome.last });

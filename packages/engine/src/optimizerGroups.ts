@@ -32,16 +32,14 @@ export class OptimizerGroups {
     for (const { group, optimizer } of this.groups) setLearningRate(optimizer, learningRate * group.multiplier);
   }
 
-  /** Computes the loss's gradients for every group's variables and applies each group's step. Returns the loss. */
-  step(loss: () => tf.Scalar): tf.Scalar {
-    const { value, grads } = tf.variableGrads(loss, this.variables);
+  /** Applies each group's step with its share of `grads` (by variable name); disposes the gradients. */
+  apply(grads: tf.NamedTensorMap): void {
     for (const { group, optimizer } of this.groups) {
       const groupGrads: tf.NamedTensorMap = {};
       for (const variable of group.variables) groupGrads[variable.name] = grads[variable.name];
       optimizer.applyGradients(groupGrads);
     }
     tf.dispose(grads);
-    return value;
   }
 
   /** All groups' optimizer state in one blob; weight names carry the group name. */

@@ -1,5 +1,4 @@
 import * as tf from "@tensorflow/tfjs";
-import { getModel } from "@trainyard/models";
 import type { EpochMetrics, JobSpec } from "@trainyard/shared";
 import { AUGMENT_SALT, augmentBatch, hasAugmentation, planAugmentation } from "./data/augment.ts";
 import { assembleBatch, batchRanges, type BatchShape } from "./data/batches.ts";
@@ -8,12 +7,11 @@ import { makeSplits } from "./data/splits.ts";
 import type { LoadedDataset } from "./data/types.ts";
 import { TrainingError } from "./errors.ts";
 import { evaluate } from "./evaluate.ts";
-import { freezeLayers, transferWeights } from "./fineTune.ts";
+import { transferWeights } from "./fineTune.ts";
 import { exportModel, loadExportedWeights, type ExportedModel } from "./modelExport.ts";
-import { learningRateAt, weightDecayMode } from "./optimizer.ts";
-import { OptimizerGroups } from "./optimizerGroups.ts";
-import { inputScalingFor } from "./preprocessing.ts";
-import { logitsOf, parameterGroups } from "./trainingModel.ts";
+import { learningRateAt } from "./optimizer.ts";
+import { ReplicaGroup } from "./replicas/group.ts";
+import { TrainingReplica } from "./trainingReplica.ts";
 import type { PartialEpoch, TrainerHooks, TrainingCheckpoint, TrainingOutcome, TrainingStart } from "./trainingTypes.ts";
 
 export type { EpochReport, PartialEpoch, TrainerHooks, TrainingCheckpoint, TrainingOutcome, TrainingStart } from "./trainingTypes.ts";
@@ -29,30 +27,20 @@ export async function train(
   dataset: LoadedDataset,
   hooks: TrainerHooks,
   start: TrainingStart = {},
+  compute: TrainingCompute = {},
 ): Promise<TrainingOutcome> {
   const resumeFrom = start.resumeFrom ?? null;
   const { training } = spec;
   const shape: BatchShape = { imageShape: dataset.imageShape, inputShape: spec.inputShape, classes: dataset.classes.length };
   const splits = makeSplits(dataset, training);
   if (splits.train.indices.length === 0) throw new TrainingError("DATASET_UNAVAILABLE", "the training split is empty");
-  const model = getModel(spec.architecture, {
-    inputShape: spec.inputShape,
-    classes: dataset.classes.length,
-    inputScaling: inputScalingFor(spec.augmentation.normalize, spec.inputShape[2]),
-    options: spec.architectureOptions,
-  });
-  if (spec.fineTune) {
-    if (!resumeFrom) {
-      if (!start.fineTuneFrom)
-        throw new TrainingError("INVALID_FINE_TUNE_SOURCE", `job ${spec.fineTune.fromJobId} has no model to fine-tune from`);
-      transferWeights(model, start.fineTuneFrom);
-    }
-    freezeLayers(model, spec.fineTune.freeze);
+  const replica = TrainingReplica.build(spec, dataset.classes.length, learningRateAt(training, 1));
+  const { model, optimizer } = replica;
+  if (spec.fineTune && !resumeFrom) {
+    if (!start.fineTuneFrom)
+      throw new TrainingError("INVALID_FINE_TUNE_SOURCE", `job ${spec.fineTune.fromJobId} has no model to fine-tune from`);
+    transferWeights(model, start.fineTuneFrom);
   }
-  const logitsModel = logitsOf(model);
-  const optimizer = new OptimizerGroups(training.optimizer, parameterGroups(model, spec), learningRateAt(training, 1));
-  const variables = optimizer.variables;
-  const decay = weightDecayMode(training.optimizer);
   const stepsPerEpoch = Math.ceil(splits.train.indices.length / training.batchSize);
   const monitorValLoss = training.earlyStopping?.metric === "valLoss";
 
@@ -71,131 +59,155 @@ export async function train(
     partial = resumeFrom.checkpoint.partial;
   }
 
-  const runStartedAt = performance.now();
-  let stepsThisRun = 0;
-  let last: ExportedModel | null = resumeFrom?.checkpoint.model ?? null;
-  let stoppedEarly = false;
+  const group = await startReplicas(replica, spec, dataset.classes.length, learningRateAt(training, startEpoch), compute);
+  try {
+    const runStartedAt = performance.now();
+    let stepsThisRun = 0;
+    let last: ExportedModel | null = resumeFrom?.checkpoint.model ?? null;
+    let stoppedEarly = false;
 
-  for (let epoch = startEpoch; epoch <= training.epochs; epoch += 1) {
-    const learningRate = learningRateAt(training, epoch);
-    optimizer.setLearningRate(learningRate);
-    const order = shuffledIndices(splits.train.indices.length, mixSeed(training.seed, epoch));
-    const augmentRandom = hasAugmentation(spec.augmentation) ? seededRandom(mixSeed(mixSeed(training.seed, epoch), AUGMENT_SALT)) : null;
-    // A resumed epoch skips the steps already taken; the order is the same, a function of (seed, epoch).
-    const resumed = partial;
-    partial = null;
-    const epochStartedAt = performance.now() - (resumed?.seconds ?? 0) * 1000;
-    let lossSum = resumed?.lossSum ?? 0;
-    let correct = resumed?.correct ?? 0;
-    let seen = resumed?.seen ?? 0;
-    let step = 0;
-    for (const positions of batchRanges(order, training.batchSize)) {
-      if (resumed && step < resumed.step) {
-        // Draw what the skipped steps drew, so the steps after them see the same augmentations.
-        if (augmentRandom) planAugmentation([positions.length, ...shape.inputShape], spec.augmentation, augmentRandom);
+    for (let epoch = startEpoch; epoch <= training.epochs; epoch += 1) {
+      const learningRate = learningRateAt(training, epoch);
+      const order = shuffledIndices(splits.train.indices.length, mixSeed(training.seed, epoch));
+      const augmentRandom = hasAugmentation(spec.augmentation) ? seededRandom(mixSeed(mixSeed(training.seed, epoch), AUGMENT_SALT)) : null;
+      // A resumed epoch skips the steps already taken; the order is the same, a function of (seed, epoch).
+      const resumed = partial;
+      partial = null;
+      const epochStartedAt = performance.now() - (resumed?.seconds ?? 0) * 1000;
+      let lossSum = resumed?.lossSum ?? 0;
+      let correct = resumed?.correct ?? 0;
+      let seen = resumed?.seen ?? 0;
+      let step = 0;
+      for (const positions of batchRanges(order, training.batchSize)) {
+        if (resumed && step < resumed.step) {
+          // Draw what the skipped steps drew, so the steps after them see the same augmentations.
+          if (augmentRandom) planAugmentation([positions.length, ...shape.inputShape], spec.augmentation, augmentRandom);
+          step += 1;
+          continue;
+        }
+        const stop = hooks.stopRequested();
+        if (stop) {
+          if (!CHECKPOINTING_STOPS.has(stop)) return { status: "stopped", reason: stop, checkpoint: null };
+          const seconds = (performance.now() - epochStartedAt) / 1000;
+          const checkpoint: TrainingCheckpoint = {
+            epoch: epoch - 1,
+            partial: { step, lossSum, correct, seen, seconds },
+            model: await exportModel(model),
+            optimizer: await optimizer.exportState(),
+            bestEpoch,
+            bestMetric,
+            epochsWithoutImprovement,
+          };
+          return { status: "stopped", reason: stop, checkpoint };
+        }
+        const { x: batchX, y } = assembleBatch(splits.train, positions, shape);
+        const x = augmentRandom ? augmentBatch(batchX, spec.augmentation, augmentRandom) : batchX;
+        if (x !== batchX) batchX.dispose();
+        let lossValue: number;
+        let hitValue: number;
+        if (group) {
+          ({ loss: lossValue, hits: hitValue } = await group.step(x, y, learningRate));
+        } else {
+          const shard = replica.gradients(x, y);
+          replica.apply(shard.grads, learningRate);
+          const [loss, hits] = await Promise.all([shard.loss.data(), shard.hits.data()]);
+          tf.dispose([shard.loss, shard.hits]);
+          [lossValue, hitValue] = [loss[0], hits[0]];
+        }
+        tf.dispose([x, y]);
+        if (!Number.isFinite(lossValue)) {
+          throw new TrainingError(
+            "LOSS_NOT_FINITE",
+            `loss became ${lossValue} at epoch ${epoch}, step ${step + 1}; lower the learning rate`,
+          );
+        }
+        lossSum += lossValue * positions.length;
+        correct += hitValue;
+        seen += positions.length;
         step += 1;
-        continue;
+        stepsThisRun += 1;
+        const secondsPerStep = (performance.now() - runStartedAt) / 1000 / stepsThisRun;
+        const stepsLeft = (training.epochs - epoch) * stepsPerEpoch + (stepsPerEpoch - step);
+        hooks.onProgress({
+          epoch,
+          epochs: training.epochs,
+          step,
+          stepsPerEpoch,
+          fraction: ((epoch - 1) * stepsPerEpoch + step) / (training.epochs * stepsPerEpoch),
+          etaSeconds: Math.round(secondsPerStep * stepsLeft),
+        });
+        await yieldToEventLoop();
       }
-      const stop = hooks.stopRequested();
-      if (stop) {
-        if (!CHECKPOINTING_STOPS.has(stop)) return { status: "stopped", reason: stop, checkpoint: null };
-        const seconds = (performance.now() - epochStartedAt) / 1000;
-        const checkpoint: TrainingCheckpoint = {
-          epoch: epoch - 1,
-          partial: { step, lossSum, correct, seen, seconds },
-          model: await exportModel(model),
-          optimizer: await optimizer.exportState(),
-          bestEpoch,
-          bestMetric,
-          epochsWithoutImprovement,
-        };
-        return { status: "stopped", reason: stop, checkpoint };
-      }
-      const { x: batchX, y } = assembleBatch(splits.train, positions, shape);
-      const x = augmentRandom ? augmentBatch(batchX, spec.augmentation, augmentRandom) : batchX;
-      if (x !== batchX) batchX.dispose();
-      let hits: tf.Tensor | null = null;
-      const loss = optimizer.step(() => {
-        const logits = logitsModel.apply(x, { training: true }) as tf.Tensor2D;
-        hits = tf.keep(logits.argMax(-1).equal(y.argMax(-1)).sum());
-        const crossEntropy = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
-        if (decay !== "coupled") return crossEntropy;
-        const l2 = tf.addN(variables.map((v) => tf.sum(tf.square(v))));
-        return crossEntropy.add(l2.mul(training.optimizer.weightDecay / 2)) as tf.Scalar;
-      });
-      if (decay === "decoupled") {
-        tf.tidy(() => variables.forEach((v) => v.assign(v.mul(1 - learningRate * training.optimizer.weightDecay))));
-      }
-      const [lossValue, hitValue] = await Promise.all([loss.data(), hits!.data()]);
-      tf.dispose([x, y, loss, hits!]);
-      if (!Number.isFinite(lossValue[0])) {
-        throw new TrainingError(
-          "LOSS_NOT_FINITE",
-          `loss became ${lossValue[0]} at epoch ${epoch}, step ${step + 1}; lower the learning rate`,
-        );
-      }
-      lossSum += lossValue[0] * positions.length;
-      correct += hitValue[0];
-      seen += positions.length;
-      step += 1;
-      stepsThisRun += 1;
-      const secondsPerStep = (performance.now() - runStartedAt) / 1000 / stepsThisRun;
-      const stepsLeft = (training.epochs - epoch) * stepsPerEpoch + (stepsPerEpoch - step);
-      hooks.onProgress({
+      const trainSeconds = (performance.now() - epochStartedAt) / 1000;
+      const validation = splits.val ? await evaluate(model, splits.val, shape, Math.max(training.batchSize, 500)) : null;
+      const metrics: EpochMetrics = {
         epoch,
-        epochs: training.epochs,
-        step,
-        stepsPerEpoch,
-        fraction: ((epoch - 1) * stepsPerEpoch + step) / (training.epochs * stepsPerEpoch),
-        etaSeconds: Math.round(secondsPerStep * stepsLeft),
-      });
-      await yieldToEventLoop();
+        trainLoss: lossSum / seen,
+        trainAccuracy: correct / seen,
+        valLoss: validation?.loss ?? null,
+        valAccuracy: validation?.accuracy ?? null,
+        learningRate,
+        seconds: (performance.now() - epochStartedAt) / 1000,
+        samplesPerSecond: seen / trainSeconds,
+      };
+      // Higher is better: accuracy as is, loss negated. Without validation, training accuracy decides.
+      const monitored = validation ? (monitorValLoss ? -validation.loss : validation.accuracy) : metrics.trainAccuracy;
+      const minDelta = training.earlyStopping?.minDelta ?? 0;
+      const isBest = bestMetric === null || monitored > bestMetric + minDelta;
+      if (isBest) {
+        bestMetric = monitored;
+        bestEpoch = epoch;
+        epochsWithoutImprovement = 0;
+      } else {
+        epochsWithoutImprovement += 1;
+      }
+      last = await exportModel(model);
+      if (isBest) best = last;
+      const checkpoint: TrainingCheckpoint = {
+        epoch,
+        partial: null,
+        model: last,
+        optimizer: await optimizer.exportState(),
+        bestEpoch,
+        bestMetric,
+        epochsWithoutImprovement,
+      };
+      await hooks.onEpoch({ metrics, checkpoint, isBest });
+      if (training.earlyStopping && epochsWithoutImprovement >= training.earlyStopping.patience) {
+        stoppedEarly = true;
+        break;
+      }
     }
-    const trainSeconds = (performance.now() - epochStartedAt) / 1000;
-    const validation = splits.val ? await evaluate(model, splits.val, shape, Math.max(training.batchSize, 500)) : null;
-    const metrics: EpochMetrics = {
-      epoch,
-      trainLoss: lossSum / seen,
-      trainAccuracy: correct / seen,
-      valLoss: validation?.loss ?? null,
-      valAccuracy: validation?.accuracy ?? null,
-      learningRate,
-      seconds: (performance.now() - epochStartedAt) / 1000,
-      samplesPerSecond: seen / trainSeconds,
-    };
-    // Higher is better: accuracy as is, loss negated. Without validation, training accuracy decides.
-    const monitored = validation ? (monitorValLoss ? -validation.loss : validation.accuracy) : metrics.trainAccuracy;
-    const minDelta = training.earlyStopping?.minDelta ?? 0;
-    const isBest = bestMetric === null || monitored > bestMetric + minDelta;
-    if (isBest) {
-      bestMetric = monitored;
-      bestEpoch = epoch;
-      epochsWithoutImprovement = 0;
-    } else {
-      epochsWithoutImprovement += 1;
-    }
-    last = await exportModel(model);
-    if (isBest) best = last;
-    const checkpoint: TrainingCheckpoint = {
-      epoch,
-      partial: null,
-      model: last,
-      optimizer: await optimizer.exportState(),
-      bestEpoch,
-      bestMetric,
-      epochsWithoutImprovement,
-    };
-    await hooks.onEpoch({ metrics, checkpoint, isBest });
-    if (training.earlyStopping && epochsWithoutImprovement >= training.earlyStopping.patience) {
-      stoppedEarly = true;
-      break;
-    }
+    if (!best || !last) throw new TrainingError("INTERNAL", "training finished without a checkpoint");
+    // The result describes the model users download by default: the best epoch's weights.
+    loadExportedWeights(model, best);
+    const test = await evaluate(model, splits.test, shape, Math.max(training.batchSize, 500));
+    return { status: "completed", result: { testLoss: test.loss, testAccuracy: test.accuracy, bestEpoch }, best, last, stoppedEarly };
+  } finally {
+    await group?.stop();
+    replica.dispose();
   }
-  if (!best || !last) throw new TrainingError("INTERNAL", "training finished without a checkpoint");
-  // The result describes the model users download by default: the best epoch's weights.
-  loadExportedWeights(model, best);
-  const test = await evaluate(model, splits.test, shape, Math.max(training.batchSize, 500));
-  model.dispose();
-  optimizer.dispose();
-  return { status: "completed", result: { testLoss: test.loss, testAccuracy: test.accuracy, bestEpoch }, best, last, stoppedEarly };
+}
+
+/** Where a job's training steps run. */
+export interface TrainingCompute {
+  /**
+   * Data-parallel replicas on this machine (default 1): the trainer's thread and `replicas − 1`
+   * worker threads, each with its own backend, splitting every batch (./replicas/group.ts).
+   * wasm and cpu only: native TensorFlow already uses every core (or its GPU) for one replica.
+   */
+  replicas?: number;
+}
+
+async function startReplicas(
+  replica: TrainingReplica,
+  spec: JobSpec,
+  classes: number,
+  learningRate: number,
+  compute: TrainingCompute,
+): Promise<ReplicaGroup | null> {
+  const backend = tf.getBackend();
+  const replicas = Math.min(compute.replicas ?? 1, spec.training.batchSize);
+  if (replicas <= 1 || (backend !== "wasm" && backend !== "cpu")) return null;
+  return ReplicaGroup.start(replica, replicas, { spec, classes, learningRate, backend });
 }

@@ -138,6 +138,23 @@ export function defaultKernelThreads(env: Record<string, string | undefined>): n
   return Number.isFinite(threads) && threads >= 1 ? threads : 1;
 }
 
+/**
+ * Data-parallel replicas for one job on this backend (see ../replicas/group.ts), from
+ * TRAINYARD_REPLICAS: unset or "auto" → the machine's cores (at most 4) divided between the
+ * worker's CPU slots and each replica's kernel threads; a number → that many. Always 1 on
+ * native TensorFlow, which spreads one replica over every core (or runs it on its GPU) itself.
+ */
+export function replicasFor(info: BackendInfo, env: Record<string, string | undefined> = process.env): number {
+  if (info.backend !== "wasm" && info.backend !== "cpu") return 1;
+  const configured = env.TRAINYARD_REPLICAS?.trim();
+  if (configured && configured !== "auto") {
+    const replicas = Number.parseInt(configured, 10);
+    return Number.isFinite(replicas) && replicas >= 1 ? Math.min(replicas, 16) : 1;
+  }
+  const slots = Math.max(1, Number.parseInt(env.TRAINYARD_CPU_SLOTS ?? "1", 10) || 1);
+  return Math.max(1, Math.floor(Math.min(4, availableParallelism()) / slots / (info.threads ?? 1)));
+}
+
 /** Selects and initializes the TF.js backend for this process, and registers the engine's kernels. */
 export async function initBackend(preference: BackendPreference = "auto", opts: InitBackendOptions = {}): Promise<BackendInfo> {
   let info: BackendInfo;

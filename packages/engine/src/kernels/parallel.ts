@@ -5,8 +5,9 @@
  * concatenated along the batch, or summed for filter gradients. Both cores work on every
  * convolution of a training step; the layers API and the training loop see one backend.
  */
-import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
+import { startWorkerThread } from "../workerThread.ts";
 import { KernelContext } from "./context.ts";
 import { cropPlan } from "./crop.ts";
 import { conv2dInfo, type ConvGeometryAttrs } from "./layout.ts";
@@ -238,12 +239,6 @@ export function splitCount(): number {
   return splits;
 }
 
-function bootstrap(entry: URL): string {
-  if (entry.pathname.endsWith(".js") || entry.pathname.endsWith(".mjs")) return `import(${JSON.stringify(entry.href)});`;
-  const tsxApi = import.meta.resolve("tsx/esm/api");
-  return `(async () => { const { register } = await import(${JSON.stringify(tsxApi)}); register(); await import(${JSON.stringify(entry.href)}); })().catch((e) => { require("node:worker_threads").parentPort.postMessage({ fatal: String(e && e.stack || e) }); });`;
-}
-
 /** Number of threads kernels run on (1 = no workers). */
 export function kernelThreads(): number {
   return workers.filter((w) => !w.broken).length + 1;
@@ -263,9 +258,7 @@ export async function startKernelWorkers(threads: number): Promise<number> {
     for (let i = 0; i < wanted; i++) {
       const control = new SharedArrayBuffer(4 * (CLAIM_BASE + MAX_CHUNKS));
       const { port1, port2 } = new MessageChannel();
-      // The worker's entry is TypeScript: an eval'd bootstrap registers tsx's loader in the
-      // worker first (a .ts entry URL is resolved before --import hooks run).
-      const worker = new Worker(bootstrap(url), { eval: true, workerData: { control, port: port2 }, transferList: [port2] });
+      const worker = startWorkerThread(url, { workerData: { control, port: port2 }, transferList: [port2] });
       const kw = new KernelWorker(worker, port1, control);
       started.push(kw);
       await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,194 @@
+/**
+ * Data-parallel training on one machine: the trainer's own network is replica 0, and each
+ * further replica is a worker thread with its own backend and an identical copy of the network
+ * and optimizer (the design of the notes' multi-GPU training: one replica per device, the batch
+ * split between them, gradients all-reduced, every replica applying the same update).
+ *
+ * A step: replica 0 sends each thread its part of the batch, computes its own part's gradients,
+ * waits for the threads' gradients in the shared buffer, and writes the reduced result — the
+ * mean over the whole batch, each part weighted by its size — into region 0 once; then every
+ * replica applies region 0 with the same optimizer code. All replicas read the same reduced
+ * floats, so their weights stay bitwise equal. Batch norm's moving statistics are averaged the
+ * same way (each replica normalizes with its own part's batch statistics, as PyTorch's
+ * DataParallel does without SyncBatchNorm).
+ */
+import type { Worker } from "node:worker_threads";
+import * as tf from "@tensorflow/tfjs";
+import type { JobSpec } from "@trainyard/shared";
+import { exportModel } from "../modelExport.ts";
+import type { TrainingReplica } from "../trainingReplica.ts";
+import { startWorkerThread } from "../workerThread.ts";
+import { createLayout, regionOf, tensorsFrom, valuesOf } from "./layout.ts";
+import type { FromReplica, ReplicaLayout, ToReplica } from "./protocol.ts";
+
+export interface ReplicaStep {
+  /** Mean loss over the whole batch. */
+  loss: number;
+  /** Correct predictions in the whole batch. */
+  hits: number;
+}
+
+/** Sizes of the batch's parts: as equal as possible, the larger ones first. */
+export function splitBatch(batch: number, replicas: number): number[] {
+  const base = Math.floor(batch / replicas);
+  return Array.from({ length: replicas }, (_, r) => base + (r < batch % replicas ? 1 : 0));
+}
+
+class ReplicaThread {
+  private waiting: { type: FromReplica["type"]; resolve: (m: FromReplica) => void; reject: (e: Error) => void }[] = [];
+  private failure: Error | null = null;
+
+  constructor(
+    readonly index: number,
+    readonly worker: Worker,
+  ) {
+    worker.on("message", (message: FromReplica | { fatal: string }) => {
+      if ("fatal" in message) return this.fail(new Error(`replica ${index} could not start: ${message.fatal}`));
+      if (message.type === "failed") return this.fail(new Error(`replica ${index} failed: ${message.message}`));
+      const next = this.waiting.shift();
+      if (!next) return;
+      if (next.type !== message.type) next.reject(new Error(`replica ${index} answered ${message.type}, expected ${next.type}`));
+      else next.resolve(message);
+    });
+    worker.on("error", (error) => this.fail(error));
+    worker.on("exit", (code) => this.fail(new Error(`replica ${index} exited with code ${code}`)));
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const w of this.waiting.splice(0)) w.reject(this.failure);
+  }
+
+  post(message: ToReplica, transfer: ArrayBuffer[] = []): void {
+    if (this.failure) throw this.failure;
+    this.worker.postMessage(message, transfer);
+  }
+
+  /** The next answer, which must be of this type. */
+  expect<T extends FromReplica["type"]>(type: T): Promise<Extract<FromReplica, { type: T }>> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiting.push({ type, resolve: resolve as (m: FromReplica) => void, reject }));
+  }
+}
+
+export class ReplicaGroup {
+  private constructor(
+    private readonly replica: TrainingReplica,
+    private readonly threads: ReplicaThread[],
+    private readonly layout: ReplicaLayout,
+  ) {}
+
+  /**
+   * Starts `replicas − 1` threads with copies of `replica` (its current weights and optimizer
+   * state). Fails if a thread cannot start; the threads started are stopped.
+   */
+  static async start(
+    replica: TrainingReplica,
+    replicas: number,
+    setup: { spec: JobSpec; classes: number; learningRate: number; backend: "wasm" | "cpu" },
+  ): Promise<ReplicaGroup> {
+    const layout = createLayout(replica, replicas);
+    const [weights, optimizerState] = await Promise.all([exportModel(replica.model), replica.optimizer.exportState()]);
+    const threads: ReplicaThread[] = [];
+    try {
+      for (let index = 1; index < replicas; index++) {
+        const thread = new ReplicaThread(index, startWorkerThread(new URL("./replicaWorker.ts", import.meta.url), {}));
+        threads.push(thread);
+        thread.post({ type: "init", index, ...setup, weights, optimizerState, layout });
+      }
+      await Promise.all(threads.map((t) => t.expect("ready")));
+    } catch (error) {
+      await Promise.all(threads.map((t) => t.worker.terminate()));
+      throw error;
+    }
+    return new ReplicaGroup(replica, threads, layout);
+  }
+
+  /** Replicas in the group, replica 0 included. */
+  get size(): number {
+    return this.threads.length + 1;
+  }
+
+  /** One training step on a batch split over the replicas. `x` and `y` stay the caller's. */
+  async step(x: tf.Tensor, y: tf.Tensor, learningRate: number): Promise<ReplicaStep> {
+    const batch = x.shape[0];
+    const counts = splitBatch(batch, this.size);
+    const xValues = x.dataSync() as Float32Array;
+    const yValues = y.dataSync() as Float32Array;
+    const xPer = xValues.length / batch;
+    const yPer = yValues.length / batch;
+    let start = counts[0];
+    for (const thread of this.threads) {
+      const count = counts[thread.index];
+      const part = (values: Float32Array, per: number) => (count === 0 ? null : values.slice(start * per, (start + count) * per));
+      const xPart = part(xValues, xPer);
+      const yPart = part(yValues, yPer);
+      thread.post(
+        { type: "gradients", count, x: xPart, xShape: [count, ...x.shape.slice(1)], y: yPart, yShape: [count, ...y.shape.slice(1)] },
+        [xPart, yPart].flatMap((p) => (p ? [p.buffer as ArrayBuffer] : [])),
+      );
+      start += count;
+    }
+    const answers = Promise.all(this.threads.map((t) => t.expect("gradients")));
+    // Replica 0's part, on this thread, while the threads compute theirs.
+    const x0 = x.slice(0, counts[0]);
+    const y0 = y.slice(0, counts[0]);
+    const own = this.replica.gradients(x0, y0);
+    tf.dispose([x0, y0]);
+    const [ownLoss, ownHits] = await Promise.all([own.loss.data(), own.hits.data()]);
+    let others: Extract<FromReplica, { type: "gradients" }>[];
+    try {
+      others = await answers;
+    } catch (error) {
+      tf.dispose([own.loss, own.hits, own.grads]);
+      throw error;
+    }
+    this.reduce(own.grads, counts);
+    tf.dispose([own.loss, own.hits, own.grads]);
+    for (const thread of this.threads) thread.post({ type: "apply", learningRate });
+    const { grads, statistics } = tensorsFrom(regionOf(this.layout, 0), this.layout, this.replica);
+    this.replica.apply(grads, learningRate);
+    this.replica.statistics.forEach((s, i) => s.write(statistics[i]));
+    tf.dispose(statistics);
+    const lossSum = ownLoss[0] * counts[0] + others.reduce((sum, a) => sum + a.loss * a.count, 0);
+    return { loss: lossSum / batch, hits: ownHits[0] + others.reduce((sum, a) => sum + a.hits, 0) };
+  }
+
+  /** Region 0 ← Σ (part size / batch) × each replica's gradients and statistics, in one pass per tensor. */
+  private reduce(ownGrads: tf.NamedTensorMap, counts: number[]): void {
+    const batch = counts.reduce((a, b) => a + b, 0);
+    const out = regionOf(this.layout, 0);
+    const parts = this.threads
+      .filter((t) => counts[t.index] > 0)
+      .map((t) => ({ values: regionOf(this.layout, t.index), weight: counts[t.index] / batch }));
+    const ownWeight = counts[0] / batch;
+    let offset = 0;
+    for (const tensor of [...this.replica.variables.map((v) => ownGrads[v.name]), ...this.replica.statistics.map((s) => s.read())]) {
+      const own = valuesOf(tensor);
+      const end = offset + own.length;
+      if (parts.length === 1) {
+        // Two replicas with work (the usual case): one fused pass.
+        const [{ values: other, weight }] = parts;
+        for (let i = offset, j = 0; i < end; i++, j++) out[i] = own[j] * ownWeight + other[i] * weight;
+      } else {
+        for (let i = offset, j = 0; i < end; i++, j++) out[i] = own[j] * ownWeight;
+        for (const { values, weight } of parts) for (let i = offset; i < end; i++) out[i] += values[i] * weight;
+      }
+      offset = end;
+    }
+  }
+
+  /** Every replica's weights (replica 0 first), flattened in `model.weights` order: to check they agree. */
+  async weights(): Promise<Float32Array[]> {
+    const own = await Promise.all(this.replica.model.weights.map((w) => w.read().data() as Promise<Float32Array>));
+    const flat = new Float32Array(own.reduce((n, v) => n + v.length, 0));
+    own.reduce((offset, v) => (flat.set(v, offset), offset + v.length), 0);
+    const answers = this.threads.map((t) => t.expect("weights"));
+    for (const thread of this.threads) thread.post({ type: "weights" });
+    return [flat, ...(await Promise.all(answers)).map((a) => a.values)];
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+  }
+}

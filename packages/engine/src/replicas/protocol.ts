@@ -1,0 +1,43 @@
+import type { JobSpec } from "@trainyard/shared";
+import type { ExportedModel, OptimizerState } from "../modelExport.ts";
+
+/**
+ * Messages between the trainer (replica 0) and a replica thread. Gradients and the reduced
+ * result travel through one SharedArrayBuffer laid out as `ReplicaLayout` says; the messages
+ * carry only control, the replica's part of the batch, and scalars.
+ */
+export interface ReplicaLayout {
+  buffer: SharedArrayBuffer;
+  /** Floats per region: the trained variables', then the batch norm statistics', in replica order. */
+  regionLength: number;
+  /** Shape of each trained variable, in `TrainingReplica.variables` order (checked on both sides). */
+  variableShapes: number[][];
+  /** Shape of each statistic, in `TrainingReplica.statistics` order. */
+  statisticShapes: number[][];
+}
+
+export type ToReplica =
+  | {
+      type: "init";
+      /** 1-based replica index; region `index` of the buffer is this replica's. Region 0 holds the reduced result. */
+      index: number;
+      backend: "wasm" | "cpu";
+      spec: JobSpec;
+      classes: number;
+      learningRate: number;
+      weights: ExportedModel;
+      optimizerState: OptimizerState;
+      layout: ReplicaLayout;
+    }
+  /** Compute gradients for this part of the batch (count 0: nothing to do this step). */
+  | { type: "gradients"; count: number; x: Float32Array | null; xShape: number[]; y: Float32Array | null; yShape: number[] }
+  /** Apply the reduced gradients (region 0) and take the reduced statistics. */
+  | { type: "apply"; learningRate: number }
+  /** Send the current weights back (to check that replicas agree). */
+  | { type: "weights" };
+
+export type FromReplica =
+  | { type: "ready" }
+  | { type: "gradients"; count: number; loss: number; hits: number }
+  | { type: "weights"; values: Float32Array }
+  | { type: "failed"; message: string };

@@ -1,0 +1,135 @@
+import * as tf from "@tensorflow/tfjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jobSpecInputSchema, type JobSpec } from "@trainyard/shared";
+import { initBackend, loadBuiltinDataset, train, type ExportedModel, type TrainerHooks, type TrainingOutcome } from "../src/index.ts";
+import { decodeExportedWeights, exportModel } from "../src/modelExport.ts";
+import type { TrainingStart } from "../src/trainingTypes.ts";
+import { ReplicaGroup, splitBatch } from "../src/replicas/group.ts";
+import { TrainingReplica } from "../src/trainingReplica.ts";
+
+function specOf(input: Record<string, unknown>): JobSpec {
+  const parsed = jobSpecInputSchema.parse({ architecture: "lenet", dataset: { name: "synthetic-shapes" }, ...input });
+  return {
+    ...parsed,
+    inputShape: [28, 28, 1],
+    training: { ...parsed.training, seed: 5, optimizer: { ...parsed.training.optimizer, learningRate: parsed.training.optimizer.learningRate ?? 0.05 } },
+  };
+}
+
+const hooks: TrainerHooks = { onProgress: () => undefined, onEpoch: async () => undefined, stopRequested: () => null };
+
+function weightsOf(model: ExportedModel): Record<string, Float32Array> {
+  const named = decodeExportedWeights(model);
+  const values = Object.fromEntries(Object.entries(named).map(([name, tensor]) => [name, tensor.dataSync() as Float32Array]));
+  tf.dispose(Object.values(named));
+  return values;
+}
+
+/** Largest |a − b| over every weight, relative to max(1, |a|). */
+function maxRelativeDifference(a: ExportedModel, b: ExportedModel): number {
+  const wa = weightsOf(a);
+  const wb = weightsOf(b);
+  expect(Object.keys(wb).sort()).toEqual(Object.keys(wa).sort());
+  let max = 0;
+  for (const name of Object.keys(wa)) {
+    for (let i = 0; i < wa[name].length; i++) max = Math.max(max, Math.abs(wa[name][i] - wb[name][i]) / Math.max(1, Math.abs(wa[name][i])));
+  }
+  return max;
+}
+
+/** An "epoch 0" checkpoint: both runs of a comparison start from the same initial weights. */
+async function sameStart(spec: JobSpec, classes: number): Promise<TrainingStart> {
+  const initial = TrainingReplica.build(spec, classes, spec.training.optimizer.learningRate);
+  const [model, optimizer] = [await exportModel(initial.model), await initial.optimizer.exportState()];
+  initial.dispose();
+  return { resumeFrom: { checkpoint: { epoch: 0, partial: null, model, optimizer, bestEpoch: 0, bestMetric: null, epochsWithoutImprovement: 0 }, best: null } };
+}
+
+function completed(outcome: TrainingOutcome) {
+  if (outcome.status !== "completed") throw new Error(`training ${outcome.status}`);
+  return outcome;
+}
+
+beforeAll(async () => {
+  await initBackend("wasm", { kernelThreads: 1 });
+});
+
+describe("splitBatch", () => {
+  it("splits as evenly as possible, larger parts first, never losing a sample", () => {
+    expect(splitBatch(256, 2)).toEqual([128, 128]);
+    expect(splitBatch(99, 2)).toEqual([50, 49]);
+    expect(splitBatch(10, 3)).toEqual([4, 3, 3]);
+    expect(splitBatch(1, 2)).toEqual([1, 0]);
+  });
+});
+
+describe("data-parallel training (wasm)", () => {
+  // 1000 samples in batches of 99: nine steps of 50 + 49 and a last batch of 10 (5 + 5).
+  // Tolerances: the same sums taken in another order, float32 rounding only, over ten steps.
+  // SGD measured ≤ 1e-7. Adam divides by √v: where a weight's gradient sums to almost nothing,
+  // rounding can flip the sign of m/√v, a difference of up to one step (lr = 0.002); measured
+  // 4e-6 to 6e-5.
+  const cases: [string, Record<string, unknown>, number][] = [
+    ["SGD with momentum", { type: "sgd", learningRate: 0.05, momentum: 0.9 }, 1e-5],
+    ["Adam with coupled weight decay", { type: "adam", learningRate: 0.002, weightDecay: 0.01 }, 1e-3],
+    ["AdamW (decoupled decay)", { type: "adamw", learningRate: 0.002, weightDecay: 0.05 }, 1e-3],
+  ];
+  for (const [name, optimizer, tolerance] of cases) {
+    it(`two replicas reach the weights one replica reaches: ${name}`, async () => {
+      const spec = specOf({ training: { epochs: 1, batchSize: 99, maxTrainSamples: 1000, validationSplit: 0, optimizer } });
+      const data = loadBuiltinDataset("synthetic-shapes");
+      const start = await sameStart(spec, data.classes.length);
+      const single = completed(await train(spec, data, hooks, start, { replicas: 1 }));
+      const metrics: number[][] = [];
+      const parallel = completed(
+        await train(
+          spec,
+          data,
+          { ...hooks, onEpoch: async (r) => void metrics.push([r.metrics.trainLoss, r.metrics.trainAccuracy]) },
+          start,
+          { replicas: 2 },
+        ),
+      );
+      expect(maxRelativeDifference(single.last, parallel.last)).toBeLessThan(tolerance);
+      expect(parallel.result.testAccuracy).toBeCloseTo(single.result.testAccuracy, 3);
+      expect(metrics).toHaveLength(1);
+      expect(Number.isFinite(metrics[0][0])).toBe(true);
+    });
+  }
+});
+
+describe("replica group", () => {
+  let group: ReplicaGroup | null = null;
+  let replica: TrainingReplica | null = null;
+  afterAll(async () => {
+    await group?.stop();
+    replica?.dispose();
+  });
+
+  it("keeps every replica's weights, batch norm statistics included, bitwise equal", async () => {
+    const spec = specOf({ architecture: "lenet-bn", training: { batchSize: 64, optimizer: { type: "sgd", learningRate: 0.1, momentum: 0.9 } } });
+    replica = TrainingReplica.build(spec, 10, 0.1);
+    group = await ReplicaGroup.start(replica, 2, { spec, classes: 10, learningRate: 0.1, backend: "wasm" });
+    expect(group.size).toBe(2);
+    const movingMean = replica.statistics.find((s) => s.name.includes("moving_mean"))!;
+    const before = movingMean.read().dataSync().slice();
+    const data = loadBuiltinDataset("synthetic-shapes");
+    // Batches of 64, then a single image: replica 1 gets nothing and must still apply the update.
+    for (const count of [64, 64, 1]) {
+      const x = tf.tensor4d(new Float32Array(data.train.images.subarray(0, count * 784)), [count, 28, 28, 1]);
+      const y = tf.oneHot(tf.tensor1d(data.train.labels.subarray(0, count), "int32"), 10).toFloat();
+      const step = await group.step(x, y, 0.1);
+      expect(Number.isFinite(step.loss)).toBe(true);
+      expect(step.hits).toBeGreaterThanOrEqual(0);
+      expect(step.hits).toBeLessThanOrEqual(count);
+      tf.dispose([x, y]);
+    }
+    const [own, other] = await group.weights();
+    expect(other.length).toBe(own.length);
+    let differing = 0;
+    for (let i = 0; i < own.length; i++) if (own[i] !== other[i]) differing += 1;
+    expect(differing).toBe(0);
+    const after = movingMean.read().dataSync();
+    expect(after.some((v, i) => v !== before[i])).toBe(true);
+  });
+});
