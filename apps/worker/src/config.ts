@@ -11,6 +11,12 @@ const configSchema = z.object({
     .regex(/^\d+(,\d+)*$/, "comma-separated GPU indices, e.g. 0,1")
     .optional(),
   TRAINYARD_CPU_SLOTS: z.coerce.number().int().min(1).max(64).default(1),
+  /** Data-parallel replicas per job on wasm/cpu (read by the training child through the engine's replicasFor). */
+  TRAINYARD_REPLICAS: z
+    .string()
+    .regex(/^(auto|[1-9]\d?)$/, "auto or a number of replicas from 1 to 16")
+    .refine((value) => value === "auto" || Number(value) <= 16, "at most 16 replicas")
+    .default("auto"),
   TRAINYARD_QUEUE_PREFIX: z.string().default("trainyard"),
   TRAINYARD_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(60_000),
   TRAINYARD_TENANT_MAX_RUNNING: z.coerce.number().int().min(1).default(4),

@@ -6,5 +6,12 @@ export { loadUploadedDataset, UPLOADED_DATASET_META, type UploadedDatasetMeta, t
 export { TrainingError } from "./errors.ts";
 export { exportModel, loadExportedWeights, WEIGHTS_FILE, type ExportedModel, type OptimizerState } from "./modelExport.ts";
 export { inputScalingFor } from "./preprocessing.ts";
-export { train, type TrainingCompute, type EpochReport, type TrainerHooks, type TrainingCheckpoint, type TrainingOutcome } from "./trainer.ts";
+export {
+  train,
+  type TrainingCompute,
+  type EpochReport,
+  type TrainerHooks,
+  type TrainingCheckpoint,
+  type TrainingOutcome,
+} from "./trainer.ts";
 export { seededRandom } from "./data/random.ts";

@@ -209,5 +209,11 @@ async function startReplicas(
   const backend = tf.getBackend();
   const replicas = Math.min(compute.replicas ?? 1, spec.training.batchSize);
   if (replicas <= 1 || (backend !== "wasm" && backend !== "cpu")) return null;
-  return ReplicaGroup.start(replica, replicas, { spec, classes, learningRate, backend });
+  try {
+    return await ReplicaGroup.start(replica, replicas, { spec, classes, learningRate, backend });
+  } catch (error) {
+    // Slower beats failed: train on this thread alone.
+    process.emitWarning(`trainyard: ${replicas} data-parallel replicas could not start, training on one (${(error as Error).message})`);
+    return null;
+  }
 }

@@ -77,3 +77,19 @@ describe("defaultKernelThreads", () => {
     expect(defaultKernelThreads({ TRAINYARD_KERNEL_THREADS: "auto", TRAINYARD_CPU_SLOTS: "64" })).toBe(1);
   });
 });
+
+describe("replicasFor", () => {
+  it("splits the cores between CPU slots and kernel threads on wasm/cpu, and is 1 on native TensorFlow", async () => {
+    const { replicasFor } = await import("../src/backend/index.ts");
+    const { availableParallelism } = await import("node:os");
+    const cores = Math.min(4, availableParallelism());
+    const wasm = { backend: "wasm", device: "cpu:0", threads: 1 };
+    expect(replicasFor(wasm, {})).toBe(cores);
+    expect(replicasFor(wasm, { TRAINYARD_REPLICAS: "auto" })).toBe(cores);
+    expect(replicasFor(wasm, { TRAINYARD_CPU_SLOTS: "2" })).toBe(Math.max(1, Math.floor(cores / 2)));
+    expect(replicasFor({ ...wasm, threads: 2 }, {})).toBe(Math.max(1, Math.floor(cores / 2)));
+    expect(replicasFor(wasm, { TRAINYARD_REPLICAS: "3" })).toBe(3);
+    expect(replicasFor({ backend: "cpu", device: "cpu:0" }, { TRAINYARD_REPLICAS: "2" })).toBe(2);
+    expect(replicasFor({ backend: "tensorflow", device: "gpu:0" }, { TRAINYARD_REPLICAS: "4" })).toBe(1);
+  });
+});

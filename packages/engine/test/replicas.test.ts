@@ -12,7 +12,11 @@ function specOf(input: Record<string, unknown>): JobSpec {
   return {
     ...parsed,
     inputShape: [28, 28, 1],
-    training: { ...parsed.training, seed: 5, optimizer: { ...parsed.training.optimizer, learningRate: parsed.training.optimizer.learningRate ?? 0.05 } },
+    training: {
+      ...parsed.training,
+      seed: 5,
+      optimizer: { ...parsed.training.optimizer, learningRate: parsed.training.optimizer.learningRate ?? 0.05 },
+    },
   };
 }
 
@@ -42,7 +46,12 @@ async function sameStart(spec: JobSpec, classes: number): Promise<TrainingStart>
   const initial = TrainingReplica.build(spec, classes, spec.training.optimizer.learningRate);
   const [model, optimizer] = [await exportModel(initial.model), await initial.optimizer.exportState()];
   initial.dispose();
-  return { resumeFrom: { checkpoint: { epoch: 0, partial: null, model, optimizer, bestEpoch: 0, bestMetric: null, epochsWithoutImprovement: 0 }, best: null } };
+  return {
+    resumeFrom: {
+      checkpoint: { epoch: 0, partial: null, model, optimizer, bestEpoch: 0, bestMetric: null, epochsWithoutImprovement: 0 },
+      best: null,
+    },
+  };
 }
 
 function completed(outcome: TrainingOutcome) {
@@ -107,7 +116,10 @@ describe("replica group", () => {
   });
 
   it("keeps every replica's weights, batch norm statistics included, bitwise equal", async () => {
-    const spec = specOf({ architecture: "lenet-bn", training: { batchSize: 64, optimizer: { type: "sgd", learningRate: 0.1, momentum: 0.9 } } });
+    const spec = specOf({
+      architecture: "lenet-bn",
+      training: { batchSize: 64, optimizer: { type: "sgd", learningRate: 0.1, momentum: 0.9 } },
+    });
     replica = TrainingReplica.build(spec, 10, 0.1);
     group = await ReplicaGroup.start(replica, 2, { spec, classes: 10, learningRate: 0.1, backend: "wasm" });
     expect(group.size).toBe(2);
