@@ -27,9 +27,10 @@ export function setSmallMapEnabled(on: boolean): void {
 }
 
 /**
- * Whether the dense form pays: NHWC, no dilation, the map smaller than ~half the filter
- * window (so the dense product does fewer multiply-adds than the convolution), and a bounded
- * matrix.
+ * Whether the dense form pays: NHWC, no dilation, a map of no more pixels than the (cropped)
+ * filter has taps (so the dense product does no more multiply-adds than the convolution, and
+ * unlike the convolution it can leave the filter-sized operand unpacked: see denseProduct),
+ * and a bounded matrix. Covers 1×1 maps (a cropped 1×1 convolution as one product).
  */
 export function smallMapApplies(info: tf.backend_util.Conv2DInfo, channelsLast: boolean): boolean {
   if (!enabled || !channelsLast || info.dilationHeight !== 1 || info.dilationWidth !== 1) return false;
@@ -38,7 +39,7 @@ export function smallMapApplies(info: tf.backend_util.Conv2DInfo, channelsLast: 
   // Taps left after cropping those that only meet padding (a 1×1 map: the centre tap only).
   const plan = cropPlan(info);
   const taps = plan ? plan.height * plan.width : fh * fw;
-  if (h * w * 2 > taps) return false;
+  if (h * w > taps) return false;
   return h * w * ci * oh * ow * co <= MAX_MATRIX;
 }
 
@@ -116,6 +117,40 @@ function denseMatrix(ctx: KernelContext, filter: TensorInfo, info: tf.backend_ut
   return m;
 }
 
+/**
+ * v [n, len] · M (transposed: false) or v · Mᵀ (transposed: true). XNNPACK packs the second
+ * operand of every product (a fully-connected operator's weights; they are new each call here)
+ * at ~18 ns a float on these machines, more than the product itself for a 1M-float M. So when M
+ * is wider than the batch, the product is taken transposed — (v · M)ᵀ = Mᵀ · vᵀ — which
+ * streams M and packs only vᵀ; the small vᵀ and result are transposed in JS.
+ */
+function denseProduct(
+  ctx: KernelContext,
+  v: TensorInfo,
+  n: number,
+  filter: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+  transposed: boolean,
+): TensorInfo {
+  const rows = info.inHeight * info.inWidth * info.inChannels;
+  const cols = info.outHeight * info.outWidth * info.outChannels;
+  const [inner, outer] = transposed ? [cols, rows] : [rows, cols];
+  if (outer <= n) {
+    const m = denseMatrix(ctx, filter, info, transposed);
+    const out = ctx.run("BatchMatMul", { a: v, b: m }, { transposeA: false, transposeB: false });
+    ctx.free(m);
+    return out;
+  }
+  // The other orientation of M is the product's first operand.
+  const m = denseMatrix(ctx, filter, info, !transposed);
+  const vT = transpose2d(ctx, v, n, inner);
+  const outT = ctx.run("BatchMatMul", { a: m, b: vT }, { transposeA: false, transposeB: false });
+  ctx.free(m, vT);
+  const out = transpose2d(ctx, outT, outer, n);
+  ctx.free(outT);
+  return out;
+}
+
 /** Conv2D / FusedConv2D (NHWC, float32) as x · M, bias and activation applied after. Null: not handled. */
 export function smallMapForward(
   ctx: KernelContext,
@@ -129,9 +164,7 @@ export function smallMapForward(
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
   const biasSize = bias ? tf.util.sizeFromShape(bias.shape) : 0;
   if (bias && ((biasSize !== 1 && biasSize !== co) || bias.dtype !== "float32")) return null;
-  const m = denseMatrix(ctx, filter, info, false);
-  const out = ctx.run("BatchMatMul", { a: KernelContext.reshaped(x, [1, n, h * w * ci]), b: m }, { transposeA: false, transposeB: false });
-  ctx.free(m);
+  const out = denseProduct(ctx, KernelContext.reshaped(x, [1, n, h * w * ci]), n, filter, info, false);
   const values = ctx.f32(out);
   if (bias) {
     const bv = ctx.f32(bias);
@@ -150,13 +183,7 @@ export function smallMapBackpropInput(
   info: tf.backend_util.Conv2DInfo,
 ): TensorInfo {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
-  const mT = denseMatrix(ctx, filter, info, true);
-  const out = ctx.run(
-    "BatchMatMul",
-    { a: KernelContext.reshaped(dy, [1, n, oh * ow * co]), b: mT },
-    { transposeA: false, transposeB: false },
-  );
-  ctx.free(mT);
+  const out = denseProduct(ctx, KernelContext.reshaped(dy, [1, n, oh * ow * co]), n, filter, info, true);
   return KernelContext.reshaped(out, [n, h, w, ci]);
 }
 
