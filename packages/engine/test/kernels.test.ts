@@ -362,6 +362,9 @@ function matMulCases(): Case[] {
       shapes.push({ a: ta ? [k, m] : [m, k], b: tb ? [n, k] : [k, n], ta, tb });
       shapes.push({ a: ta ? [1, k, m] : [1, m, k], b: tb ? [1, n, k] : [1, k, n], ta, tb });
       shapes.push({ a: ta ? [3, k, m] : [3, m, k], b: tb ? [3, n, k] : [3, k, n], ta, tb });
+      // A big second operand (≥ 2^18 floats, ≥ 2× the rows of A): computed as (Bᵀ·Aᵀ)ᵀ on wasm.
+      const [bm, bk, bn] = [7, 601, 450];
+      shapes.push({ a: ta ? [1, bk, bm] : [1, bm, bk], b: tb ? [1, bn, bk] : [1, bk, bn], ta, tb });
     }
   }
   for (const s of shapes) {

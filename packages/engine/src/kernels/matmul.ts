@@ -49,9 +49,19 @@ export function matMulUntransposed(
   const transposeB = Boolean(attrs.transposeB);
   const single = batchOf(a.shape) === 1 && batchOf(b.shape) === 1;
   if (kernelName === "_FusedMatMul" && !single) return batchedFusedMatMul(ctx, inputs, attrs);
-  if ((!transposeA && !transposeB) || !single || a.dtype !== "float32" || b.dtype !== "float32") {
-    return ctx.run(kernelName, inputs, attrs);
+  if (!single || a.dtype !== "float32" || b.dtype !== "float32") return ctx.run(kernelName, inputs, attrs);
+  // Same rank as the stock kernel's output.
+  const rank = Math.max(a.shape.length, b.shape.length);
+  const withRank = (out: TensorInfo) => {
+    const [m, n] = out.shape.slice(-2);
+    return KernelContext.reshaped(out, [...Array(rank - 2).fill(1), m, n]);
+  };
+  const streamed = streamedProduct(ctx, a, b, transposeA, transposeB);
+  if (streamed) {
+    if (kernelName === "_FusedMatMul") biasAndActivation(ctx, streamed, inputs, attrs);
+    return withRank(streamed);
   }
+  if (!transposeA && !transposeB) return ctx.run(kernelName, inputs, attrs);
   const [ar, ac] = a.shape.slice(-2);
   const [br, bc] = b.shape.slice(-2);
   const a2 = transposeA ? transpose2d(ctx, a, ar, ac) : KernelContext.reshaped(a, [1, ar, ac]);
@@ -59,20 +69,40 @@ export function matMulUntransposed(
   const out = ctx.run(kernelName, { ...inputs, a: a2, b: b2 }, { ...attrs, transposeA: false, transposeB: false });
   if (transposeA) ctx.free(a2);
   if (transposeB) ctx.free(b2);
-  // Same rank as the stock kernel's output.
-  const rank = Math.max(a.shape.length, b.shape.length);
-  const m = out.shape[out.shape.length - 2];
-  const n = out.shape[out.shape.length - 1];
-  return KernelContext.reshaped(out, [...Array(rank - 2).fill(1), m, n]);
+  return withRank(out);
 }
 
+/** Floats from which a product's second operand is better streamed than packed (see streamedProduct). */
+const STREAM_MIN_FLOATS = 1 << 18;
+
 /**
- * Stock wasm's batched _FusedMatMul indexes the bias wrongly (row-major offset, clamped) when it
- * takes its scalar path; do the product with BatchMatMul and apply bias and activation here.
+ * A · B (single matrices, either stored transposed) as (Bᵀ · Aᵀ)ᵀ, or null where that does not
+ * pay. XNNPACK packs a product's second operand (a fully-connected operator's weights) on every
+ * call, since training hands it new values each step, at ~18 ns a float on these machines: a
+ * big B — a large dense layer's weights — costs more to pack than to multiply. Taken
+ * transposed, B is streamed and only the smaller Aᵀ is packed; B stored transposed (the input
+ * gradient dy · Wᵀ) is used as it is, otherwise it and the result are transposed in JS (~3 ns a
+ * float).
  */
-function batchedFusedMatMul(ctx: KernelContext, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>): TensorInfo {
-  const { a, b, bias, preluActivationWeights } = inputs;
-  const out = ctx.run("BatchMatMul", { a, b }, { transposeA: attrs.transposeA, transposeB: attrs.transposeB });
+function streamedProduct(ctx: KernelContext, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo | null {
+  const [ar, ac] = a.shape.slice(-2);
+  const [br, bc] = b.shape.slice(-2);
+  const [m, k] = transposeA ? [ac, ar] : [ar, ac];
+  const n = transposeB ? br : bc;
+  if (k * n < STREAM_MIN_FLOATS || n < 2 * m) return null;
+  const bT = transposeB ? KernelContext.reshaped(b, [1, n, k]) : transpose2d(ctx, b, k, n);
+  const aT = transposeA ? KernelContext.reshaped(a, [1, k, m]) : transpose2d(ctx, a, m, k);
+  const cT = ctx.run("BatchMatMul", { a: bT, b: aT }, { transposeA: false, transposeB: false });
+  if (!transposeB) ctx.free(bT);
+  if (!transposeA) ctx.free(aT);
+  const c = transpose2d(ctx, cT, n, m);
+  ctx.free(cT);
+  return c;
+}
+
+/** _FusedMatMul's bias and activation, in place on the product. */
+function biasAndActivation(ctx: KernelContext, out: TensorInfo, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>): void {
+  const { bias, preluActivationWeights } = inputs;
   const n = out.shape[out.shape.length - 1];
   const values = ctx.f32(out);
   if (bias) {
@@ -89,6 +119,15 @@ function batchedFusedMatMul(ctx: KernelContext, inputs: Record<string, TensorInf
     n,
     Number(attrs.leakyreluAlpha ?? 0.2),
   );
+}
+
+/**
+ * Stock wasm's batched _FusedMatMul indexes the bias wrongly (row-major offset, clamped) when it
+ * takes its scalar path; do the product with BatchMatMul and apply bias and activation here.
+ */
+function batchedFusedMatMul(ctx: KernelContext, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>): TensorInfo {
+  const out = ctx.run("BatchMatMul", { a: inputs.a, b: inputs.b }, { transposeA: attrs.transposeA, transposeB: attrs.transposeB });
+  biasAndActivation(ctx, out, inputs, attrs);
   return out;
 }
 
