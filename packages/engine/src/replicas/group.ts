@@ -18,7 +18,7 @@ import type { JobSpec } from "@trainyard/shared";
 import { exportModel } from "../modelExport.ts";
 import type { TrainingReplica } from "../trainingReplica.ts";
 import { startWorkerThread } from "../workerThread.ts";
-import { createLayout, regionOf, tensorsFrom, valuesOf } from "./layout.ts";
+import { createLayout, regionOf, valuesOf } from "./layout.ts";
 import type { FromReplica, ReplicaLayout, ToReplica } from "./protocol.ts";
 
 export interface ReplicaStep {
@@ -143,39 +143,48 @@ export class ReplicaGroup {
       tf.dispose([own.loss, own.hits, own.grads]);
       throw error;
     }
-    this.reduce(own.grads, counts);
+    const reduced = this.reduce(own.grads, counts);
     tf.dispose([own.loss, own.hits, own.grads]);
     for (const thread of this.threads) thread.post({ type: "apply", learningRate });
-    const { grads, statistics } = tensorsFrom(regionOf(this.layout, 0), this.layout, this.replica);
+    const variables = this.replica.variables;
+    const grads: tf.NamedTensorMap = {};
+    variables.forEach((v, i) => (grads[v.name] = reduced[i]));
     this.replica.apply(grads, learningRate);
+    const statistics = reduced.slice(variables.length);
     this.replica.statistics.forEach((s, i) => s.write(statistics[i]));
     tf.dispose(statistics);
     const lossSum = ownLoss[0] * counts[0] + others.reduce((sum, a) => sum + a.loss * a.count, 0);
     return { loss: lossSum / batch, hits: ownHits[0] + others.reduce((sum, a) => sum + a.hits, 0) };
   }
 
-  /** Region 0 ← Σ (part size / batch) × each replica's gradients and statistics, in one pass per tensor. */
-  private reduce(ownGrads: tf.NamedTensorMap, counts: number[]): void {
+  /**
+   * Σ (part size / batch) × each replica's gradients and statistics, as tensors on this thread's
+   * backend (which applies them) and written into region 0 for the threads. The sums run as the
+   * backend's own elementwise kernels (SIMD on wasm; a plain JS pass measured 40–90 ms for
+   * ResNet-18's 11M parameters, the kernels ~25 ms including the copies).
+   */
+  private reduce(ownGrads: tf.NamedTensorMap, counts: number[]): tf.Tensor[] {
     const batch = counts.reduce((a, b) => a + b, 0);
     const out = regionOf(this.layout, 0);
     const parts = this.threads
       .filter((t) => counts[t.index] > 0)
       .map((t) => ({ values: regionOf(this.layout, t.index), weight: counts[t.index] / batch }));
     const ownWeight = counts[0] / batch;
+    const equalWeights = parts.every((p) => p.weight === ownWeight);
+    const own = [...this.replica.variables.map((v) => ownGrads[v.name]), ...this.replica.statistics.map((s) => s.read())];
     let offset = 0;
-    for (const tensor of [...this.replica.variables.map((v) => ownGrads[v.name]), ...this.replica.statistics.map((s) => s.read())]) {
-      const own = valuesOf(tensor);
-      const end = offset + own.length;
-      if (parts.length === 1) {
-        // Two replicas with work (the usual case): one fused pass.
-        const [{ values: other, weight }] = parts;
-        for (let i = offset, j = 0; i < end; i++, j++) out[i] = own[j] * ownWeight + other[i] * weight;
-      } else {
-        for (let i = offset, j = 0; i < end; i++, j++) out[i] = own[j] * ownWeight;
-        for (const { values, weight } of parts) for (let i = offset; i < end; i++) out[i] += values[i] * weight;
-      }
-      offset = end;
-    }
+    return own.map((tensor) => {
+      const length = tensor.size;
+      const reduced = tf.tidy(() => {
+        const others = parts.map((p) => tf.tensor(p.values.subarray(offset, offset + length), tensor.shape, "float32"));
+        if (others.length === 0) return tensor.mul(ownWeight);
+        if (equalWeights) return tf.addN([tensor, ...others]).mul(ownWeight);
+        return others.reduce((sum, other, i) => sum.add(other.mul(parts[i].weight)), tensor.mul(ownWeight));
+      });
+      out.set(valuesOf(reduced), offset);
+      offset += length;
+      return reduced;
+    });
   }
 
   /** Every replica's weights (replica 0 first), flattened in `model.weights` order: to check they agree. */
