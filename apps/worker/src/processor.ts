@@ -52,12 +52,14 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
 
     const onMessage = async (message: FromTrainer) => {
       if (message.type === "started") {
-        log.info({ backend: message.backend, replicas: message.replicas }, "training started");
+        log.info({ backend: message.backend }, "training started");
         deps.reportBackend(message.backend);
-        const parallel = message.replicas > 1 ? `, ${message.replicas} data-parallel replicas` : "";
-        await userLog(`training on ${slot.device} with the ${message.backend} backend${parallel} (worker ${workerId})`);
+        await userLog(`training on ${slot.device} with the ${message.backend} backend (worker ${workerId})`);
         const device = slot.gpu !== null ? slot.device : message.device;
         await withRetry("recording the start", () => recorder.recordStarted(jobId, message.backend, device, message.classes), log);
+      } else if (message.type === "log") {
+        log.info(message.message);
+        await userLog(message.message);
       } else if (message.type === "progress") {
         // Progress is best effort: the next one replaces it.
         const status = await recorder.recordProgress(jobId, message.progress).catch(() => null);

@@ -17,8 +17,9 @@ export type ToTrainer =
 
 /** Trainer child → parent. Sent with `serialization: "advanced"`, so typed arrays cross as they are. */
 export type FromTrainer =
-  /** `replicas`: data-parallel replicas (threads) the job trains on. */
-  | { type: "started"; backend: string; device: string; replicas: number; classes: string[] }
+  | { type: "started"; backend: string; device: string; classes: string[] }
+  /** A line for the job's event stream (what a user watching the job should know). */
+  | { type: "log"; message: string }
   | { type: "progress"; progress: Progress }
   | { type: "epoch"; report: EpochReport }
   | { type: "completed"; result: JobResult; best: ExportedModel; last: ExportedModel }

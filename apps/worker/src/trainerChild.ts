@@ -37,8 +37,7 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
   try {
     const backend = await initBackend(message.backend);
     const dataset = loadDataset(message.spec, message.datasetDir);
-    const replicas = replicasFor(backend);
-    await send({ type: "started", backend: backend.backend, device: backend.device, replicas, classes: dataset.classes });
+    await send({ type: "started", backend: backend.backend, device: backend.device, classes: dataset.classes });
     let lastProgressAt = 0;
     const outcome = await train(
       message.spec,
@@ -52,9 +51,10 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
         },
         onEpoch: (report) => send({ type: "epoch", report }),
         stopRequested: () => stopReason,
+        onLog: (line) => void send({ type: "log", message: line }),
       },
       { resumeFrom: message.resumeFrom, fineTuneFrom: message.fineTuneFrom },
-      { replicas },
+      { replicas: replicasFor(backend) },
     );
     if (outcome.status === "stopped") await send({ type: "stopped", reason: outcome.reason, checkpoint: outcome.checkpoint });
     else await send({ type: "completed", result: outcome.result, best: outcome.best, last: outcome.last });

@@ -10,7 +10,7 @@ import { evaluate } from "./evaluate.ts";
 import { transferWeights } from "./fineTune.ts";
 import { exportModel, loadExportedWeights, type ExportedModel } from "./modelExport.ts";
 import { learningRateAt } from "./optimizer.ts";
-import { ReplicaGroup } from "./replicas/group.ts";
+import { ReplicaGroup, splitBatch } from "./replicas/group.ts";
 import { TrainingReplica } from "./trainingReplica.ts";
 import type { PartialEpoch, TrainerHooks, TrainingCheckpoint, TrainingOutcome, TrainingStart } from "./trainingTypes.ts";
 
@@ -59,7 +59,7 @@ export async function train(
     partial = resumeFrom.checkpoint.partial;
   }
 
-  const group = await startReplicas(replica, spec, dataset.classes.length, learningRateAt(training, startEpoch), compute);
+  const group = await startReplicas(replica, spec, dataset.classes.length, learningRateAt(training, startEpoch), compute, hooks.onLog);
   try {
     const runStartedAt = performance.now();
     let stepsThisRun = 0;
@@ -199,21 +199,35 @@ export interface TrainingCompute {
   replicas?: number;
 }
 
+/** Largest network (trainable parameters) trained on several replicas: ResNet-50 (23.5M) fits, VGG does not. */
+const MAX_REPLICATED_PARAMETERS = 32_000_000;
+
 async function startReplicas(
   replica: TrainingReplica,
   spec: JobSpec,
   classes: number,
   learningRate: number,
   compute: TrainingCompute,
+  log: (line: string) => void = () => undefined,
 ): Promise<ReplicaGroup | null> {
   const backend = tf.getBackend();
   const replicas = Math.min(compute.replicas ?? 1, spec.training.batchSize);
   if (replicas <= 1 || (backend !== "wasm" && backend !== "cpu")) return null;
+  const parameters = replica.variables.reduce((n, v) => n + v.size, 0);
+  if (parameters > MAX_REPLICATED_PARAMETERS) {
+    // Every replica holds the network and optimizer, and the reduce buffer is (replicas ×
+    // parameters) floats; per-step costs that grow with the parameters, not the batch, would
+    // also eat the gain (docs/engine.md).
+    log(`one replica: ${parameters} trainable parameters is over ${MAX_REPLICATED_PARAMETERS} for data-parallel replicas`);
+    return null;
+  }
   try {
-    return await ReplicaGroup.start(replica, replicas, { spec, classes, learningRate, backend });
+    const group = await ReplicaGroup.start(replica, replicas, { spec, classes, learningRate, backend });
+    log(`${replicas} data-parallel replicas (threads); each batch split ${splitBatch(spec.training.batchSize, replicas).join(" + ")}`);
+    return group;
   } catch (error) {
     // Slower beats failed: train on this thread alone.
-    process.emitWarning(`trainyard: ${replicas} data-parallel replicas could not start, training on one (${(error as Error).message})`);
+    log(`one replica: ${replicas} data-parallel replicas could not start (${(error as Error).message.split("\n")[0]})`);
     return null;
   }
 }

@@ -35,6 +35,8 @@ export interface TrainerHooks {
   onEpoch(report: EpochReport): Promise<void>;
   /** Checked at every step boundary; a non-null answer stops training there. */
   stopRequested(): string | null;
+  /** What a user watching the job should know about how it trains (data-parallel replicas). */
+  onLog?(line: string): void;
 }
 
 export type TrainingOutcome =

@@ -90,11 +90,16 @@ describe("data-parallel training (wasm)", () => {
       const start = await sameStart(spec, data.classes.length);
       const single = completed(await train(spec, data, hooks, start, { replicas: 1 }));
       const metrics: number[][] = [];
+      const lines: string[] = [];
       const parallel = completed(
         await train(
           spec,
           data,
-          { ...hooks, onEpoch: async (r) => void metrics.push([r.metrics.trainLoss, r.metrics.trainAccuracy]) },
+          {
+            ...hooks,
+            onEpoch: async (r) => void metrics.push([r.metrics.trainLoss, r.metrics.trainAccuracy]),
+            onLog: (line) => void lines.push(line),
+          },
           start,
           { replicas: 2 },
         ),
@@ -102,6 +107,7 @@ describe("data-parallel training (wasm)", () => {
       expect(maxRelativeDifference(single.last, parallel.last)).toBeLessThan(tolerance);
       expect(parallel.result.testAccuracy).toBeCloseTo(single.result.testAccuracy, 3);
       expect(metrics).toHaveLength(1);
+      expect(lines).toEqual(["2 data-parallel replicas (threads); each batch split 50 + 49"]);
       expect(Number.isFinite(metrics[0][0])).toBe(true);
     });
   }
