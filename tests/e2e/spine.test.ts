@@ -40,7 +40,8 @@ beforeAll(async () => {
     LOG_LEVEL: "warn",
   };
   api = startTrainyard("api", env);
-  worker = startTrainyard("worker", env);
+  // Two data-parallel replicas whatever the machine's core count: the job trains through them.
+  worker = startTrainyard("worker", { ...env, TRAINYARD_REPLICAS: "2" });
   await waitFor("the API to be ready", () => fetch(`${baseUrl}/readyz`).then((r) => r.ok), 60_000);
 });
 
@@ -105,6 +106,9 @@ describe("the spine: one real LeNet job end to end", () => {
     const ofType = (type: string) => events.filter((block) => block.includes(`event: ${type}\n`));
     expect(ofType("epoch")).toHaveLength(EPOCHS);
     expect(ofType("log").some((block) => block.includes(`${job.backend} backend`))).toBe(true);
+    if (job.backend !== "tensorflow") {
+      expect(ofType("log").some((block) => block.includes("2 data-parallel replicas (threads); each batch split 16 + 16"))).toBe(true);
+    }
     expect(ofType("status").at(-1)).toContain('"succeeded"');
 
     const zip = await fetch(`${baseUrl}/v1/jobs/${id}/model`, { headers: headers() });
