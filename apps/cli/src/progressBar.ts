@@ -35,6 +35,12 @@ export function createProgressPrinter(stream: NodeJS.WriteStream = process.stdou
       if (stream.isTTY) stream.write(`\r${line.padEnd(stream.columns ? stream.columns - 1 : line.length)}`);
       else stream.write(`${line}\n`);
     },
+    /** A line printed above the bar (the bar is drawn again below it). */
+    log(line: string) {
+      if (!stream.isTTY) return void stream.write(`${line}\n`);
+      stream.write(`\r${line.padEnd(stream.columns ? stream.columns - 1 : line.length)}\n`);
+      if (previous) stream.write(previous);
+    },
     done() {
       if (stream.isTTY && previous) stream.write("\n");
     },

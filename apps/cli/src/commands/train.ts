@@ -16,17 +16,51 @@ interface JobResponse {
   backend: string | null;
 }
 
-/** Polls the job once a second, drawing the bar, until it finishes. */
+/** Polls the job once a second, drawing the bar, until it finishes; the job's log events are printed as they come. */
 export async function followJob(client: ApiClient, jobId: string): Promise<JobResponse> {
   const printer = createProgressPrinter();
-  for (;;) {
-    const job = await client.request<JobResponse>("GET", `/v1/jobs/${jobId}`);
-    printer.update(renderProgress(job));
-    if (FINISHED_STATUSES.includes(job.status as JobStatus)) {
-      printer.done();
-      return job;
+  const logs = new AbortController();
+  const logLines = printLogEvents(client, jobId, (line) => printer.log(`trainyard: ${line}`), logs.signal);
+  try {
+    for (;;) {
+      const job = await client.request<JobResponse>("GET", `/v1/jobs/${jobId}`);
+      printer.update(renderProgress(job));
+      if (FINISHED_STATUSES.includes(job.status as JobStatus)) {
+        printer.done();
+        return job;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
     }
-    await new Promise((r) => setTimeout(r, 1000));
+  } finally {
+    logs.abort();
+    await logLines;
+  }
+}
+
+/** Reads the job's event stream (SSE) and hands each `log` event's message to `print`; best effort. */
+async function printLogEvents(client: ApiClient, jobId: string, print: (line: string) => void, signal: AbortSignal): Promise<void> {
+  try {
+    const response = await fetch(`${client.baseUrl}/v1/jobs/${jobId}/events`, { headers: client.headers, signal });
+    if (!response.ok || !response.body) return;
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      buffered += decoder.decode(value, { stream: true });
+      const blocks = buffered.split("\n\n");
+      buffered = blocks.pop() ?? "";
+      for (const block of blocks) {
+        const lines = block.split("\n");
+        if (!lines.includes("event: log")) continue;
+        const data = lines.find((line) => line.startsWith("data: "));
+        const message = data ? (JSON.parse(data.slice("data: ".length)) as { message?: unknown }).message : undefined;
+        if (typeof message === "string") print(message);
+      }
+    }
+  } catch {
+    // Aborted when the job finished, or the stream broke: the bar does not depend on it.
   }
 }
 
