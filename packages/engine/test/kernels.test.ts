@@ -17,6 +17,9 @@ const TOLERANCE = 1e-4;
 type Attrs = Record<string, unknown>;
 interface Input {
   shape: number[];
+  /** Fixed values (boxes, indices) instead of random ones. */
+  values?: number[];
+  dtype?: "float32" | "int32";
   /** "relu" inputs have many exact zeros (ties for max pooling). */
   kind?: "normal" | "relu";
 }
@@ -30,7 +33,8 @@ function random(): number {
   return ((seed >>> 0) / 4294967296) * 2 - 1;
 }
 
-function makeValues({ shape, kind }: Input): Float32Array {
+function makeValues({ shape, kind, values }: Input): Float32Array {
+  if (values) return Float32Array.from(values);
   const v = new Float32Array(tf.util.sizeFromShape(shape));
   for (let i = 0; i < v.length; i++) {
     const r = random();
@@ -43,13 +47,14 @@ function makeValues({ shape, kind }: Input): Float32Array {
 async function runKernel(
   backendName: string,
   kernelName: string,
-  inputs: Record<string, { shape: number[]; values: Float32Array } | null>,
+  inputs: Record<string, { shape: number[]; values: Float32Array; dtype?: "float32" | "int32" } | null>,
   attrs: Attrs,
   stock: boolean,
 ): Promise<{ shape: number[]; values: Float32Array }> {
   await tf.setBackend(backendName);
   const tensors: Record<string, tf.Tensor> = {};
-  for (const [name, input] of Object.entries(inputs)) if (input) tensors[name] = tf.tensor(input.values, input.shape);
+  for (const [name, input] of Object.entries(inputs))
+    if (input) tensors[name] = tf.tensor(input.values, input.shape, input.dtype ?? "float32");
   try {
     if (stock) {
       const config = stockKernel(kernelName, backendName) ?? tf.getKernel(kernelName, backendName);
@@ -465,7 +470,86 @@ function otherCases(): Case[] {
   ];
 }
 
-const allCases = [...convCases(), ...depthwiseCases(), ...poolCases(), ...matMulCases(), ...otherCases()];
+function imageCases(): Case[] {
+  const cases: Case[] = [];
+  const mirrorPads: [string, number[], [number, number][]][] = [
+    [
+      "NHWC, height and width",
+      [2, 5, 6, 3],
+      [
+        [0, 0],
+        [1, 2],
+        [2, 1],
+        [0, 0],
+      ],
+    ],
+    [
+      "one channel, 1 each side (the augmentation's)",
+      [3, 7, 7, 1],
+      [
+        [0, 0],
+        [1, 1],
+        [1, 1],
+        [0, 0],
+      ],
+    ],
+    [
+      "channels and batch too",
+      [2, 3, 4, 5],
+      [
+        [1, 0],
+        [0, 1],
+        [1, 1],
+        [2, 2],
+      ],
+    ],
+    [
+      "2-D",
+      [4, 6],
+      [
+        [1, 1],
+        [3, 2],
+      ],
+    ],
+  ];
+  for (const [name, shape, paddings] of mirrorPads) {
+    for (const mode of ["reflect", "symmetric"]) {
+      if (mode === "reflect" && paddings.some(([b, a], axis) => Math.max(b, a) >= shape[axis])) continue;
+      cases.push({ kernel: "MirrorPad", name: `${name} ${mode}`, inputs: { x: { shape } }, attrs: { paddings, mode } });
+    }
+  }
+  // Boxes [y1, x1, y2, x2]: inside, flipped (y2 < y1, x2 < x1), reaching outside (extrapolation), a point.
+  const boxes = [0.1, 0.2, 0.8, 0.9, 0.9, 0.7, 0.05, 0.1, -0.3, 0.2, 1.2, 0.6, 0.5, 0.5, 0.5, 0.5];
+  for (const [cropSize, channels] of [
+    [[7, 5], 1],
+    [[4, 6], 3],
+    [[1, 1], 2],
+  ] as [[number, number], number][]) {
+    cases.push({
+      kernel: "CropAndResize",
+      name: `${boxes.length / 4} boxes → ${cropSize.join("×")}, ${channels} channel(s)`,
+      inputs: {
+        image: { shape: [3, 9, 8, channels] },
+        boxes: { shape: [4, 4], values: boxes },
+        boxInd: { shape: [4], values: [0, 2, 1, 2], dtype: "int32" },
+      },
+      attrs: { method: "bilinear", extrapolationValue: 0.25, cropSize },
+    });
+  }
+  cases.push({
+    kernel: "CropAndResize",
+    name: "a box naming no image stays zero",
+    inputs: {
+      image: { shape: [1, 5, 5, 1] },
+      boxes: { shape: [2, 4], values: [0, 0, 1, 1, 0, 0, 1, 1] },
+      boxInd: { shape: [2], values: [0, 3], dtype: "int32" },
+    },
+    attrs: { method: "bilinear", extrapolationValue: 0, cropSize: [3, 3] },
+  });
+  return cases;
+}
+
+const allCases = [...convCases(), ...depthwiseCases(), ...poolCases(), ...matMulCases(), ...otherCases(), ...imageCases()];
 
 beforeAll(async () => {
   await tf.setBackend("wasm");
@@ -480,11 +564,11 @@ describe.each(["wasm", "cpu"] as const)("engine kernels on %s vs stock cpu", (ba
   const cases = allCases.filter((c) => kernels.has(c.kernel));
   it.each(cases.map((c) => [`${c.kernel}: ${c.name}`, c] as const))("%s", async (_label, c) => {
     const values: Record<string, Float32Array> = {};
-    const inputs: Record<string, { shape: number[]; values: Float32Array } | null> = {};
+    const inputs: Record<string, { shape: number[]; values: Float32Array; dtype?: "float32" | "int32" } | null> = {};
     for (const [name, input] of Object.entries(c.inputs)) {
       if (!input) continue;
       values[name] = makeValues(input);
-      inputs[name] = { shape: input.shape, values: values[name] };
+      inputs[name] = { shape: input.shape, values: values[name], dtype: input.dtype };
     }
     const expected = c.reference ? c.reference(values) : await runKernel("cpu", c.kernel, inputs, c.attrs, true);
     const actual = await runKernel(backendName, c.kernel, inputs, c.attrs, false);

@@ -84,6 +84,14 @@ export class KernelContext {
     return Float32Array.from(values ?? []);
   }
 
+  /** Any tensor's values (float32 or int32: box indices, for instance), as `f32` does for float32. */
+  values(info: TensorInfo): Float32Array | Int32Array {
+    if (info.dtype === "float32") return this.f32(info);
+    if (this.wasm) return this.wasm.typedArrayFromHeap(info) as unknown as Int32Array;
+    const values = this.cpu!.data.get(info.dataId).values;
+    return values instanceof Int32Array ? values : Int32Array.from(values ?? []);
+  }
+
   free(...infos: (TensorInfo | undefined)[]): void {
     for (const info of infos) if (info) this.backend.disposeData(info.dataId);
   }
@@ -96,7 +104,8 @@ export class KernelContext {
    */
   run(kernelName: string, inputs: Record<string, TensorInfo>, attrs: Attrs = {}, stock = false): TensorInfo {
     const preferEngine = !stock && this.name === "cpu" && CPU_ENGINE_NESTED.has(kernelName);
-    const config = (preferEngine ? tf.getKernel(kernelName, this.name) : stockKernel(kernelName, this.name)) ?? tf.getKernel(kernelName, this.name);
+    const config =
+      (preferEngine ? tf.getKernel(kernelName, this.name) : stockKernel(kernelName, this.name)) ?? tf.getKernel(kernelName, this.name);
     if (!config) throw new Error(`backend ${this.name} has no kernel ${kernelName}`);
     const out = config.kernelFunc({ inputs, attrs: attrs as tf.NamedAttrMap, backend: this.backend });
     return Array.isArray(out) ? out[0] : out;

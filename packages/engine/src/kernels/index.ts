@@ -11,6 +11,7 @@ import { deferred } from "./lazy.ts";
 import { cpuConv2D, cpuMatMul } from "./gemm.ts";
 import { matMulUntransposed } from "./matmul.ts";
 import { runSplit } from "./parallel.ts";
+import { cropAndResize, mirrorPad, type CropAndResizeAttrs, type MirrorPadAttrs } from "./image.ts";
 import { avgPoolGrad, maxPoolGrad, type PoolGradAttrs } from "./pool.ts";
 import { meanLeading, padV2, sumLeading, tile } from "./reduce.ts";
 
@@ -41,6 +42,10 @@ const impls: Record<string, Impl> = {
   Tile: (ctx, { x }, attrs) => tile(ctx, x, attrs as unknown as Parameters<typeof tile>[2]),
   PadV2: (ctx, { x }, attrs) => padV2(ctx, x, attrs as unknown as Parameters<typeof padV2>[2]),
   AvgPoolGrad: (ctx, { dy, input }, attrs) => avgPoolGrad(ctx, dy, input, attrs as unknown as PoolGradAttrs),
+  MirrorPad: (ctx, inputs, attrs) => mirrorPad(ctx, inputs.x, attrs as unknown as MirrorPadAttrs) ?? ctx.run("MirrorPad", inputs, attrs),
+  CropAndResize: (ctx, inputs, attrs) =>
+    cropAndResize(ctx, inputs.image, inputs.boxes, inputs.boxInd, attrs as unknown as CropAndResizeAttrs) ??
+    ctx.run("CropAndResize", inputs, attrs),
 };
 
 /** Which engine kernels each backend gets. */
@@ -62,6 +67,8 @@ export const ENGINE_KERNELS: Record<EngineBackendName, readonly string[]> = {
     "Mean",
     "PadV2",
     "Tile",
+    "MirrorPad",
+    "CropAndResize",
   ],
   cpu: [
     "Conv2D",
