@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import type { EpochMetrics, JobSpec } from "@trainyard/shared";
-import { AUGMENT_SALT, augmentBatch, hasAugmentation, planAugmentation } from "./data/augment.ts";
-import { assembleBatch, batchRanges, type BatchShape } from "./data/batches.ts";
-import { mixSeed, seededRandom, shuffledIndices } from "./data/random.ts";
+import { batchRanges, type BatchShape } from "./data/batches.ts";
+import { batchSource } from "./data/batchSource.ts";
+import { mixSeed, shuffledIndices } from "./data/random.ts";
 import { makeSplits } from "./data/splits.ts";
 import type { LoadedDataset } from "./data/types.ts";
 import { TrainingError } from "./errors.ts";
@@ -60,6 +60,7 @@ export async function train(
   }
 
   const group = await startReplicas(replica, spec, dataset.classes.length, learningRateAt(training, startEpoch), compute, hooks.onLog);
+  const source = await batchSource(dataset, splits.train, spec, shape, hooks.onLog, { prefetch: compute.prefetch });
   try {
     const runStartedAt = performance.now();
     let stepsThisRun = 0;
@@ -69,7 +70,6 @@ export async function train(
     for (let epoch = startEpoch; epoch <= training.epochs; epoch += 1) {
       const learningRate = learningRateAt(training, epoch);
       const order = shuffledIndices(splits.train.indices.length, mixSeed(training.seed, epoch));
-      const augmentRandom = hasAugmentation(spec.augmentation) ? seededRandom(mixSeed(mixSeed(training.seed, epoch), AUGMENT_SALT)) : null;
       // A resumed epoch skips the steps already taken; the order is the same, a function of (seed, epoch).
       const resumed = partial;
       partial = null;
@@ -77,14 +77,12 @@ export async function train(
       let lossSum = resumed?.lossSum ?? 0;
       let correct = resumed?.correct ?? 0;
       let seen = resumed?.seen ?? 0;
-      let step = 0;
-      for (const positions of batchRanges(order, training.batchSize)) {
-        if (resumed && step < resumed.step) {
-          // Draw what the skipped steps drew, so the steps after them see the same augmentations.
-          if (augmentRandom) planAugmentation([positions.length, ...shape.inputShape], spec.augmentation, augmentRandom);
-          step += 1;
-          continue;
-        }
+      const steps = [...batchRanges(order, training.batchSize)];
+      let step = resumed?.step ?? 0;
+      // The source replays the augmentation draws of the steps a resumed epoch skips.
+      source.startEpoch(epoch, steps, step);
+      while (step < steps.length) {
+        const positions = steps[step];
         const stop = hooks.stopRequested();
         if (stop) {
           if (!CHECKPOINTING_STOPS.has(stop)) return { status: "stopped", reason: stop, checkpoint: null };
@@ -100,9 +98,7 @@ export async function train(
           };
           return { status: "stopped", reason: stop, checkpoint };
         }
-        const { x: batchX, y } = assembleBatch(splits.train, positions, shape);
-        const x = augmentRandom ? augmentBatch(batchX, spec.augmentation, augmentRandom) : batchX;
-        if (x !== batchX) batchX.dispose();
+        const { x, y } = await source.next();
         let lossValue: number;
         let hitValue: number;
         if (group) {
@@ -184,6 +180,7 @@ export async function train(
     const test = await evaluate(model, splits.test, shape, Math.max(training.batchSize, 500));
     return { status: "completed", result: { testLoss: test.loss, testAccuracy: test.accuracy, bestEpoch }, best, last, stoppedEarly };
   } finally {
+    await source.stop();
     await group?.stop();
     replica.dispose();
   }
@@ -197,6 +194,8 @@ export interface TrainingCompute {
    * wasm and cpu only: native TensorFlow already uses every core (or its GPU) for one replica.
    */
   replicas?: number;
+  /** Make each next batch on a loader thread while the current one trains (default: when the job augments). */
+  prefetch?: boolean;
 }
 
 /** Largest network (trainable parameters) trained on several replicas: ResNet-50 (23.5M) fits, VGG does not. */
