@@ -89,6 +89,24 @@ export class TrainingReplica {
     }
   }
 
+  /**
+   * A data-parallel step's update: the reduced gradients (disposed here), then the reduced batch
+   * norm statistics (in `statistics` order; the tensors are taken over).
+   */
+  applyReduced(grads: tf.NamedTensorMap, statistics: tf.Tensor[], learningRate: number): void {
+    this.apply(grads, learningRate);
+    this.statistics.forEach((s, i) => s.write(statistics[i]));
+    tf.dispose(statistics);
+  }
+
+  /** Every weight, trainable or not, one after another in `model.weights` order (to compare replicas). */
+  async flatWeights(): Promise<Float32Array> {
+    const values = await Promise.all(this.model.weights.map((w) => w.read().data() as Promise<Float32Array>));
+    const flat = new Float32Array(values.reduce((n, v) => n + v.length, 0));
+    values.reduce((offset, v) => (flat.set(v, offset), offset + v.length), 0);
+    return flat;
+  }
+
   dispose(): void {
     this.model.dispose();
     this.optimizer.dispose();

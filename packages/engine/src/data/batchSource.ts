@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { JobSpec } from "@trainyard/shared";
-import { startWorkerThread } from "../workerThread.ts";
+import { startWorkerThread, ThreadChannel } from "../workerThread.ts";
 import { AUGMENT_SALT, augmentBatch, hasAugmentation, planAugmentation } from "./augment.ts";
 import { assembleBatch, type BatchShape } from "./batches.ts";
 import { mixSeed, seededRandom } from "./random.ts";
@@ -31,12 +31,12 @@ export interface BatchSource {
 }
 
 /** The augmentation's random stream for an epoch: a function of (seed, epoch) only. */
-export function augmentationStream(seed: number, epoch: number): () => number {
+function augmentationStream(seed: number, epoch: number): () => number {
   return seededRandom(mixSeed(mixSeed(seed, epoch), AUGMENT_SALT));
 }
 
 /** Makes a step's batch: assembled, then augmented with the epoch's stream when the job augments. */
-export function makeBatch(
+function makeBatch(
   split: IndexedSplit,
   positions: Uint32Array,
   shape: BatchShape,
@@ -51,12 +51,12 @@ export function makeBatch(
 }
 
 /** Takes the draws the skipped steps took, so the steps after them see the same augmentations. */
-export function replayDraws(steps: Uint32Array[], count: number, shape: BatchShape, spec: JobSpec, random: () => number): void {
+function replayDraws(steps: Uint32Array[], count: number, shape: BatchShape, spec: JobSpec, random: () => number): void {
   for (let i = 0; i < count; i++) planAugmentation([steps[i].length, ...shape.inputShape], spec.augmentation, random);
 }
 
 /** Batches made on the trainer's thread when asked for. */
-class InlineBatches implements BatchSource {
+export class InlineBatches implements BatchSource {
   private steps: Uint32Array[] = [];
   private step = 0;
   private random: (() => number) | null = null;
@@ -74,9 +74,9 @@ class InlineBatches implements BatchSource {
     if (this.random) replayDraws(steps, firstStep, this.shape, this.spec, this.random);
   }
 
-  async next(): Promise<Batch> {
-    const { x, y } = makeBatch(this.split, this.steps[this.step++], this.shape, this.spec, this.random);
-    return { x, y };
+  /** Also the batch's labels (the loader thread sends those instead of the one-hot tensor). */
+  async next(): Promise<Batch & { labels: Int32Array }> {
+    return makeBatch(this.split, this.steps[this.step++], this.shape, this.spec, this.random);
   }
 
   async stop(): Promise<void> {}
@@ -87,57 +87,38 @@ class PrefetchedBatches implements BatchSource {
   private pending: Promise<Extract<FromLoader, { type: "batch" }>> | null = null;
   private steps = 0;
   private step = 0;
-  /** Answers awaited, in the order the requests went out (the loader answers in order). */
-  private waiting: { resolve: (m: FromLoader) => void; reject: (e: Error) => void }[] = [];
-  private failure: Error | null = null;
 
   private constructor(
-    private readonly worker: import("node:worker_threads").Worker,
+    private readonly channel: ThreadChannel<ToLoader, FromLoader>,
     private readonly classes: number,
-  ) {
-    worker.on("message", (message: FromLoader | { fatal: string }) => {
-      if ("fatal" in message) return this.fail(new Error(`the batch loader could not start: ${message.fatal}`));
-      if (message.type === "failed") return this.fail(new Error(`the batch loader failed: ${message.message}`));
-      this.waiting.shift()?.resolve(message);
-    });
-    worker.on("error", (error) => this.fail(error));
-    worker.on("exit", (code) => this.fail(new Error(`the batch loader exited with code ${code}`)));
-  }
-
-  private fail(error: Error): void {
-    this.failure ??= error;
-    for (const waiting of this.waiting.splice(0)) waiting.reject(this.failure);
-  }
-
-  private answer(): Promise<FromLoader> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
-  }
+  ) {}
 
   static async start(dataset: LoadedDataset, spec: JobSpec, shape: BatchShape, backend: "wasm" | "cpu"): Promise<PrefetchedBatches> {
-    const worker = startWorkerThread(new URL("./loaderWorker.ts", import.meta.url), {});
-    const source = new PrefetchedBatches(worker, shape.classes);
-    const ready = source.answer();
-    worker.postMessage({ type: "init", dataset, spec, shape, backend } satisfies ToLoader);
+    const channel = new ThreadChannel<ToLoader, FromLoader>(
+      startWorkerThread(new URL("./loaderWorker.ts", import.meta.url), {}),
+      "the batch loader",
+    );
     try {
+      const ready = channel.expect("ready");
+      channel.post({ type: "init", dataset, spec, shape, backend });
       await ready;
     } catch (error) {
-      await worker.terminate();
+      await channel.worker.terminate();
       throw error;
     }
-    return source;
+    return new PrefetchedBatches(channel, shape.classes);
   }
 
   private request(): void {
-    const answer = this.answer() as Promise<Extract<FromLoader, { type: "batch" }>>;
+    const answer = this.channel.expect("batch");
     // Rejections surface when the batch is awaited in next().
     answer.catch(() => undefined);
     this.pending = answer;
-    this.worker.postMessage({ type: "next" } satisfies ToLoader);
+    this.channel.post({ type: "next" });
   }
 
   startEpoch(epoch: number, steps: Uint32Array[], firstStep: number): void {
-    // A batch made ahead for an epoch left unfinished is dropped when it arrives.
+    // A batch made ahead for an epoch left unfinished is dropped when it arrives (answers come in order).
     this.pending = null;
     this.steps = steps.length;
     this.step = firstStep;
@@ -145,7 +126,7 @@ class PrefetchedBatches implements BatchSource {
     const positions = new Uint32Array(steps.reduce((n, s) => n + s.length, 0));
     steps.reduce((offset, s) => (positions.set(s, offset), offset + s.length), 0);
     const lengths = Uint32Array.from(steps, (s) => s.length);
-    this.worker.postMessage({ type: "epoch", epoch, positions, lengths, firstStep } satisfies ToLoader);
+    this.channel.post({ type: "epoch", epoch, positions, lengths, firstStep });
     if (this.step < this.steps) this.request();
   }
 
@@ -164,7 +145,7 @@ class PrefetchedBatches implements BatchSource {
 
   async stop(): Promise<void> {
     this.pending = null;
-    await this.worker.terminate();
+    await this.channel.worker.terminate();
   }
 }
 

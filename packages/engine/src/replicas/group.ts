@@ -17,7 +17,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { JobSpec } from "@trainyard/shared";
 import { exportModel } from "../modelExport.ts";
 import type { TrainingReplica } from "../trainingReplica.ts";
-import { startWorkerThread } from "../workerThread.ts";
+import { startWorkerThread, ThreadChannel } from "../workerThread.ts";
 import { createLayout, regionOf, valuesOf } from "./layout.ts";
 import type { FromReplica, ReplicaLayout, ToReplica } from "./protocol.ts";
 
@@ -34,40 +34,12 @@ export function splitBatch(batch: number, replicas: number): number[] {
   return Array.from({ length: replicas }, (_, r) => base + (r < batch % replicas ? 1 : 0));
 }
 
-class ReplicaThread {
-  private waiting: { type: FromReplica["type"]; resolve: (m: FromReplica) => void; reject: (e: Error) => void }[] = [];
-  private failure: Error | null = null;
-
+class ReplicaThread extends ThreadChannel<ToReplica, FromReplica> {
   constructor(
     readonly index: number,
-    readonly worker: Worker,
+    worker: Worker,
   ) {
-    worker.on("message", (message: FromReplica | { fatal: string }) => {
-      if ("fatal" in message) return this.fail(new Error(`replica ${index} could not start: ${message.fatal}`));
-      if (message.type === "failed") return this.fail(new Error(`replica ${index} failed: ${message.message}`));
-      const next = this.waiting.shift();
-      if (!next) return;
-      if (next.type !== message.type) next.reject(new Error(`replica ${index} answered ${message.type}, expected ${next.type}`));
-      else next.resolve(message);
-    });
-    worker.on("error", (error) => this.fail(error));
-    worker.on("exit", (code) => this.fail(new Error(`replica ${index} exited with code ${code}`)));
-  }
-
-  private fail(error: Error): void {
-    this.failure ??= error;
-    for (const w of this.waiting.splice(0)) w.reject(this.failure);
-  }
-
-  post(message: ToReplica, transfer: ArrayBuffer[] = []): void {
-    if (this.failure) throw this.failure;
-    this.worker.postMessage(message, transfer);
-  }
-
-  /** The next answer, which must be of this type. */
-  expect<T extends FromReplica["type"]>(type: T): Promise<Extract<FromReplica, { type: T }>> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => this.waiting.push({ type, resolve: resolve as (m: FromReplica) => void, reject }));
+    super(worker, `replica ${index}`);
   }
 }
 
@@ -146,13 +118,7 @@ export class ReplicaGroup {
     const reduced = this.reduce(own.grads, counts);
     tf.dispose([own.loss, own.hits, own.grads]);
     for (const thread of this.threads) thread.post({ type: "apply", learningRate });
-    const variables = this.replica.variables;
-    const grads: tf.NamedTensorMap = {};
-    variables.forEach((v, i) => (grads[v.name] = reduced[i]));
-    this.replica.apply(grads, learningRate);
-    const statistics = reduced.slice(variables.length);
-    this.replica.statistics.forEach((s, i) => s.write(statistics[i]));
-    tf.dispose(statistics);
+    this.replica.applyReduced(reduced.grads, reduced.statistics, learningRate);
     const lossSum = ownLoss[0] * counts[0] + others.reduce((sum, a) => sum + a.loss * a.count, 0);
     return { loss: lossSum / batch, hits: ownHits[0] + others.reduce((sum, a) => sum + a.hits, 0) };
   }
@@ -163,7 +129,7 @@ export class ReplicaGroup {
    * backend's own elementwise kernels (SIMD on wasm; a plain JS pass measured 40–90 ms for
    * ResNet-18's 11M parameters, the kernels ~25 ms including the copies).
    */
-  private reduce(ownGrads: tf.NamedTensorMap, counts: number[]): tf.Tensor[] {
+  private reduce(ownGrads: tf.NamedTensorMap, counts: number[]): { grads: tf.NamedTensorMap; statistics: tf.Tensor[] } {
     const batch = counts.reduce((a, b) => a + b, 0);
     const out = regionOf(this.layout, 0);
     const parts = this.threads
@@ -173,25 +139,27 @@ export class ReplicaGroup {
     const equalWeights = parts.every((p) => p.weight === ownWeight);
     const own = [...this.replica.variables.map((v) => ownGrads[v.name]), ...this.replica.statistics.map((s) => s.read())];
     let offset = 0;
-    return own.map((tensor) => {
+    const reduced = own.map((tensor) => {
       const length = tensor.size;
-      const reduced = tf.tidy(() => {
+      const sum = tf.tidy(() => {
         const others = parts.map((p) => tf.tensor(p.values.subarray(offset, offset + length), tensor.shape, "float32"));
         if (others.length === 0) return tensor.mul(ownWeight);
         if (equalWeights) return tf.addN([tensor, ...others]).mul(ownWeight);
         return others.reduce((sum, other, i) => sum.add(other.mul(parts[i].weight)), tensor.mul(ownWeight));
       });
-      out.set(valuesOf(reduced), offset);
+      out.set(valuesOf(sum), offset);
       offset += length;
-      return reduced;
+      return sum;
     });
+    const variables = this.replica.variables;
+    const grads: tf.NamedTensorMap = {};
+    variables.forEach((v, i) => (grads[v.name] = reduced[i]));
+    return { grads, statistics: reduced.slice(variables.length) };
   }
 
   /** Every replica's weights (replica 0 first), flattened in `model.weights` order: to check they agree. */
   async weights(): Promise<Float32Array[]> {
-    const own = await Promise.all(this.replica.model.weights.map((w) => w.read().data() as Promise<Float32Array>));
-    const flat = new Float32Array(own.reduce((n, v) => n + v.length, 0));
-    own.reduce((offset, v) => (flat.set(v, offset), offset + v.length), 0);
+    const flat = await this.replica.flatWeights();
     const answers = this.threads.map((t) => t.expect("weights"));
     for (const thread of this.threads) thread.post({ type: "weights" });
     return [flat, ...(await Promise.all(answers)).map((a) => a.values)];

@@ -6,32 +6,30 @@
  */
 import { parentPort } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
-import { registerEngineKernels } from "../kernels/index.ts";
+import { initBackend } from "../backend/index.ts";
 import { loadExportedWeights } from "../modelExport.ts";
 import { TrainingReplica } from "../trainingReplica.ts";
+import { serveMessages } from "../workerThread.ts";
 import { checkLayout, flattenInto, regionOf, tensorsFrom } from "./layout.ts";
 import type { FromReplica, ReplicaLayout, ToReplica } from "./protocol.ts";
 
-const port = parentPort!;
 let replica: TrainingReplica | null = null;
 let layout: ReplicaLayout | null = null;
 let index = 0;
 
 function send(message: FromReplica, transfer: ArrayBuffer[] = []): void {
-  port.postMessage(message, transfer);
+  parentPort!.postMessage(message, transfer);
 }
 
 async function init(message: Extract<ToReplica, { type: "init" }>): Promise<void> {
-  if (message.backend === "wasm") await import("@tensorflow/tfjs-backend-wasm");
-  if (!(await tf.setBackend(message.backend))) throw new Error(`backend ${message.backend} did not start in a replica thread`);
-  await tf.ready();
-  registerEngineKernels(message.backend);
+  await initBackend(message.backend, { kernelThreads: 1 });
   replica = TrainingReplica.build(message.spec, message.classes, message.learningRate);
   loadExportedWeights(replica.model, message.weights);
   await replica.optimizer.importState(message.optimizerState);
   checkLayout(message.layout, replica);
   layout = message.layout;
   index = message.index;
+  send({ type: "ready" });
 }
 
 async function gradients(message: Extract<ToReplica, { type: "gradients" }>): Promise<void> {
@@ -55,35 +53,19 @@ async function gradients(message: Extract<ToReplica, { type: "gradients" }>): Pr
 
 function apply(learningRate: number): void {
   const { grads, statistics } = tensorsFrom(regionOf(layout!, 0), layout!, replica!);
-  replica!.apply(grads, learningRate);
-  replica!.statistics.forEach((s, i) => s.write(statistics[i]));
-  tf.dispose(statistics);
+  replica!.applyReduced(grads, statistics, learningRate);
 }
 
 async function weights(): Promise<void> {
-  const values = await Promise.all(replica!.model.weights.map((w) => w.read().data() as Promise<Float32Array>));
-  const all = new Float32Array(values.reduce((n, v) => n + v.length, 0));
-  let offset = 0;
-  for (const v of values) {
-    all.set(v, offset);
-    offset += v.length;
-  }
-  send({ type: "weights", values: all }, [all.buffer]);
+  const values = await replica!.flatWeights();
+  send({ type: "weights", values }, [values.buffer as ArrayBuffer]);
 }
 
-// Messages are handled one at a time in arrival order: a step's "apply" finishes before the
-// next "gradients" starts, which is what keeps region 0 safe to rewrite (see group.ts).
-let queue = Promise.resolve();
-port.on("message", (message: ToReplica) => {
-  queue = queue.then(async () => {
-    try {
-      if (message.type === "init") await init(message);
-      else if (message.type === "gradients") await gradients(message);
-      else if (message.type === "apply") apply(message.learningRate);
-      else await weights();
-      if (message.type === "init") send({ type: "ready" });
-    } catch (error) {
-      send({ type: "failed", message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-    }
-  });
+// One message at a time, in arrival order: a step's "apply" finishes before the next
+// "gradients" starts, which is what keeps region 0 safe to rewrite (see group.ts).
+serveMessages<ToReplica>((message) => {
+  if (message.type === "init") return init(message);
+  if (message.type === "gradients") return gradients(message);
+  if (message.type === "apply") return apply(message.learningRate);
+  return weights();
 });
