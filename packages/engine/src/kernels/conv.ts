@@ -11,7 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext } from "./context.ts";
-import { transpose2d } from "./matmul.ts";
+import { product } from "./matmul.ts";
 import { cropFilter, cropPlan, uncropFilter } from "./crop.ts";
 import { smallMapApplies, smallMapBackpropFilter, smallMapBackpropInput, smallMapForward } from "./smallmap.ts";
 import { activationStrides, conv2dInfo, flipFilter, gather4, scatterDilated, type ConvGeometryAttrs, type Pad } from "./layout.ts";
@@ -346,28 +346,9 @@ function backpropInputCol2im(
     const s = activationStrides(dy.shape, false);
     gather4(ctx.f32(dyNHWC), [n, oh, ow, co], ctx.f32(dy), s);
   }
-  const dyMatrix = KernelContext.reshaped(dyNHWC, [1, positions, co]);
-  let cols: TensorInfo;
-  if (positions < k) {
-    // Fewer positions than filter rows (a small map): XNNPACK packs a product's second operand
-    // on every call, slowly (see smallmap.ts), so take (dy · Wᵀ)ᵀ = W · dyᵀ, streaming W as it
-    // is stored ([fh·fw·ci, co]) and packing only dyᵀ.
-    const dyT = transpose2d(ctx, dyMatrix, positions, co);
-    const colsT = ctx.run(
-      "BatchMatMul",
-      { a: KernelContext.reshaped(filter, [1, k, co]), b: dyT },
-      { transposeA: false, transposeB: false },
-    );
-    ctx.free(dyT);
-    cols = transpose2d(ctx, colsT, k, positions);
-    ctx.free(colsT);
-  } else {
-    // W as [co, fh·fw·ci] so the product needs no transpose flag (wasm's XNNPACK path).
-    const wT = ctx.alloc([1, co, k]);
-    gather4(ctx.f32(wT), [1, 1, co, k], ctx.f32(filter), [0, 0, 1, co]);
-    cols = ctx.run("BatchMatMul", { a: dyMatrix, b: wT }, { transposeA: false, transposeB: false });
-    ctx.free(wT);
-  }
+  // dy · Wᵀ with W as stored ([fh·fw·ci, co], i.e. the second operand transposed): on small maps
+  // (few positions, a big filter) `product` streams W rather than packing it.
+  const cols = product(ctx, KernelContext.reshaped(dyNHWC, [1, positions, co]), KernelContext.reshaped(filter, [1, k, co]), false, true);
   if (dyNHWC !== dy) ctx.free(dyNHWC);
   const dx = ctx.alloc(channelsLast ? [n, h, w, ci] : [n, ci, h, w]);
   const out = ctx.f32(dx);

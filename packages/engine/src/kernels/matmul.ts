@@ -72,6 +72,16 @@ export function matMulUntransposed(
   return withRank(out);
 }
 
+/**
+ * A · B for single matrices (either stored transposed) through the backend's fastest path: on
+ * wasm the engine's BatchMatMul (XNNPACK, big second operands streamed), on cpu the JS GEMM.
+ * For the engine's own kernels, which must not call the overridden kernel through TF.js.
+ */
+export function product(ctx: KernelContext, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo {
+  const attrs = { transposeA, transposeB };
+  return ctx.name === "wasm" ? matMulUntransposed(ctx, "BatchMatMul", { a, b }, attrs) : ctx.run("BatchMatMul", { a, b }, attrs);
+}
+
 /** Floats from which a product's second operand is better streamed than packed (see streamedProduct). */
 const STREAM_MIN_FLOATS = 1 << 18;
 

@@ -12,7 +12,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext } from "./context.ts";
 import { cropPlan } from "./crop.ts";
-import { applyActivation, transpose2d } from "./matmul.ts";
+import { applyActivation, product, transpose2d } from "./matmul.ts";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -118,36 +118,20 @@ function denseMatrix(ctx: KernelContext, filter: TensorInfo, info: tf.backend_ut
 }
 
 /**
- * v [n, len] · M (transposed: false) or v · Mᵀ (transposed: true). XNNPACK packs the second
- * operand of every product (a fully-connected operator's weights; they are new each call here)
- * at ~18 ns a float on these machines, more than the product itself for a 1M-float M. So when M
- * is wider than the batch, the product is taken transposed — (v · M)ᵀ = Mᵀ · vᵀ — which
- * streams M and packs only vᵀ; the small vᵀ and result are transposed in JS.
+ * v [n, len] · M (transposed: false) or v · Mᵀ (transposed: true). The matrix is built in the
+ * orientation the product can stream — handed over as a transposed second operand — so that
+ * `product` does not pack it when it is big (see matmul.ts).
  */
 function denseProduct(
   ctx: KernelContext,
   v: TensorInfo,
-  n: number,
   filter: TensorInfo,
   info: tf.backend_util.Conv2DInfo,
   transposed: boolean,
 ): TensorInfo {
-  const rows = info.inHeight * info.inWidth * info.inChannels;
-  const cols = info.outHeight * info.outWidth * info.outChannels;
-  const [inner, outer] = transposed ? [cols, rows] : [rows, cols];
-  if (outer <= n) {
-    const m = denseMatrix(ctx, filter, info, transposed);
-    const out = ctx.run("BatchMatMul", { a: v, b: m }, { transposeA: false, transposeB: false });
-    ctx.free(m);
-    return out;
-  }
-  // The other orientation of M is the product's first operand.
   const m = denseMatrix(ctx, filter, info, !transposed);
-  const vT = transpose2d(ctx, v, n, inner);
-  const outT = ctx.run("BatchMatMul", { a: m, b: vT }, { transposeA: false, transposeB: false });
-  ctx.free(m, vT);
-  const out = transpose2d(ctx, outT, outer, n);
-  ctx.free(outT);
+  const out = product(ctx, v, m, false, true);
+  ctx.free(m);
   return out;
 }
 
@@ -164,7 +148,7 @@ export function smallMapForward(
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
   const biasSize = bias ? tf.util.sizeFromShape(bias.shape) : 0;
   if (bias && ((biasSize !== 1 && biasSize !== co) || bias.dtype !== "float32")) return null;
-  const out = denseProduct(ctx, KernelContext.reshaped(x, [1, n, h * w * ci]), n, filter, info, false);
+  const out = denseProduct(ctx, KernelContext.reshaped(x, [1, n, h * w * ci]), filter, info, false);
   const values = ctx.f32(out);
   if (bias) {
     const bv = ctx.f32(bias);
@@ -183,7 +167,7 @@ export function smallMapBackpropInput(
   info: tf.backend_util.Conv2DInfo,
 ): TensorInfo {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
-  const out = denseProduct(ctx, KernelContext.reshaped(dy, [1, n, oh * ow * co]), n, filter, info, true);
+  const out = denseProduct(ctx, KernelContext.reshaped(dy, [1, n, oh * ow * co]), filter, info, true);
   return KernelContext.reshaped(out, [n, h, w, ci]);
 }
 
