@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { jobSpecInputSchema, type JobSpec } from "@trainyard/shared";
+import type { JobSpec } from "@trainyard/shared";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../src/backend/index.ts";
 import { batchRanges } from "../src/data/batches.ts";
@@ -7,23 +7,17 @@ import { batchSource, type BatchSource } from "../src/data/batchSource.ts";
 import { loadBuiltinDataset } from "../src/data/builtins.ts";
 import { shuffledIndices } from "../src/data/random.ts";
 import { makeSplits } from "../src/data/splits.ts";
+import { testJobSpec } from "./support/jobSpec.ts";
 
 beforeAll(async () => {
   await initBackend("wasm", { kernelThreads: 1 });
 });
 
 function specOf(augmentation: Record<string, unknown>): JobSpec {
-  const parsed = jobSpecInputSchema.parse({
-    architecture: "lenet",
-    dataset: { name: "synthetic-shapes" },
-    training: { batchSize: 40, maxTrainSamples: 400, seed: 9 },
-    augmentation,
-  });
-  return {
-    ...parsed,
-    inputShape: [32, 32, 1],
-    training: { ...parsed.training, seed: 9, optimizer: { ...parsed.training.optimizer, learningRate: 0.1 } },
-  };
+  return testJobSpec(
+    { training: { batchSize: 40, maxTrainSamples: 400, seed: 9 }, augmentation },
+    { inputShape: [32, 32, 1], learningRate: 0.1 },
+  );
 }
 
 async function take(source: BatchSource, epoch: number, steps: Uint32Array[], firstStep: number, count: number) {

@@ -1,24 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { jobSpecInputSchema, type JobSpec } from "@trainyard/shared";
+import type { JobSpec } from "@trainyard/shared";
 import { initBackend, loadBuiltinDataset, train, type ExportedModel, type TrainerHooks, type TrainingOutcome } from "../src/index.ts";
 import { decodeExportedWeights, exportModel } from "../src/modelExport.ts";
 import type { TrainingStart } from "../src/trainingTypes.ts";
 import { ReplicaGroup, splitBatch } from "../src/replicas/group.ts";
 import { TrainingReplica } from "../src/trainingReplica.ts";
+import { testJobSpec } from "./support/jobSpec.ts";
 
-function specOf(input: Record<string, unknown>): JobSpec {
-  const parsed = jobSpecInputSchema.parse({ architecture: "lenet", dataset: { name: "synthetic-shapes" }, ...input });
-  return {
-    ...parsed,
-    inputShape: [28, 28, 1],
-    training: {
-      ...parsed.training,
-      seed: 5,
-      optimizer: { ...parsed.training.optimizer, learningRate: parsed.training.optimizer.learningRate ?? 0.05 },
-    },
-  };
-}
+const specOf = (input: Record<string, unknown>) => testJobSpec(input, { seed: 5 });
 
 const hooks: TrainerHooks = { onProgress: () => undefined, onEpoch: async () => undefined, stopRequested: () => null };
 

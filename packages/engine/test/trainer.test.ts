@@ -1,22 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { jobSpecInputSchema, type JobSpec } from "@trainyard/shared";
 import { initBackend, loadBuiltinDataset, train, type ExportedModel, type TrainerHooks, type TrainingCheckpoint } from "../src/index.ts";
 import { decodeExportedWeights } from "../src/modelExport.ts";
+import { testJobSpec } from "./support/jobSpec.ts";
 
-/** A spec as the API would store it: defaults filled, seed and learning rate fixed. */
-function specOf(input: Record<string, unknown>): JobSpec {
-  const parsed = jobSpecInputSchema.parse({ architecture: "lenet", dataset: { name: "synthetic-shapes" }, ...input });
-  return {
-    ...parsed,
-    inputShape: [28, 28, 1],
-    training: {
-      ...parsed.training,
-      seed: parsed.training.seed ?? 3,
-      optimizer: { ...parsed.training.optimizer, learningRate: parsed.training.optimizer.learningRate ?? 0.05 },
-    },
-  };
-}
+const specOf = (input: Record<string, unknown>) => testJobSpec(input);
 
 function hooks(overrides: Partial<TrainerHooks> = {}): TrainerHooks {
   return { onProgress: () => undefined, onEpoch: async () => undefined, stopRequested: () => null, ...overrides };
