@@ -126,14 +126,16 @@ async function useCpu(): Promise<BackendInfo> {
   return { backend: "cpu", device: "cpu:0" };
 }
 
+/** Cores (at most 4) per CPU slot: a worker running several slots shares the cores between its trainer processes. */
+function coresPerSlot(env: Record<string, string | undefined>): number {
+  const slots = Math.max(1, Number.parseInt(env.TRAINYARD_CPU_SLOTS ?? "1", 10) || 1);
+  return Math.min(4, availableParallelism()) / slots;
+}
+
 export function defaultKernelThreads(env: Record<string, string | undefined>): number {
   const configured = env.TRAINYARD_KERNEL_THREADS?.trim();
   if (!configured) return 1;
-  if (configured === "auto") {
-    // A worker running several CPU slots shares the cores between its trainer processes.
-    const slots = Math.max(1, Number.parseInt(env.TRAINYARD_CPU_SLOTS ?? "1", 10) || 1);
-    return Math.max(1, Math.floor(Math.min(4, availableParallelism()) / slots));
-  }
+  if (configured === "auto") return Math.max(1, Math.floor(coresPerSlot(env)));
   const threads = Number.parseInt(configured, 10);
   return Number.isFinite(threads) && threads >= 1 ? threads : 1;
 }
@@ -151,8 +153,7 @@ export function replicasFor(info: BackendInfo, env: Record<string, string | unde
     const replicas = Number.parseInt(configured, 10);
     return Number.isFinite(replicas) && replicas >= 1 ? Math.min(replicas, 16) : 1;
   }
-  const slots = Math.max(1, Number.parseInt(env.TRAINYARD_CPU_SLOTS ?? "1", 10) || 1);
-  return Math.max(1, Math.floor(Math.min(4, availableParallelism()) / slots / (info.threads ?? 1)));
+  return Math.max(1, Math.floor(coresPerSlot(env) / (info.threads ?? 1)));
 }
 
 /** Selects and initializes the TF.js backend for this process, and registers the engine's kernels. */
