@@ -154,14 +154,7 @@ async function engineStep(net: NetworkSpec, replicas: number, backend: "wasm" | 
   const replica = TrainingReplica.build(spec, 10, 0.05);
   const group = replicas > 1 ? await ReplicaGroup.start(replica, replicas, { spec, classes: 10, learningRate: 0.05, backend }) : null;
   return {
-    run: async (x, y) => {
-      if (group) return group.step(x, y, 0.05);
-      const shard = replica.gradients(x, y);
-      replica.apply(shard.grads, 0.05);
-      const loss = await shard.loss.data();
-      tf.dispose([shard.loss, shard.hits]);
-      return loss;
-    },
+    run: (x, y) => (group ?? replica).step(x, y, 0.05),
     stop: async () => {
       await group?.stop();
       replica.dispose();

@@ -99,17 +99,7 @@ export async function train(
           return { status: "stopped", reason: stop, checkpoint };
         }
         const { x, y } = await source.next();
-        let lossValue: number;
-        let hitValue: number;
-        if (group) {
-          ({ loss: lossValue, hits: hitValue } = await group.step(x, y, learningRate));
-        } else {
-          const shard = replica.gradients(x, y);
-          replica.apply(shard.grads, learningRate);
-          const [loss, hits] = await Promise.all([shard.loss.data(), shard.hits.data()]);
-          tf.dispose([shard.loss, shard.hits]);
-          [lossValue, hitValue] = [loss[0], hits[0]];
-        }
+        const { loss: lossValue, hits: hitValue } = await (group ?? replica).step(x, y, learningRate);
         tf.dispose([x, y]);
         if (!Number.isFinite(lossValue)) {
           throw new TrainingError(

@@ -29,6 +29,7 @@ export class TrainingReplica {
   readonly statistics: tf.LayerVariable[];
   private readonly training: JobSpec["training"];
   private readonly decay: ReturnType<typeof weightDecayMode>;
+  private readonly trained: tf.Variable[];
   private learningRate: number;
 
   constructor(
@@ -41,6 +42,7 @@ export class TrainingReplica {
     this.logitsModel = logitsOf(model);
     this.optimizer = new OptimizerGroups(spec.training.optimizer, parameterGroups(model, spec), learningRate);
     this.decay = weightDecayMode(spec.training.optimizer);
+    this.trained = this.optimizer.variables;
     this.statistics = model.layers
       .filter((layer) => layer.getClassName() === "BatchNormalization")
       .flatMap((layer) => layer.nonTrainableWeights);
@@ -58,8 +60,18 @@ export class TrainingReplica {
     return new TrainingReplica(model, spec, learningRate);
   }
 
+  /** The trained variables, in the order gradients and the replicas' shared buffer use. */
   get variables(): tf.Variable[] {
-    return this.optimizer.variables;
+    return this.trained;
+  }
+
+  /** One training step on this thread alone: the batch's mean loss and correct predictions (as ReplicaGroup.step). */
+  async step(x: tf.Tensor, y: tf.Tensor, learningRate: number): Promise<{ loss: number; hits: number }> {
+    const shard = this.gradients(x, y);
+    this.apply(shard.grads, learningRate);
+    const [loss, hits] = await Promise.all([shard.loss.data(), shard.hits.data()]);
+    tf.dispose([shard.loss, shard.hits]);
+    return { loss: loss[0], hits: hits[0] };
   }
 
   /** Forward and backward pass on a batch (or a replica's part of one), in training mode. */
