@@ -29,11 +29,7 @@ async function run(backendName: string, kernel: string, inputs: Record<string, n
   try {
     if (stock) {
       const backend = tf.backend();
-      const out = (stockKernel(kernel, backendName) ?? tf.getKernel(kernel, backendName)!).kernelFunc({
-        inputs: tensors,
-        attrs: attrs as tf.NamedAttrMap,
-        backend,
-      }) as tf.TensorInfo;
+      const out = (stockKernel(kernel, backendName) ?? tf.getKernel(kernel, backendName)!).kernelFunc({ inputs: tensors, attrs: attrs as tf.NamedAttrMap, backend }) as tf.TensorInfo;
       const result = { shape: out.shape, values: Float32Array.from(backend.readSync(out.dataId) as Float32Array) };
       backend.disposeData(out.dataId);
       return result;
@@ -62,12 +58,7 @@ const cases: [string, string, Record<string, number[]>, Record<string, unknown>]
   ["Conv2D", "odd batch", { x: [33, 16, 16, 8], filter: [3, 3, 8, 16] }, conv],
   ["FusedConv2D", "bias + relu", { x: [32, 16, 16, 8], filter: [3, 3, 8, 16], bias: [16] }, { ...conv, activation: "relu" }],
   ["Conv2DBackpropInput", "stride 1", { dy: [32, 16, 16, 16], filter: [3, 3, 8, 16] }, { ...conv, inputShape: [32, 16, 16, 8] }],
-  [
-    "Conv2DBackpropInput",
-    "stride 2",
-    { dy: [63, 8, 8, 64], filter: [3, 3, 32, 64] },
-    { ...conv, strides: [2, 2], inputShape: [63, 16, 16, 32] },
-  ],
+  ["Conv2DBackpropInput", "stride 2", { dy: [63, 8, 8, 64], filter: [3, 3, 32, 64] }, { ...conv, strides: [2, 2], inputShape: [63, 16, 16, 32] }],
   ["Conv2DBackpropFilter", "summed halves", { x: [32, 16, 16, 8], dy: [32, 16, 16, 16] }, { ...conv, filterShape: [3, 3, 8, 16] }],
   [
     "DepthwiseConv2dNativeBackpropFilter",
@@ -75,12 +66,7 @@ const cases: [string, string, Record<string, number[]>, Record<string, unknown>]
     { x: [32, 16, 16, 32], dy: [32, 16, 16, 32] },
     { strides: 1, pad: "same", dilations: 1, filterShape: [3, 3, 32, 1] },
   ],
-  [
-    "MaxPoolGrad",
-    "3×3 s1",
-    { dy: [32, 16, 16, 16], input: [32, 16, 16, 16], output: [32, 16, 16, 16] },
-    { filterSize: 3, strides: 1, pad: "same" },
-  ],
+  ["MaxPoolGrad", "3×3 s1", { dy: [32, 16, 16, 16], input: [32, 16, 16, 16], output: [32, 16, 16, 16] }, { filterSize: 3, strides: 1, pad: "same" }],
   ["AvgPoolGrad", "3×3 s1", { dy: [32, 16, 16, 16], input: [32, 16, 16, 16] }, { filterSize: 3, strides: 1, pad: "same" }],
 ];
 

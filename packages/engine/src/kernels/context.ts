@@ -104,8 +104,7 @@ export class KernelContext {
    */
   run(kernelName: string, inputs: Record<string, TensorInfo>, attrs: Attrs = {}, stock = false): TensorInfo {
     const preferEngine = !stock && this.name === "cpu" && CPU_ENGINE_NESTED.has(kernelName);
-    const config =
-      (preferEngine ? tf.getKernel(kernelName, this.name) : stockKernel(kernelName, this.name)) ?? tf.getKernel(kernelName, this.name);
+    const config = (preferEngine ? tf.getKernel(kernelName, this.name) : stockKernel(kernelName, this.name)) ?? tf.getKernel(kernelName, this.name);
     if (!config) throw new Error(`backend ${this.name} has no kernel ${kernelName}`);
     const out = config.kernelFunc({ inputs, attrs: attrs as tf.NamedAttrMap, backend: this.backend });
     return Array.isArray(out) ? out[0] : out;

@@ -17,14 +17,7 @@ export interface CropPlan {
 }
 
 /** Range [lo, hi] of taps along one axis that hit a real input position for some output. */
-function usedRange(
-  outSize: number,
-  stride: number,
-  dilation: number,
-  padBefore: number,
-  inSize: number,
-  filterSize: number,
-): [number, number] {
+function usedRange(outSize: number, stride: number, dilation: number, padBefore: number, inSize: number, filterSize: number): [number, number] {
   let lo = filterSize;
   let hi = -1;
   for (let i = 0; i < filterSize; i++) {

@@ -29,17 +29,7 @@ export function packB(b: Float32Array, bOff: number, bRow: number, bCol: number,
  * C[m×n] (row stride n, at cOff) = A[m×k] (row-major, row stride aRow, at aOff) · packed B.
  * Overwrites C.
  */
-export function gemmPacked(
-  a: Float32Array,
-  aOff: number,
-  aRow: number,
-  bp: Float32Array,
-  c: Float32Array,
-  cOff: number,
-  m: number,
-  n: number,
-  k: number,
-): void {
+export function gemmPacked(a: Float32Array, aOff: number, aRow: number, bp: Float32Array, c: Float32Array, cOff: number, m: number, n: number, k: number): void {
   const panels = Math.ceil(n / 4);
   let i = 0;
   for (; i + 4 <= m; i += 4) {
@@ -48,48 +38,18 @@ export function gemmPacked(
     const a2 = a1 + aRow;
     const a3 = a2 + aRow;
     for (let jp = 0; jp < panels; jp++) {
-      let c00 = 0,
-        c01 = 0,
-        c02 = 0,
-        c03 = 0;
-      let c10 = 0,
-        c11 = 0,
-        c12 = 0,
-        c13 = 0;
-      let c20 = 0,
-        c21 = 0,
-        c22 = 0,
-        c23 = 0;
-      let c30 = 0,
-        c31 = 0,
-        c32 = 0,
-        c33 = 0;
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
+      let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
+      let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
       let q = jp * k * 4;
       for (let p = 0; p < k; p++, q += 4) {
-        const b0 = bp[q],
-          b1 = bp[q + 1],
-          b2 = bp[q + 2],
-          b3 = bp[q + 3];
-        const x0 = a[a0 + p],
-          x1 = a[a1 + p],
-          x2 = a[a2 + p],
-          x3 = a[a3 + p];
-        c00 += x0 * b0;
-        c01 += x0 * b1;
-        c02 += x0 * b2;
-        c03 += x0 * b3;
-        c10 += x1 * b0;
-        c11 += x1 * b1;
-        c12 += x1 * b2;
-        c13 += x1 * b3;
-        c20 += x2 * b0;
-        c21 += x2 * b1;
-        c22 += x2 * b2;
-        c23 += x2 * b3;
-        c30 += x3 * b0;
-        c31 += x3 * b1;
-        c32 += x3 * b2;
-        c33 += x3 * b3;
+        const b0 = bp[q], b1 = bp[q + 1], b2 = bp[q + 2], b3 = bp[q + 3];
+        const x0 = a[a0 + p], x1 = a[a1 + p], x2 = a[a2 + p], x3 = a[a3 + p];
+        c00 += x0 * b0; c01 += x0 * b1; c02 += x0 * b2; c03 += x0 * b3;
+        c10 += x1 * b0; c11 += x1 * b1; c12 += x1 * b2; c13 += x1 * b3;
+        c20 += x2 * b0; c21 += x2 * b1; c22 += x2 * b2; c23 += x2 * b3;
+        c30 += x3 * b0; c31 += x3 * b1; c32 += x3 * b2; c33 += x3 * b3;
       }
       const j = jp * 4;
       store(c, cOff + i * n, n, j, c00, c01, c02, c03);
@@ -101,17 +61,11 @@ export function gemmPacked(
   for (; i < m; i++) {
     const a0 = aOff + i * aRow;
     for (let jp = 0; jp < panels; jp++) {
-      let c0 = 0,
-        c1 = 0,
-        c2 = 0,
-        c3 = 0;
+      let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
       let q = jp * k * 4;
       for (let p = 0; p < k; p++, q += 4) {
         const x = a[a0 + p];
-        c0 += x * bp[q];
-        c1 += x * bp[q + 1];
-        c2 += x * bp[q + 2];
-        c3 += x * bp[q + 3];
+        c0 += x * bp[q]; c1 += x * bp[q + 1]; c2 += x * bp[q + 2]; c3 += x * bp[q + 3];
       }
       store(c, cOff + i * n, n, jp * 4, c0, c1, c2, c3);
     }
@@ -132,12 +86,7 @@ function batchOf(shape: readonly number[]): number {
 }
 
 /** BatchMatMul / _FusedMatMul on cpu (float32, broadcast of a batch of one). */
-export function cpuMatMul(
-  ctx: KernelContext,
-  kernelName: "BatchMatMul" | "_FusedMatMul",
-  inputs: Record<string, TensorInfo>,
-  attrs: Record<string, unknown>,
-): TensorInfo {
+export function cpuMatMul(ctx: KernelContext, kernelName: "BatchMatMul" | "_FusedMatMul", inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>): TensorInfo {
   const { a, b, bias, preluActivationWeights } = inputs;
   if (a.dtype !== "float32" || b.dtype !== "float32") return ctx.run(kernelName, inputs, attrs, true);
   const ta = Boolean(attrs.transposeA);
@@ -173,13 +122,7 @@ export function cpuMatMul(
   }
   if (kernelName === "_FusedMatMul") {
     if (bias) addBias(ov, ctx.f32(bias), n);
-    applyActivation(
-      ov,
-      String(attrs.activation ?? "linear"),
-      preluActivationWeights ? ctx.f32(preluActivationWeights) : undefined,
-      n,
-      Number(attrs.leakyreluAlpha ?? 0.2),
-    );
+    applyActivation(ov, String(attrs.activation ?? "linear"), preluActivationWeights ? ctx.f32(preluActivationWeights) : undefined, n, Number(attrs.leakyreluAlpha ?? 0.2));
   }
   return out;
 }
@@ -190,12 +133,7 @@ function addBias(v: Float32Array, bias: Float32Array, n: number): void {
 }
 
 /** Conv2D / FusedConv2D on cpu, NHWC: im2col over blocks of output positions, then the product. */
-export function cpuConv2D(
-  ctx: KernelContext,
-  kernelName: "Conv2D" | "FusedConv2D",
-  inputs: Record<string, TensorInfo>,
-  attrs: Record<string, unknown>,
-): TensorInfo {
+export function cpuConv2D(ctx: KernelContext, kernelName: "Conv2D" | "FusedConv2D", inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>): TensorInfo {
   const { x, filter, bias, preluActivationWeights } = inputs;
   if ((attrs.dataFormat ?? "NHWC") !== "NHWC" || x.dtype !== "float32") return ctx.run(kernelName, inputs, attrs, true);
   const info = tf.backend_util.computeConv2DInfo(
@@ -245,13 +183,7 @@ export function cpuConv2D(
   }
   if (kernelName === "FusedConv2D") {
     if (bias) addBias(ov, ctx.f32(bias), co);
-    applyActivation(
-      ov,
-      String(attrs.activation ?? "linear"),
-      preluActivationWeights ? ctx.f32(preluActivationWeights) : undefined,
-      co,
-      Number(attrs.leakyreluAlpha ?? 0.2),
-    );
+    applyActivation(ov, String(attrs.activation ?? "linear"), preluActivationWeights ? ctx.f32(preluActivationWeights) : undefined, co, Number(attrs.leakyreluAlpha ?? 0.2));
   }
   return out;
 }

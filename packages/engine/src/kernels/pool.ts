@@ -45,7 +45,7 @@ export function maxPoolGrad(ctx: KernelContext, dy: TensorInfo, input: TensorInf
     for (let b = 0; b < n; b++) {
       for (let y = 0; y < oh; y++) {
         const base = (b * h + 2 * y) * row;
-        let g = (b * oh + y) * ow * c;
+        let g = ((b * oh + y) * ow) * c;
         for (let x = 0; x < ow; x++) {
           const p0 = base + 2 * x * c;
           for (let k = 0; k < c; k++, g++) {
