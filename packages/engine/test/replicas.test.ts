@@ -5,6 +5,7 @@ import { initBackend, loadBuiltinDataset, train, type ExportedModel, type Traine
 import { decodeExportedWeights, exportModel } from "../src/modelExport.ts";
 import type { TrainingStart } from "../src/trainingTypes.ts";
 import { ReplicaGroup, splitBatch } from "../src/replicas/group.ts";
+import { shardBounds } from "../src/replicas/layout.ts";
 import { TrainingReplica } from "../src/trainingReplica.ts";
 import { testJobSpec } from "./support/jobSpec.ts";
 
@@ -62,19 +63,46 @@ describe("splitBatch", () => {
   });
 });
 
+describe("shardBounds", () => {
+  it("splits the tensors into contiguous runs of about equal size, every tensor in exactly one", () => {
+    expect(shardBounds([10, 10, 10, 10], 2)).toEqual([0, 2, 4]);
+    expect(shardBounds([1, 1, 1], 1)).toEqual([0, 3]);
+    // One big tensor: it goes where it brings its shard closest to an equal share.
+    expect(shardBounds([100, 1, 1, 1], 2)).toEqual([0, 1, 4]);
+    expect(shardBounds([1, 1, 1, 100], 2)).toEqual([0, 3, 4]);
+    // More shards than tensors: some shards are empty, none overlap.
+    expect(shardBounds([5, 5], 3)).toEqual([0, 1, 1, 2]);
+    // ResNet-like sizes: no shard holds more than its share plus the biggest tensor.
+    const sizes = [9408, 64, 64, 36864, 64, 64, 36864, 64, 64, 73728, 128, 128, 147456, 2359296, 2359296, 1179648, 5120];
+    const total = sizes.reduce((a, b) => a + b, 0);
+    for (const shards of [2, 3, 4]) {
+      const bounds = shardBounds(sizes, shards);
+      expect(bounds[0]).toBe(0);
+      expect(bounds[shards]).toBe(sizes.length);
+      for (let k = 0; k < shards; k++) {
+        expect(bounds[k + 1]).toBeGreaterThanOrEqual(bounds[k]);
+        const size = sizes.slice(bounds[k], bounds[k + 1]).reduce((a, b) => a + b, 0);
+        expect(size).toBeLessThanOrEqual(total / shards + Math.max(...sizes));
+      }
+    }
+  });
+});
+
 describe("data-parallel training (wasm)", () => {
   // 1000 samples in batches of 99: nine steps of 50 + 49 and a last batch of 10 (5 + 5).
   // Tolerances: the same sums taken in another order, float32 rounding only, over ten steps.
   // SGD measured ≤ 1e-7. Adam divides by √v: where a weight's gradient sums to almost nothing,
   // rounding can flip the sign of m/√v, a difference of up to one step (lr = 0.002); measured
   // 4e-6 to 6e-5.
-  const cases: [string, Record<string, unknown>, number][] = [
-    ["SGD with momentum", { type: "sgd", learningRate: 0.05, momentum: 0.9 }, 1e-5],
-    ["Adam with coupled weight decay", { type: "adam", learningRate: 0.002, weightDecay: 0.01 }, 1e-3],
-    ["AdamW (decoupled decay)", { type: "adamw", learningRate: 0.002, weightDecay: 0.05 }, 1e-3],
+  // Three replicas (99 → 33 + 33 + 33) check that every shard sums every part.
+  const cases: [string, Record<string, unknown>, number, number][] = [
+    ["SGD with momentum", { type: "sgd", learningRate: 0.05, momentum: 0.9 }, 1e-5, 2],
+    ["Adam with coupled weight decay", { type: "adam", learningRate: 0.002, weightDecay: 0.01 }, 1e-3, 2],
+    ["AdamW (decoupled decay)", { type: "adamw", learningRate: 0.002, weightDecay: 0.05 }, 1e-3, 2],
+    ["SGD with momentum", { type: "sgd", learningRate: 0.05, momentum: 0.9 }, 1e-5, 3],
   ];
-  for (const [name, optimizer, tolerance] of cases) {
-    it(`two replicas reach the weights one replica reaches: ${name}`, async () => {
+  for (const [name, optimizer, tolerance, replicas] of cases) {
+    it(`${replicas} replicas reach the weights one replica reaches: ${name}`, async () => {
       const spec = specOf({ training: { epochs: 1, batchSize: 99, maxTrainSamples: 1000, validationSplit: 0, optimizer } });
       const data = loadBuiltinDataset("synthetic-shapes");
       const start = await sameStart(spec, data.classes.length);
@@ -91,13 +119,14 @@ describe("data-parallel training (wasm)", () => {
             onLog: (line) => void lines.push(line),
           },
           start,
-          { replicas: 2 },
+          { replicas },
         ),
       );
       expect(maxRelativeDifference(single.last, parallel.last)).toBeLessThan(tolerance);
       expect(parallel.result.testAccuracy).toBeCloseTo(single.result.testAccuracy, 3);
       expect(metrics).toHaveLength(1);
-      expect(lines).toEqual(["2 data-parallel replicas (threads); each batch split 50 + 49"]);
+      const split = replicas === 2 ? "50 + 49" : "33 + 33 + 33";
+      expect(lines).toEqual([`${replicas} data-parallel replicas (threads); each batch split ${split}`]);
       expect(Number.isFinite(metrics[0][0])).toBe(true);
     });
   }
@@ -111,18 +140,22 @@ describe("replica group", () => {
     replica?.dispose();
   });
 
-  it("keeps every replica's weights, batch norm statistics included, bitwise equal", async () => {
+  // Three replicas on two cores: slower, but every replica reduces a shard and sums the two others'.
+  it.each([2, 3])("keeps every replica's weights, batch norm statistics included, bitwise equal: %i replicas", async (replicas) => {
+    await group?.stop();
+    replica?.dispose();
     const spec = specOf({
       architecture: "lenet-bn",
       training: { batchSize: 64, optimizer: { type: "sgd", learningRate: 0.1, momentum: 0.9 } },
     });
     replica = TrainingReplica.build(spec, 10, 0.1);
-    group = await ReplicaGroup.start(replica, 2, { spec, classes: 10, learningRate: 0.1, backend: "wasm" });
-    expect(group.size).toBe(2);
+    group = await ReplicaGroup.start(replica, replicas, { spec, classes: 10, learningRate: 0.1, backend: "wasm" });
+    expect(group.size).toBe(replicas);
     const movingMean = replica.statistics.find((s) => s.name.includes("moving_mean"))!;
     const before = movingMean.read().dataSync().slice();
     const data = loadBuiltinDataset("synthetic-shapes");
-    // Batches of 64, then a single image: replica 1 gets nothing and must still apply the update.
+    // Batches of 64, then a single image: the other replicas get nothing and must still reduce
+    // their shards and apply the update.
     let tensorsAfterFirstStep = 0;
     for (const count of [64, 64, 1]) {
       const x = tf.tensor4d(new Float32Array(data.train.images.subarray(0, count * 784)), [count, 28, 28, 1]);
@@ -136,11 +169,14 @@ describe("replica group", () => {
       if (tensorsAfterFirstStep === 0) tensorsAfterFirstStep = tf.memory().numTensors;
       else expect(tf.memory().numTensors).toBe(tensorsAfterFirstStep);
     }
-    const [own, other] = await group.weights();
-    expect(other.length).toBe(own.length);
-    let differing = 0;
-    for (let i = 0; i < own.length; i++) if (own[i] !== other[i]) differing += 1;
-    expect(differing).toBe(0);
+    const [own, ...others] = await group.weights();
+    expect(others).toHaveLength(replicas - 1);
+    for (const other of others) {
+      expect(other.length).toBe(own.length);
+      let differing = 0;
+      for (let i = 0; i < own.length; i++) if (own[i] !== other[i]) differing += 1;
+      expect(differing).toBe(0);
+    }
     const after = movingMean.read().dataSync();
     expect(after.some((v, i) => v !== before[i])).toBe(true);
   });

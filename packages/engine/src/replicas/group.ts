@@ -4,13 +4,13 @@
  * and optimizer (the design of the notes' multi-GPU training: one replica per device, the batch
  * split between them, gradients all-reduced, every replica applying the same update).
  *
- * A step: replica 0 sends each thread its part of the batch, computes its own part's gradients,
- * waits for the threads' gradients in the shared buffer, and writes the reduced result — the
- * mean over the whole batch, each part weighted by its size — into region 0 once; then every
- * replica applies region 0 with the same optimizer code. All replicas read the same reduced
- * floats, so their weights stay bitwise equal. Batch norm's moving statistics are averaged the
- * same way (each replica normalizes with its own part's batch statistics, as PyTorch's
- * DataParallel does without SyncBatchNorm).
+ * A step: replica 0 sends each thread its part of the batch and computes its own part's
+ * gradients; every replica publishes its gradients to the shared buffer, reduces one shard of
+ * them — the mean over the whole batch, each part weighted by its size — and, once all shards
+ * are reduced, applies the whole reduced update with the same optimizer code (./reduction.ts).
+ * All replicas apply the same floats, so their weights stay bitwise equal. Batch norm's moving
+ * statistics are averaged the same way (each replica normalizes with its own part's batch
+ * statistics, as PyTorch's DataParallel does without SyncBatchNorm).
  */
 import type { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
@@ -18,8 +18,9 @@ import type { JobSpec } from "@trainyard/shared";
 import { exportModel } from "../modelExport.ts";
 import type { TrainingReplica } from "../trainingReplica.ts";
 import { startWorkerThread, ThreadChannel } from "../workerThread.ts";
-import { createLayout, regionOf, valuesOf } from "./layout.ts";
-import type { FromReplica, ReplicaLayout, ToReplica } from "./protocol.ts";
+import { createLayout } from "./layout.ts";
+import type { FromReplica, ToReplica } from "./protocol.ts";
+import { ShardedReduction } from "./reduction.ts";
 
 export interface ReplicaStep {
   /** Mean loss over the whole batch. */
@@ -44,11 +45,15 @@ class ReplicaThread extends ThreadChannel<ToReplica, FromReplica> {
 }
 
 export class ReplicaGroup {
+  private readonly reduction: ShardedReduction;
+
   private constructor(
     private readonly replica: TrainingReplica,
     private readonly threads: ReplicaThread[],
-    private readonly layout: ReplicaLayout,
-  ) {}
+    layout: ReturnType<typeof createLayout>,
+  ) {
+    this.reduction = new ShardedReduction(layout, 0, replica);
+  }
 
   /**
    * Starts `replicas − 1` threads with copies of `replica` (its current weights and optimizer
@@ -107,54 +112,33 @@ export class ReplicaGroup {
     const y0 = y.slice(0, counts[0]);
     const own = this.replica.gradients(x0, y0);
     tf.dispose([x0, y0]);
+    const ownTensors = this.reduction.ownTensors(own.grads);
+    this.reduction.publish(ownTensors);
     const [ownLoss, ownHits] = await Promise.all([own.loss.data(), own.hits.data()]);
+    tf.dispose([own.loss, own.hits]);
     let others: Extract<FromReplica, { type: "gradients" }>[];
     try {
       others = await answers;
     } catch (error) {
-      tf.dispose([own.loss, own.hits, own.grads]);
+      tf.dispose(own.grads);
       throw error;
     }
-    const reduced = this.reduce(own.grads, counts);
-    tf.dispose([own.loss, own.hits, own.grads]);
+    // Every replica has published: each reduces its shard.
+    const reducedAnswers = Promise.all(this.threads.map((t) => t.expect("reduced")));
+    for (const thread of this.threads) thread.post({ type: "reduce", counts });
+    const mine = this.reduction.reduceShard(ownTensors, counts);
+    tf.dispose(own.grads);
+    try {
+      await reducedAnswers;
+    } catch (error) {
+      tf.dispose(mine);
+      throw error;
+    }
     for (const thread of this.threads) thread.post({ type: "apply", learningRate });
+    const reduced = this.reduction.reduced(mine);
     this.replica.applyReduced(reduced.grads, reduced.statistics, learningRate);
     const lossSum = ownLoss[0] * counts[0] + others.reduce((sum, a) => sum + a.loss * a.count, 0);
     return { loss: lossSum / batch, hits: ownHits[0] + others.reduce((sum, a) => sum + a.hits, 0) };
-  }
-
-  /**
-   * Σ (part size / batch) × each replica's gradients and statistics, as tensors on this thread's
-   * backend (which applies them) and written into region 0 for the threads. The sums run as the
-   * backend's own elementwise kernels (SIMD on wasm; a plain JS pass measured 40–90 ms for
-   * ResNet-18's 11M parameters, the kernels ~25 ms including the copies).
-   */
-  private reduce(ownGrads: tf.NamedTensorMap, counts: number[]): { grads: tf.NamedTensorMap; statistics: tf.Tensor[] } {
-    const batch = counts.reduce((a, b) => a + b, 0);
-    const out = regionOf(this.layout, 0);
-    const parts = this.threads
-      .filter((t) => counts[t.index] > 0)
-      .map((t) => ({ values: regionOf(this.layout, t.index), weight: counts[t.index] / batch }));
-    const ownWeight = counts[0] / batch;
-    const equalWeights = parts.every((p) => p.weight === ownWeight);
-    const own = [...this.replica.variables.map((v) => ownGrads[v.name]), ...this.replica.statistics.map((s) => s.read())];
-    let offset = 0;
-    const reduced = own.map((tensor) => {
-      const length = tensor.size;
-      const sum = tf.tidy(() => {
-        const others = parts.map((p) => tf.tensor(p.values.subarray(offset, offset + length), tensor.shape, "float32"));
-        if (others.length === 0) return tensor.mul(ownWeight);
-        if (equalWeights) return tf.addN([tensor, ...others]).mul(ownWeight);
-        return others.reduce((sum, other, i) => sum.add(other.mul(parts[i].weight)), tensor.mul(ownWeight));
-      });
-      out.set(valuesOf(sum), offset);
-      offset += length;
-      return sum;
-    });
-    const variables = this.replica.variables;
-    const grads: tf.NamedTensorMap = {};
-    variables.forEach((v, i) => (grads[v.name] = reduced[i]));
-    return { grads, statistics: reduced.slice(variables.length) };
   }
 
   /** Every replica's weights (replica 0 first), flattened in `model.weights` order: to check they agree. */

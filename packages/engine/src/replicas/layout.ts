@@ -5,12 +5,44 @@ import type { ReplicaLayout } from "./protocol.ts";
 
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** One region per replica (region 0: the reduced result), each the trained variables then the statistics. */
+/**
+ * Where a step's numbers live in the shared buffer: region 0 holds the reduced result, region
+ * k + 1 replica k's own gradients; each region is the trained variables, then the statistics.
+ * The tensors are split into one contiguous shard per replica, about equal in floats: replica k
+ * reduces shard k (see ./reduction.ts).
+ */
 export function createLayout(replica: TrainingReplica, replicas: number): ReplicaLayout {
   const variableShapes = replica.variables.map((v) => v.shape);
   const statisticShapes = replica.statistics.map((s) => s.shape as number[]);
-  const regionLength = [...variableShapes, ...statisticShapes].reduce((n, shape) => n + sizeOf(shape), 0);
-  return { buffer: new SharedArrayBuffer(regionLength * 4 * replicas), regionLength, variableShapes, statisticShapes };
+  const sizes = [...variableShapes, ...statisticShapes].map(sizeOf);
+  const regionLength = sizes.reduce((n, size) => n + size, 0);
+  return {
+    buffer: new SharedArrayBuffer(regionLength * 4 * (replicas + 1)),
+    regionLength,
+    variableShapes,
+    statisticShapes,
+    shardBounds: shardBounds(sizes, replicas),
+  };
+}
+
+/**
+ * Tensor indices splitting `sizes` into `shards` contiguous runs of about equal total size:
+ * shard k is [bounds[k], bounds[k + 1]). A run may be empty (fewer tensors than shards, or one
+ * tensor bigger than a share).
+ */
+export function shardBounds(sizes: number[], shards: number): number[] {
+  const total = sizes.reduce((n, size) => n + size, 0);
+  const bounds = [0];
+  let index = 0;
+  let sum = 0;
+  for (let k = 1; k < shards; k++) {
+    // Close shard k − 1 at the tensor boundary nearest to k/shards of the floats.
+    const target = (total * k) / shards;
+    while (index < sizes.length && sum + sizes[index] / 2 < target) sum += sizes[index++];
+    bounds.push(index);
+  }
+  bounds.push(sizes.length);
+  return bounds;
 }
 
 /** Fails when a replica's network does not line up with the layout (a different build of the spec). */
@@ -34,8 +66,28 @@ export function checkLayout(layout: ReplicaLayout, replica: TrainingReplica): vo
   }
 }
 
-export function regionOf(layout: ReplicaLayout, index: number): Float32Array {
-  return new Float32Array(layout.buffer, index * layout.regionLength * 4, layout.regionLength);
+/** The reduced result. */
+export function reducedRegion(layout: ReplicaLayout): Float32Array {
+  return regionAt(layout, 0);
+}
+
+/** Replica `index`'s own gradients and statistics (replica 0 included). */
+export function ownRegion(layout: ReplicaLayout, index: number): Float32Array {
+  return regionAt(layout, index + 1);
+}
+
+function regionAt(layout: ReplicaLayout, region: number): Float32Array {
+  return new Float32Array(layout.buffer, region * layout.regionLength * 4, layout.regionLength);
+}
+
+/** Every tensor's shape in region order (variables, then statistics), with its offset in a region. */
+export function tensorSlots(layout: ReplicaLayout): { shape: number[]; offset: number; length: number }[] {
+  let offset = 0;
+  return [...layout.variableShapes, ...layout.statisticShapes].map((shape) => {
+    const slot = { shape, offset, length: sizeOf(shape) };
+    offset += slot.length;
+    return slot;
+  });
 }
 
 /**
@@ -48,36 +100,13 @@ export function valuesOf(tensor: tf.Tensor): Float32Array {
   return tensor.dataSync() as Float32Array;
 }
 
-/** Writes tensors' values one after another into a region. */
-export function flattenInto(region: Float32Array, ...groups: tf.Tensor[][]): void {
-  let offset = 0;
-  for (const group of groups) {
-    for (const tensor of group) {
-      const values = valuesOf(tensor);
-      region.set(values, offset);
-      offset += values.length;
-    }
-  }
-}
-
-/** A region as tensors: gradients named after this replica's variables, and the statistics in order. */
-export function tensorsFrom(
-  region: Float32Array,
-  layout: ReplicaLayout,
-  replica: TrainingReplica,
-): { grads: tf.NamedTensorMap; statistics: tf.Tensor[] } {
-  // wasm copies a tensor's values into its heap; cpu keeps the array itself, which must then not
-  // be a view of the shared region (the next step rewrites it, and a statistic keeps its tensor).
-  const copies = tf.getBackend() !== "wasm";
-  let offset = 0;
-  const take = (shape: number[]) => {
-    const length = sizeOf(shape);
-    const values = copies ? region.slice(offset, offset + length) : region.subarray(offset, offset + length);
-    const tensor = tf.tensor(values, shape, "float32");
-    offset += length;
-    return tensor;
-  };
-  const grads: tf.NamedTensorMap = {};
-  replica.variables.forEach((v, i) => (grads[v.name] = take(layout.variableShapes[i])));
-  return { grads, statistics: layout.statisticShapes.map(take) };
+/**
+ * A tensor holding a copy of part of a region. wasm copies the values into its heap itself; cpu
+ * would keep the array, which must then not be a view of the shared buffer (the next step
+ * rewrites it, and a statistic keeps its tensor).
+ */
+export function tensorFromRegion(region: Float32Array, slot: { shape: number[]; offset: number; length: number }): tf.Tensor {
+  const end = slot.offset + slot.length;
+  const values = tf.getBackend() === "wasm" ? region.subarray(slot.offset, end) : region.slice(slot.offset, end);
+  return tf.tensor(values, slot.shape, "float32");
 }

@@ -14,12 +14,14 @@ export interface ReplicaLayout {
   variableShapes: number[][];
   /** Shape of each statistic, in `TrainingReplica.statistics` order. */
   statisticShapes: number[][];
+  /** Replica k reduces the tensors [shardBounds[k], shardBounds[k + 1]) (variables, then statistics). */
+  shardBounds: number[];
 }
 
 export type ToReplica =
   | {
       type: "init";
-      /** 1-based replica index; region `index` of the buffer is this replica's. Region 0 holds the reduced result. */
+      /** 1-based replica index (replica 0 is the trainer's); it reduces shard `index` (see layout.ts). */
       index: number;
       backend: "wasm" | "cpu";
       spec: JobSpec;
@@ -31,7 +33,9 @@ export type ToReplica =
     }
   /** Compute gradients for this part of the batch (count 0: nothing to do this step). */
   | { type: "gradients"; count: number; x: Float32Array | null; xShape: number[]; y: Float32Array | null; yShape: number[] }
-  /** Apply the reduced gradients (region 0) and take the reduced statistics. */
+  /** Every replica has published its gradients: reduce this replica's shard (parts' sizes by replica). */
+  | { type: "reduce"; counts: number[] }
+  /** Every shard is reduced: apply the reduced gradients and take the reduced statistics. */
   | { type: "apply"; learningRate: number }
   /** Send the current weights back (to check that replicas agree). */
   | { type: "weights" };
@@ -39,5 +43,6 @@ export type ToReplica =
 export type FromReplica =
   | { type: "ready" }
   | { type: "gradients"; count: number; loss: number; hits: number }
+  | { type: "reduced" }
   | { type: "weights"; values: Float32Array }
   | { type: "failed"; message: string };

@@ -1,8 +1,9 @@
 /**
  * A replica thread of data-parallel training: its own TF.js backend (with the engine's kernels)
  * and its own copy of the job's network and optimizer. For each step it computes the gradients
- * of its part of the batch into its region of the shared buffer, then applies the reduced
- * gradients that replica 0 wrote, exactly as replica 0 does, so all copies stay identical.
+ * of its part of the batch, publishes them, reduces its shard of every replica's gradients, then
+ * applies the whole reduced update exactly as replica 0 does, so all copies stay identical
+ * (see ./reduction.ts).
  */
 import { parentPort } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
@@ -10,12 +11,15 @@ import { initBackend } from "../backend/index.ts";
 import { loadExportedWeights } from "../modelExport.ts";
 import { TrainingReplica } from "../trainingReplica.ts";
 import { serveMessages } from "../workerThread.ts";
-import { checkLayout, flattenInto, regionOf, tensorsFrom } from "./layout.ts";
-import type { FromReplica, ReplicaLayout, ToReplica } from "./protocol.ts";
+import { checkLayout } from "./layout.ts";
+import type { FromReplica, ToReplica } from "./protocol.ts";
+import { ShardedReduction } from "./reduction.ts";
 
 let replica: TrainingReplica | null = null;
-let layout: ReplicaLayout | null = null;
-let index = 0;
+let reduction: ShardedReduction | null = null;
+/** This step's gradients (until its shard is reduced), then its reduced shard (until applied). */
+let pending: { grads: tf.NamedTensorMap; own: tf.Tensor[] } | null = null;
+let mine: tf.Tensor[] = [];
 
 function send(message: FromReplica, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(message, transfer);
@@ -27,8 +31,7 @@ async function init(message: Extract<ToReplica, { type: "init" }>): Promise<void
   loadExportedWeights(replica.model, message.weights);
   await replica.optimizer.importState(message.optimizerState);
   checkLayout(message.layout, replica);
-  layout = message.layout;
-  index = message.index;
+  reduction = new ShardedReduction(message.layout, message.index, replica);
   send({ type: "ready" });
 }
 
@@ -40,19 +43,23 @@ async function gradients(message: Extract<ToReplica, { type: "gradients" }>): Pr
   const x = tf.tensor(message.x, message.xShape, "float32");
   const y = tf.tensor(message.y, message.yShape, "float32");
   const shard = replica!.gradients(x, y);
-  const region = regionOf(layout!, index);
-  flattenInto(
-    region,
-    replica!.variables.map((v) => shard.grads[v.name]),
-    replica!.statistics.map((s) => s.read()),
-  );
+  pending = { grads: shard.grads, own: reduction!.ownTensors(shard.grads) };
+  reduction!.publish(pending.own);
   const [loss, hits] = await Promise.all([shard.loss.data(), shard.hits.data()]);
-  tf.dispose([x, y, shard.loss, shard.hits, shard.grads]);
+  tf.dispose([x, y, shard.loss, shard.hits]);
   send({ type: "gradients", count: message.count, loss: loss[0], hits: hits[0] });
 }
 
+function reduce(counts: number[]): void {
+  mine = reduction!.reduceShard(pending?.own ?? null, counts);
+  tf.dispose(pending?.grads ?? {});
+  pending = null;
+  send({ type: "reduced" });
+}
+
 function apply(learningRate: number): void {
-  const { grads, statistics } = tensorsFrom(regionOf(layout!, 0), layout!, replica!);
+  const { grads, statistics } = reduction!.reduced(mine);
+  mine = [];
   replica!.applyReduced(grads, statistics, learningRate);
 }
 
@@ -61,11 +68,13 @@ async function weights(): Promise<void> {
   send({ type: "weights", values }, [values.buffer as ArrayBuffer]);
 }
 
-// One message at a time, in arrival order: a step's "apply" finishes before the next
-// "gradients" starts, which is what keeps region 0 safe to rewrite (see group.ts).
+// One message at a time, in arrival order. Replica 0 sends "reduce" only when every replica has
+// published, and "apply" only when every shard is reduced; a step's "apply" is handled before the
+// next step's "gradients", so no region is rewritten while another replica may still read it.
 serveMessages<ToReplica>((message) => {
   if (message.type === "init") return init(message);
   if (message.type === "gradients") return gradients(message);
+  if (message.type === "reduce") return reduce(message.counts);
   if (message.type === "apply") return apply(message.learningRate);
   return weights();
 });
