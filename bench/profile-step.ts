@@ -2,7 +2,11 @@
  * Per-kernel time of a training step: wraps every kernel of the backend with a timer, runs
  * layers-API training steps and prints the top kernels (nested kernel calls counted in both).
  *
- *   npx tsx bench/profile-step.ts [wasm|cpu] [lenet|lenet-relu-max|resnet18] [steps] [--stock]
+ *   npx tsx bench/profile-step.ts [wasm|cpu] [lenet|lenet-relu-max|resnet18] [steps] [--stock] [--batch=N]
+ *
+ * --batch=N profiles another batch size than the benchmark's (a data-parallel replica's part: half).
+ * --engine profiles the engine's own step (TrainingReplica: what the trainer runs, SGD) instead of
+ * the layers API's trainOnBatch.
  */
 import * as tf from "@tensorflow/tfjs";
 import { getModel } from "@trainyard/models";
@@ -69,25 +73,49 @@ for (const config of tf.getKernelsForBackend(backendName)) {
   });
 }
 
+function layersStep(): () => Promise<unknown> {
+  const model = getModel(net.model, { inputShape: net.shape, classes: 10, options: net.options });
+  model.compile({ optimizer: tf.train.sgd(0.05), loss: "categoricalCrossentropy" });
+  return () => model.trainOnBatch(xs, ys);
+}
+
+async function engineStep(): Promise<() => Promise<unknown>> {
+  const { jobSpecInputSchema } = await import("@trainyard/shared");
+  const { TrainingReplica } = await import("../packages/engine/src/trainingReplica.ts");
+  const parsed = jobSpecInputSchema.parse({
+    architecture: net.model,
+    architectureOptions: net.options,
+    dataset: { name: "synthetic-shapes" },
+    training: { batchSize: net.batch, optimizer: { type: "sgd", learningRate: 0.05 } },
+  });
+  const spec = {
+    ...parsed,
+    inputShape: net.shape,
+    training: { ...parsed.training, seed: 1, optimizer: { ...parsed.training.optimizer, learningRate: 0.05 } },
+  };
+  const replica = TrainingReplica.build(spec, 10, 0.05);
+  return () => replica.step(xs, ys, 0.05);
+}
+
 const nets: Record<string, { model: string; options?: Record<string, unknown>; shape: [number, number, number]; batch: number }> = {
   lenet: { model: "lenet", shape: [28, 28, 1], batch: 256 },
   "lenet-relu-max": { model: "lenet", options: { activation: "relu", pooling: "max" }, shape: [28, 28, 1], batch: 256 },
   resnet18: { model: "resnet18", shape: [32, 32, 1], batch: 64 },
 };
-const net = nets[network];
-const model = getModel(net.model, { inputShape: net.shape, classes: 10, options: net.options });
-model.compile({ optimizer: tf.train.sgd(0.05), loss: "categoricalCrossentropy" });
+const batchArg = process.argv.find((a) => a.startsWith("--batch="));
+const net = { ...nets[network], ...(batchArg ? { batch: Number(batchArg.slice(8)) } : {}) };
 const xs = tf.randomUniform([net.batch, ...net.shape]);
 const ys = tf.oneHot(tf.randomUniform([net.batch], 0, 10, "int32") as tf.Tensor1D, 10).toFloat();
-await model.trainOnBatch(xs, ys);
-await model.trainOnBatch(xs, ys);
+const trainStep = process.argv.includes("--engine") ? await engineStep() : layersStep();
+await trainStep();
+await trainStep();
 times.clear();
 const steps = Number(stepsArg);
 const stepMs: number[] = [];
 const t0 = performance.now();
 for (let i = 0; i < steps; i++) {
   const s0 = performance.now();
-  await model.trainOnBatch(xs, ys);
+  await trainStep();
   stepMs.push(performance.now() - s0);
 }
 const ms = (performance.now() - t0) / steps;
