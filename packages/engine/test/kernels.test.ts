@@ -662,3 +662,36 @@ describe("deferred input gradients (wasm)", () => {
     tf.dispose([dx, doubled]);
   });
 });
+
+describe("Identity shares memory (wasm)", () => {
+  it("a clone is the same data, outlives its original, and is freed with the last tensor on it", async () => {
+    await tf.setBackend("wasm");
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const buffersBefore = backend.numDataIds();
+    const original = tf.tensor([1, 2, 3, 4], [2, 2]);
+    const clone = original.clone();
+    // Shared, not copied: one buffer for both tensors.
+    expect(clone.dataId).toBe(original.dataId);
+    expect(backend.numDataIds()).toBe(buffersBefore + 1);
+    original.dispose();
+    expect(Array.from(clone.dataSync())).toEqual([1, 2, 3, 4]);
+    expect(backend.numDataIds()).toBe(buffersBefore + 1);
+    clone.dispose();
+    expect(backend.numDataIds()).toBe(buffersBefore);
+  });
+
+  it("a deferred input gradient is computed once when cloned, and the clone keeps its values", async () => {
+    await tf.setBackend("wasm");
+    seed = 5;
+    const dy = tf.tensor(makeValues({ shape: [1, 4, 4, 2] }), [1, 4, 4, 2]);
+    const filter = tf.tensor(makeValues({ shape: [3, 3, 2, 2] }), [3, 3, 2, 2]);
+    const attrs = { strides: [1, 1], pad: "same", dataFormat: "NHWC", inputShape: [1, 4, 4, 2] };
+    const dx = tf.engine().runKernel("Conv2DBackpropInput", { dy, filter }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    const clone = dx.clone();
+    const expected = Float32Array.from(dx.dataSync());
+    dx.dispose();
+    expect(Array.from(clone.dataSync())).toEqual(Array.from(expected));
+    expect(expected.some((v) => v !== 0)).toBe(true);
+    tf.dispose([dy, filter, clone]);
+  });
+});

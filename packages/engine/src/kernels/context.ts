@@ -92,6 +92,16 @@ export class KernelContext {
     return values instanceof Int32Array ? values : Int32Array.from(values ?? []);
   }
 
+  /**
+   * The same data as a further tensor (no copy): the backend counts one more reference, and the
+   * memory is freed when every tensor on it is disposed. Tensors are never written after their
+   * kernel returns, so sharing is safe.
+   */
+  shared(info: TensorInfo): TensorInfo {
+    (this.backend as unknown as { incRef(dataId: object): void }).incRef(info.dataId);
+    return { dataId: info.dataId, shape: info.shape.slice(), dtype: info.dtype };
+  }
+
   free(...infos: (TensorInfo | undefined)[]): void {
     for (const info of infos) if (info) this.backend.disposeData(info.dataId);
   }
