@@ -5,26 +5,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext } from "./context.ts";
+import { transposeInto } from "./layout.ts";
 
 type TensorInfo = tf.TensorInfo;
 
 /** [rows, cols] → [cols, rows], as a new tensor (batch must be 1). */
 export function transpose2d(ctx: KernelContext, m: TensorInfo, rows: number, cols: number): TensorInfo {
   const out = ctx.alloc([1, cols, rows]);
-  const src = ctx.f32(m);
-  const dst = ctx.f32(out);
-  // Blocked so both sides stay in cache.
-  const B = 32;
-  for (let r0 = 0; r0 < rows; r0 += B) {
-    const r1 = Math.min(rows, r0 + B);
-    for (let c0 = 0; c0 < cols; c0 += B) {
-      const c1 = Math.min(cols, c0 + B);
-      for (let r = r0; r < r1; r++) {
-        const s = r * cols;
-        for (let c = c0; c < c1; c++) dst[c * rows + r] = src[s + c];
-      }
-    }
-  }
+  transposeInto(ctx.f32(out), 0, rows, ctx.f32(m), 0, cols, rows, cols);
   return out;
 }
 

@@ -11,8 +11,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext } from "./context.ts";
+import { transposeInto } from "./layout.ts";
 import { cropPlan } from "./crop.ts";
-import { applyActivation, product, transpose2d } from "./matmul.ts";
+import { applyActivation, product } from "./matmul.ts";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -84,21 +85,7 @@ function denseMatrix(ctx: KernelContext, filter: TensorInfo, info: tf.backend_ut
     const dst = ctx.f32(source);
     const used = new Set<number>();
     forEachTap(info, (_inPixel, _outPixel, tap) => used.add(tap));
-    // Blocked so that both sides stay in cache.
-    const B = 32;
-    for (const t of used) {
-      const base = t * ci * co;
-      for (let c0 = 0; c0 < ci; c0 += B) {
-        const c1 = Math.min(ci, c0 + B);
-        for (let o0 = 0; o0 < co; o0 += B) {
-          const o1 = Math.min(co, o0 + B);
-          for (let c = c0; c < c1; c++) {
-            const s = base + c * co;
-            for (let o = o0; o < o1; o++) dst[base + o * ci + c] = src[s + o];
-          }
-        }
-      }
-    }
+    for (const t of used) transposeInto(dst, t * ci * co, ci, src, t * ci * co, co, ci, co);
   }
   const m = transposed ? ctx.alloc([1, cols, rows]) : ctx.alloc([1, rows, cols]);
   const mv = ctx.f32(m);
@@ -171,7 +158,12 @@ export function smallMapBackpropInput(
   return KernelContext.reshaped(out, [n, h, w, ci]);
 }
 
-/** Conv2DBackpropFilter (NHWC) as G = xᵀ · dy, dW[tap] = Σ of G's blocks that used the tap. */
+/**
+ * Conv2DBackpropFilter (NHWC): dW[tap] = Σ over the (input pixel, output pixel) pairs the tap
+ * joins of x[:, in]ᵀ · dy[:, out] — one product per tap, the pairs stacked along the batch:
+ * A = [x[:, in₁] | x[:, in₂] | …]ᵀ ([ci, pairs·n]) times B = [dy[:, out₁]; dy[:, out₂]; …]
+ * ([pairs·n, co]). Summing inside the product, not over a whole xᵀ·dy afterwards in JS.
+ */
 export function smallMapBackpropFilter(ctx: KernelContext, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
   const {
     batchSize: n,
@@ -184,19 +176,29 @@ export function smallMapBackpropFilter(ctx: KernelContext, x: TensorInfo, dy: Te
     filterHeight: fh,
     filterWidth: fw,
   } = info;
-  const rows = h * w * ci;
-  const cols = oh * ow * co;
-  const xT = transpose2d(ctx, x, n, rows);
-  const g = ctx.run("BatchMatMul", { a: xT, b: KernelContext.reshaped(dy, [1, n, cols]) }, { transposeA: false, transposeB: false });
-  ctx.free(xT);
-  const dW = ctx.zeros([fh, fw, ci, co]);
-  const dv = ctx.f32(dW);
-  const gv = ctx.f32(g);
-  forEachTap(info, (inPixel, outPixel, tap) => {
-    let src = inPixel * ci * cols + outPixel * co;
-    let dst = tap * ci * co;
-    for (let c = 0; c < ci; c++, src += cols) for (let o = 0; o < co; o++) dv[dst++] += gv[src + o];
-  });
-  ctx.free(g);
+  const pairs: [number, number][][] = Array.from({ length: fh * fw }, () => []);
+  forEachTap(info, (inPixel, outPixel, tap) => pairs[tap].push([inPixel, outPixel]));
+  const dW = ctx.alloc([fh, fw, ci, co]);
+  for (let tap = 0; tap < pairs.length; tap++) {
+    const joined = pairs[tap];
+    if (joined.length === 0) {
+      ctx.f32(dW).fill(0, tap * ci * co, (tap + 1) * ci * co);
+      continue;
+    }
+    const k = joined.length * n;
+    const a = ctx.alloc([1, ci, k]);
+    const b = ctx.alloc([1, k, co]);
+    const [av, bv, xv, dyv] = [ctx.f32(a), ctx.f32(b), ctx.f32(x), ctx.f32(dy)];
+    joined.forEach(([inPixel, outPixel], p) => {
+      transposeInto(av, p * n, k, xv, inPixel * ci, h * w * ci, n, ci);
+      for (let bi = 0; bi < n; bi++) {
+        const from = (bi * oh * ow + outPixel) * co;
+        bv.set(dyv.subarray(from, from + co), (p * n + bi) * co);
+      }
+    });
+    const g = ctx.run("BatchMatMul", { a, b }, { transposeA: false, transposeB: false });
+    ctx.f32(dW).set(ctx.f32(g), tap * ci * co);
+    ctx.free(a, b, g);
+  }
   return dW;
 }
