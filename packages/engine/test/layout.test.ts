@@ -9,7 +9,8 @@ function gatherReference(d: Dims4, src: Float32Array, s: Dims4, base = 0): Float
   let o = 0;
   for (let i0 = 0; i0 < d[0]; i0++)
     for (let i1 = 0; i1 < d[1]; i1++)
-      for (let i2 = 0; i2 < d[2]; i2++) for (let i3 = 0; i3 < d[3]; i3++) out[o++] = src[base + i0 * s[0] + i1 * s[1] + i2 * s[2] + i3 * s[3]];
+      for (let i2 = 0; i2 < d[2]; i2++)
+        for (let i3 = 0; i3 < d[3]; i3++) out[o++] = src[base + i0 * s[0] + i1 * s[1] + i2 * s[2] + i3 * s[3]];
   return out;
 }
 
