@@ -695,3 +695,51 @@ describe("Identity shares memory (wasm)", () => {
     tf.dispose([dy, filter, clone]);
   });
 });
+
+describe("batch norm's gradient (two passes)", () => {
+  // As tfjs-layers trains: moments over all axes but the last, then batchNorm with them.
+  const run = async (backendName: string, shape: number[]) => {
+    await tf.setBackend(backendName);
+    seed = 4242;
+    const x = tf.tensor(makeValues({ shape }), shape);
+    const c = shape[shape.length - 1];
+    const gamma = tf.tensor(makeValues({ shape: [c] }), [c]);
+    const beta = tf.tensor(makeValues({ shape: [c] }), [c]);
+    const w = tf.tensor(makeValues({ shape }), shape);
+    const f = (xv: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(xv, [0, 1, 2]);
+      return tf
+        .batchNorm4d(xv as tf.Tensor4D, mean as tf.Tensor1D, variance as tf.Tensor1D, b as tf.Tensor1D, g as tf.Tensor1D, 1e-3)
+        .mul(w)
+        .sum() as tf.Scalar;
+    };
+    const grads = tf.grads(f)([x, gamma, beta]);
+    const out = grads.map((t) => Float32Array.from(t.dataSync()));
+    tf.dispose([x, gamma, beta, w, ...grads]);
+    return out;
+  };
+  // (A batch norm without a scale cannot be differentiated in tfjs-core with either gradient:
+  // the tape cannot save the missing input.)
+  for (const shape of [
+    [4, 5, 5, 6],
+    [3, 2, 2, 9],
+    [1, 1, 7, 3],
+  ]) {
+    it(`${shape.join("×")}: wasm and cpu with the engine's gradient = tfjs-core's on stock cpu`, async () => {
+      const { unregisterEngineKernels } = await import("../src/kernels/index.ts");
+      const { batchNormGradStats } = await import("../src/kernels/batchnorm.ts");
+      const before = batchNormGradStats();
+      unregisterEngineKernels("cpu");
+      const expected = await run("cpu", shape);
+      registerEngineKernels("cpu");
+      for (const backendName of ["wasm", "cpu"]) {
+        const actual = await run(backendName, shape);
+        for (let i = 0; i < expected.length; i++) expect(relError(actual[i], expected[i])).toBeLessThanOrEqual(TOLERANCE);
+      }
+      // The reference took tfjs-core's gradient, the two others the engine's.
+      const after = batchNormGradStats();
+      expect(after.stock - before.stock).toBe(1);
+      expect(after.engine - before.engine).toBe(2);
+    });
+  }
+});

@@ -13,6 +13,7 @@ import { matMulUntransposed } from "./matmul.ts";
 import { runSplit } from "./parallel.ts";
 import { cropAndResize, mirrorPad, type CropAndResizeAttrs, type MirrorPadAttrs } from "./image.ts";
 import { avgPoolGrad, maxPoolGrad, type PoolGradAttrs } from "./pool.ts";
+import { BATCH_NORM_GRAD, batchNormGrad, registerBatchNormGradient } from "./batchnorm.ts";
 import { meanLeading, padV2, sumLeading, tile } from "./reduce.ts";
 
 type TensorInfo = tf.TensorInfo;
@@ -128,6 +129,24 @@ export function registerEngineKernels(backendName: string): string[] {
     });
     registered.add(key);
   }
+  const gradKey = `${backendName}/${BATCH_NORM_GRAD}`;
+  if (!registered.has(gradKey)) {
+    const contexts = new WeakMap<object, KernelContext>();
+    tf.registerKernel({
+      kernelName: BATCH_NORM_GRAD,
+      backendName,
+      kernelFunc: ({ inputs, attrs, backend }) => {
+        let ctx = contexts.get(backend);
+        if (!ctx) {
+          ctx = new KernelContext(backend as tf.KernelBackend, backendName);
+          contexts.set(backend, ctx);
+        }
+        return batchNormGrad(ctx, inputs as unknown as Parameters<typeof batchNormGrad>[1], attrs as unknown as { varianceEpsilon: number });
+      },
+    });
+    registered.add(gradKey);
+  }
+  registerBatchNormGradient();
   return engineKernelNames(backendName);
 }
 
