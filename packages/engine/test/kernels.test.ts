@@ -743,3 +743,40 @@ describe("batch norm's gradient (two passes)", () => {
     });
   }
 });
+
+describe("Mean's gradient (broadcast)", () => {
+  const shape = [2, 3, 4, 5];
+  const cases: [number[] | undefined, boolean][] = [
+    [[0, 1, 2], false],
+    [[0, 1, 2], true],
+    [[1], false],
+    [[0, 3], true],
+    [undefined, false],
+  ];
+  for (const [axes, keepDims] of cases) {
+    it(`axes ${axes ? axes.join(",") : "all"}${keepDims ? " keepDims" : ""}: dx = dy / n spread over the reduced axes`, async () => {
+      for (const backendName of ["wasm", "cpu"]) {
+        await tf.setBackend(backendName);
+        seed = 77;
+        const x = tf.tensor(makeValues({ shape }), shape);
+        const reduced = axes ?? [0, 1, 2, 3];
+        const outShape = shape.map((d, i) => (reduced.includes(i) ? 1 : d));
+        const weights = makeValues({ shape: outShape });
+        const w = tf.tensor(weights, keepDims ? outShape : outShape.filter((_, i) => !reduced.includes(i)));
+        const [dx] = tf.grads((xv: tf.Tensor) => tf.mean(xv, axes, keepDims).mul(w).sum())([x]);
+        const n = reduced.reduce((p, i) => p * shape[i], 1);
+        // Expected: each element gets the weight of the output it was averaged into, over n.
+        const expected = new Float32Array(tf.util.sizeFromShape(shape));
+        const strides = [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1];
+        const outStrides = [outShape[1] * outShape[2] * outShape[3], outShape[2] * outShape[3], outShape[3], 1];
+        for (let i = 0; i < expected.length; i++) {
+          const index = strides.map((s, k) => Math.floor(i / s) % shape[k]);
+          const o = index.reduce((sum, v, k) => sum + (reduced.includes(k) ? 0 : v) * outStrides[k], 0);
+          expected[i] = weights[o] / n;
+        }
+        expect(relError(Float32Array.from(dx.dataSync()), expected)).toBeLessThanOrEqual(1e-6);
+        tf.dispose([x, w, dx]);
+      }
+    });
+  }
+});

@@ -1,5 +1,5 @@
 /**
- * Batch norm's gradient in two passes (wasm and cpu).
+ * Batch norm's gradient in two passes, and Mean's gradient as one broadcast (wasm and cpu).
  *
  * tfjs-core differentiates FusedBatchNorm with ~10 full-size elementwise ops and 4 full-size
  * sums per layer (x − mean, dy·scale, a tiled 1/σ, and products for each of dx, d mean,
@@ -10,6 +10,10 @@
  * so one pass over (dy, x) for the sums and one over dy for dx do it. The gradient is registered
  * for FusedBatchNorm when the engine's kernels are (tf.registerGradient is global: on a backend
  * without the kernel, or for shapes it does not take, tfjs-core's own gradient runs).
+ *
+ * Mean (batch norm's moments take two per layer): tfjs-core's gradient fills a full-size tensor
+ * of ones in JS, multiplies dy into it and divides: two full-size ops and a JS fill. Dividing the
+ * small dy first and tiling it gives the same floats ((dy·1)/n = dy/n) with one full-size write.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { KernelContext } from "./context.ts";
@@ -114,11 +118,33 @@ export function batchNormGradStats(): { engine: number; stock: number } {
   return { ...counts };
 }
 
-/** Registers the two-pass gradient for FusedBatchNorm (once). */
-export function registerBatchNormGradient(): void {
+/** Mean's gradient: dy / n broadcast back over the reduced axes. */
+function registerMeanGradient(): void {
+  tf.registerGradient({
+    kernelName: "Mean",
+    inputsToSave: ["x"],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      const axes = tf.util.parseAxisParam((attrs as unknown as { axis: number | number[] }).axis, x.shape);
+      const expanded = x.shape.slice();
+      const reps = x.shape.map(() => 1);
+      let reduceSize = 1;
+      for (const axis of axes) {
+        expanded[axis] = 1;
+        reps[axis] = x.shape[axis];
+        reduceSize *= x.shape[axis];
+      }
+      return { x: () => tf.tile(tf.div(tf.reshape(dy as tf.Tensor, expanded), reduceSize), reps) };
+    },
+  });
+}
+
+/** Registers the engine's gradients for FusedBatchNorm and Mean (once). */
+export function registerEngineGradients(): void {
   if (stockGradient) return;
   stockGradient = tf.getGradient("FusedBatchNorm");
   if (!stockGradient) return;
+  registerMeanGradient();
   const stock = stockGradient;
   tf.registerGradient({
     kernelName: "FusedBatchNorm",

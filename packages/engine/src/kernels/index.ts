@@ -13,7 +13,7 @@ import { matMulUntransposed } from "./matmul.ts";
 import { runSplit } from "./parallel.ts";
 import { cropAndResize, mirrorPad, type CropAndResizeAttrs, type MirrorPadAttrs } from "./image.ts";
 import { avgPoolGrad, maxPoolGrad, type PoolGradAttrs } from "./pool.ts";
-import { BATCH_NORM_GRAD, batchNormGrad, registerBatchNormGradient } from "./batchnorm.ts";
+import { BATCH_NORM_GRAD, batchNormGrad, registerEngineGradients } from "./batchnorm.ts";
 import { meanLeading, padV2, sumLeading, tile } from "./reduce.ts";
 
 type TensorInfo = tf.TensorInfo;
@@ -146,7 +146,7 @@ export function registerEngineKernels(backendName: string): string[] {
     });
     registered.add(gradKey);
   }
-  registerBatchNormGradient();
+  registerEngineGradients();
   return engineKernelNames(backendName);
 }
 
