@@ -93,6 +93,18 @@ export const ENGINE_KERNELS: Record<EngineBackendName, readonly string[]> = {
 
 const registered = new Set<string>();
 
+/** One KernelContext per backend instance, shared by every engine kernel on it. */
+const contexts = new WeakMap<object, KernelContext>();
+
+function contextFor(backend: object, backendName: "wasm" | "cpu"): KernelContext {
+  let ctx = contexts.get(backend);
+  if (!ctx) {
+    ctx = new KernelContext(backend as tf.KernelBackend, backendName);
+    contexts.set(backend, ctx);
+  }
+  return ctx;
+}
+
 /** Kernels the engine registered for a backend (empty before registerEngineKernels). */
 export function engineKernelNames(backendName: string): string[] {
   return [...registered].filter((k) => k.startsWith(`${backendName}/`)).map((k) => k.slice(backendName.length + 1));
@@ -106,19 +118,13 @@ export function registerEngineKernels(backendName: string): string[] {
     captureStock(kernelName, backendName);
     if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
     const impl = impls[kernelName];
-    const contexts = new WeakMap<object, KernelContext>();
     tf.registerKernel({
       kernelName,
       backendName,
       kernelFunc: ({ inputs, attrs, backend }) => {
-        let ctx = contexts.get(backend);
-        if (!ctx) {
-          ctx = new KernelContext(backend as tf.KernelBackend, backendName);
-          contexts.set(backend, ctx);
-        }
         const ins = inputs as Record<string, TensorInfo>;
         const at = attrs as Record<string, unknown>;
-        const c = ctx;
+        const c = contextFor(backend, backendName);
         const run = () => runSplit(c, kernelName, ins, at, (i, a) => impl(c, i, a)) ?? impl(c, ins, at);
         // Input gradients are often dropped unread (the first layer's): compute them on demand.
         if (kernelName === "Conv2DBackpropInput") {
@@ -131,18 +137,15 @@ export function registerEngineKernels(backendName: string): string[] {
   }
   const gradKey = `${backendName}/${BATCH_NORM_GRAD}`;
   if (!registered.has(gradKey)) {
-    const contexts = new WeakMap<object, KernelContext>();
     tf.registerKernel({
       kernelName: BATCH_NORM_GRAD,
       backendName,
-      kernelFunc: ({ inputs, attrs, backend }) => {
-        let ctx = contexts.get(backend);
-        if (!ctx) {
-          ctx = new KernelContext(backend as tf.KernelBackend, backendName);
-          contexts.set(backend, ctx);
-        }
-        return batchNormGrad(ctx, inputs as unknown as Parameters<typeof batchNormGrad>[1], attrs as unknown as { varianceEpsilon: number });
-      },
+      kernelFunc: ({ inputs, attrs, backend }) =>
+        batchNormGrad(
+          contextFor(backend, backendName),
+          inputs as unknown as Parameters<typeof batchNormGrad>[1],
+          attrs as unknown as { varianceEpsilon: number },
+        ),
     });
     registered.add(gradKey);
   }
