@@ -80,21 +80,9 @@ function layersStep(): () => Promise<unknown> {
 }
 
 async function engineStep(): Promise<() => Promise<unknown>> {
-  const { jobSpecInputSchema } = await import("@trainyard/shared");
-  const { TrainingReplica } = await import("../packages/engine/src/trainingReplica.ts");
-  const parsed = jobSpecInputSchema.parse({
-    architecture: net.model,
-    architectureOptions: net.options,
-    dataset: { name: "synthetic-shapes" },
-    training: { batchSize: net.batch, optimizer: { type: "sgd", learningRate: 0.05 } },
-  });
-  const spec = {
-    ...parsed,
-    inputShape: net.shape,
-    training: { ...parsed.training, seed: 1, optimizer: { ...parsed.training.optimizer, learningRate: 0.05 } },
-  };
-  const replica = TrainingReplica.build(spec, 10, 0.05);
-  return () => replica.step(xs, ys, 0.05);
+  const { benchReplica, BENCH_LEARNING_RATE } = await import("./engineReplica.ts");
+  const { replica } = benchReplica({ model: net.model, options: net.options, inputShape: net.shape, batch: net.batch });
+  return () => replica.step(xs, ys, BENCH_LEARNING_RATE);
 }
 
 const nets: Record<string, { model: string; options?: Record<string, unknown>; shape: [number, number, number]; batch: number }> = {

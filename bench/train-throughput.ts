@@ -137,24 +137,12 @@ function layersStep(net: NetworkSpec): BenchStep {
 
 /** The engine's training step (TrainingReplica), split over `replicas` data-parallel replicas when > 1. */
 async function engineStep(net: NetworkSpec, replicas: number, backend: "wasm" | "cpu"): Promise<BenchStep> {
-  const { jobSpecInputSchema } = await import("@trainyard/shared");
-  const { TrainingReplica } = await import("../packages/engine/src/trainingReplica.ts");
+  const { benchReplica, BENCH_LEARNING_RATE: rate } = await import("./engineReplica.ts");
   const { ReplicaGroup } = await import("../packages/engine/src/replicas/group.ts");
-  const parsed = jobSpecInputSchema.parse({
-    architecture: net.model,
-    architectureOptions: net.options,
-    dataset: { name: "synthetic-shapes" },
-    training: { batchSize: net.batch, optimizer: { type: "sgd", learningRate: 0.05 } },
-  });
-  const spec = {
-    ...parsed,
-    inputShape: net.inputShape,
-    training: { ...parsed.training, seed: 1, optimizer: { ...parsed.training.optimizer, learningRate: 0.05 } },
-  };
-  const replica = TrainingReplica.build(spec, 10, 0.05);
-  const group = replicas > 1 ? await ReplicaGroup.start(replica, replicas, { spec, classes: 10, learningRate: 0.05, backend }) : null;
+  const { spec, replica } = benchReplica({ model: net.model, options: net.options, inputShape: net.inputShape, batch: net.batch });
+  const group = replicas > 1 ? await ReplicaGroup.start(replica, replicas, { spec, classes: 10, learningRate: rate, backend }) : null;
   return {
-    run: (x, y) => (group ?? replica).step(x, y, 0.05),
+    run: (x, y) => (group ?? replica).step(x, y, rate),
     stop: async () => {
       await group?.stop();
       replica.dispose();
