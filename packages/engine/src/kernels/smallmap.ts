@@ -44,8 +44,8 @@ export function smallMapApplies(info: tf.backend_util.Conv2DInfo, channelsLast: 
   return h * w * ci * oh * ow * co <= MAX_MATRIX;
 }
 
-/** Visits every (input pixel, output pixel, tap) triple of the convolution. */
-function forEachTap(info: tf.backend_util.Conv2DInfo, visit: (inPixel: number, outPixel: number, tap: number) => void): void {
+/** For each tap (i·fw + j) of the filter, the (input pixel, output pixel) pairs it joins. */
+function tapPairs(info: tf.backend_util.Conv2DInfo): [number, number][][] {
   const {
     inHeight: h,
     inWidth: w,
@@ -57,6 +57,7 @@ function forEachTap(info: tf.backend_util.Conv2DInfo, visit: (inPixel: number, o
     strideWidth: sw,
   } = info;
   const { top: pt, left: pl } = info.padInfo;
+  const pairs: [number, number][][] = Array.from({ length: fh * fw }, () => []);
   for (let y = 0; y < oh; y++) {
     for (let i = 0; i < fh; i++) {
       const r = y * sh + i - pt;
@@ -65,11 +66,12 @@ function forEachTap(info: tf.backend_util.Conv2DInfo, visit: (inPixel: number, o
         for (let j = 0; j < fw; j++) {
           const q = x * sw + j - pl;
           if (q < 0 || q >= w) continue;
-          visit(r * w + q, y * ow + x, i * fw + j);
+          pairs[i * fw + j].push([r * w + q, y * ow + x]);
         }
       }
     }
   }
+  return pairs;
 }
 
 /** M [H·W·ci, oh·ow·co] (transposed: false) or Mᵀ [oh·ow·co, H·W·ci] (transposed: true). */
@@ -77,15 +79,16 @@ function denseMatrix(ctx: KernelContext, filter: TensorInfo, info: tf.backend_ut
   const { inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
   const rows = h * w * ci;
   const cols = oh * ow * co;
+  const pairs = tapPairs(info);
   let source = filter;
   if (transposed) {
     // W per tap as [co, ci], so that Mᵀ's rows are copied in contiguous runs of ci.
     source = ctx.alloc([fh * fw, co, ci]);
     const src = ctx.f32(filter);
     const dst = ctx.f32(source);
-    const used = new Set<number>();
-    forEachTap(info, (_inPixel, _outPixel, tap) => used.add(tap));
-    for (const t of used) transposeInto(dst, t * ci * co, ci, src, t * ci * co, co, ci, co);
+    pairs.forEach((joined, t) => {
+      if (joined.length > 0) transposeInto(dst, t * ci * co, ci, src, t * ci * co, co, ci, co);
+    });
   }
   const m = transposed ? ctx.alloc([1, cols, rows]) : ctx.alloc([1, rows, cols]);
   const mv = ctx.f32(m);
@@ -94,11 +97,13 @@ function denseMatrix(ctx: KernelContext, filter: TensorInfo, info: tf.backend_ut
   // Block (inPixel, outPixel) is W[tap] ([ci, co]) or its transpose ([co, ci]).
   const [a, b] = transposed ? [co, ci] : [ci, co];
   const stride = transposed ? rows : cols;
-  forEachTap(info, (inPixel, outPixel, tap) => {
+  pairs.forEach((joined, tap) => {
     const src = tap * ci * co;
-    const [rowBlock, colBlock] = transposed ? [outPixel, inPixel] : [inPixel, outPixel];
-    let dst = rowBlock * a * stride + colBlock * b;
-    for (let k = 0; k < a; k++, dst += stride) mv.set(wv.subarray(src + k * b, src + (k + 1) * b), dst);
+    for (const [inPixel, outPixel] of joined) {
+      const [rowBlock, colBlock] = transposed ? [outPixel, inPixel] : [inPixel, outPixel];
+      let dst = rowBlock * a * stride + colBlock * b;
+      for (let k = 0; k < a; k++, dst += stride) mv.set(wv.subarray(src + k * b, src + (k + 1) * b), dst);
+    }
   });
   if (source !== filter) ctx.free(source);
   return m;
@@ -176,8 +181,7 @@ export function smallMapBackpropFilter(ctx: KernelContext, x: TensorInfo, dy: Te
     filterHeight: fh,
     filterWidth: fw,
   } = info;
-  const pairs: [number, number][][] = Array.from({ length: fh * fw }, () => []);
-  forEachTap(info, (inPixel, outPixel, tap) => pairs[tap].push([inPixel, outPixel]));
+  const pairs = tapPairs(info);
   const dW = ctx.alloc([fh, fw, ci, co]);
   for (let tap = 0; tap < pairs.length; tap++) {
     const joined = pairs[tap];
