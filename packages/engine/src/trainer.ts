@@ -204,7 +204,7 @@ async function startReplicas(
   if (replicas <= 1 || (backend !== "wasm" && backend !== "cpu")) return null;
   const parameters = replica.variables.reduce((n, v) => n + v.size, 0);
   if (parameters > MAX_REPLICATED_PARAMETERS) {
-    // Every replica holds the network and optimizer, and the reduce buffer is (replicas ×
+    // Every replica holds the network and optimizer, and the reduce buffer is ((replicas + 1) ×
     // parameters) floats; per-step costs that grow with the parameters, not the batch, would
     // also eat the gain (docs/engine.md).
     log(`one replica: ${parameters} trainable parameters is over ${MAX_REPLICATED_PARAMETERS} for data-parallel replicas`);

@@ -19,7 +19,7 @@ import { exportModel } from "../modelExport.ts";
 import type { TrainingReplica } from "../trainingReplica.ts";
 import { startWorkerThread, ThreadChannel } from "../workerThread.ts";
 import { createLayout } from "./layout.ts";
-import type { FromReplica, ToReplica } from "./protocol.ts";
+import type { FromReplica, ReplicaLayout, ToReplica } from "./protocol.ts";
 import { ShardedReduction } from "./reduction.ts";
 
 export interface ReplicaStep {
@@ -50,7 +50,7 @@ export class ReplicaGroup {
   private constructor(
     private readonly replica: TrainingReplica,
     private readonly threads: ReplicaThread[],
-    layout: ReturnType<typeof createLayout>,
+    layout: ReplicaLayout,
   ) {
     this.reduction = new ShardedReduction(layout, 0, replica);
   }
