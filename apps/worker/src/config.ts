@@ -1,11 +1,11 @@
 import { z } from "zod";
-import { parseConfig } from "@trainyard/shared";
+import { BACKEND_PREFERENCES, parseConfig } from "@trainyard/shared";
 
 const configSchema = z.object({
   DATABASE_URL: z.string().url(),
   REDIS_URL: z.string().url().default("redis://127.0.0.1:6379"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  TRAINYARD_BACKEND: z.enum(["auto", "tensorflow", "wasm", "cpu"]).default("auto"),
+  TRAINYARD_BACKEND: z.enum(BACKEND_PREFERENCES).default("auto"),
   TRAINYARD_GPUS: z
     .string()
     .regex(/^\d+(,\d+)*$/, "comma-separated GPU indices, e.g. 0,1")

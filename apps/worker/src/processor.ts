@@ -1,6 +1,6 @@
 import { DelayedError, UnrecoverableError, WaitingError, type Job as QueueJob } from "bullmq";
 import type { Logger } from "pino";
-import { ERROR_CODES, queuePayloads, type JobSpec, type TrainPayload } from "@trainyard/shared";
+import { ERROR_CODES, queuePayloads, type BackendPreference, type JobSpec, type TrainPayload } from "@trainyard/shared";
 import type { Slot } from "./devices.ts";
 import type { JobRecorder } from "./jobRecorder.ts";
 import type { FromTrainer } from "./protocol.ts";
@@ -11,7 +11,7 @@ export interface ProcessorDeps {
   recorder: JobRecorder;
   logger: Logger;
   workerId: string;
-  backend: "auto" | "tensorflow" | "wasm" | "cpu";
+  backend: BackendPreference;
   /** Most jobs one tenant may have running at once, over all workers. */
   tenantMaxRunning: number;
   /** Running trainers by job id, so cancel and shutdown can reach them. */

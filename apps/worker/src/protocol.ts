@@ -1,5 +1,5 @@
 import type { EpochReport, ExportedModel, TrainingCheckpoint } from "@trainyard/engine";
-import type { ErrorCode, JobResult, JobSpec, Progress } from "@trainyard/shared";
+import type { BackendPreference, ErrorCode, JobResult, JobSpec, Progress } from "@trainyard/shared";
 
 /** Parent → trainer child. */
 export type ToTrainer =
@@ -7,7 +7,7 @@ export type ToTrainer =
       type: "start";
       jobId: string;
       spec: JobSpec;
-      backend: "auto" | "tensorflow" | "wasm" | "cpu";
+      backend: BackendPreference;
       resumeFrom: { checkpoint: TrainingCheckpoint; best: ExportedModel | null } | null;
       fineTuneFrom: ExportedModel | null;
       /** Where an uploaded data set's decoded files are (TRAINYARD_DATA_DIR, shared with the API). */

@@ -60,6 +60,38 @@ describe("initBackend", () => {
     expect(tf.getBackend()).toBe("wasm");
   });
 
+  // CI installs Mesa's software Vulkan (llvmpipe), so Dawn has exactly one, software, adapter here.
+  it("auto never takes a software WebGPU adapter", async () => {
+    const info = await initBackend("auto", { env: {} });
+    if (info.backend === "tensorflow") return;
+    expect(info.backend).not.toBe("webgpu");
+    expect(info.skipped?.find((line) => line.startsWith("webgpu: "))).toMatch(/software one \(llvmpipe/);
+  });
+
+  it("webgpu, asked for by name, runs on the software adapter and reports it", async () => {
+    const info = await initBackend("webgpu", { env: {} });
+    expect(info).toMatchObject({ backend: "webgpu", device: "gpu:0" });
+    expect(info.adapter).toMatch(/llvmpipe/);
+    expect(tf.getBackend()).toBe("webgpu");
+    const x = tf.ones([1, 5, 5, 1]);
+    const g = tf.grad((f: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, "valid").sum())(tf.ones([3, 3, 1, 2]));
+    expect(Array.from(await g.data())).toEqual(Array(18).fill(9));
+    tf.dispose([x, g]);
+    // A GPU slot's device, from CUDA_VISIBLE_DEVICES as for tensorflow.
+    expect((await initBackend("webgpu", { env: { CUDA_VISIBLE_DEVICES: "1" } })).device).toBe("gpu:1");
+    await initBackend("wasm", { kernelThreads: 1 });
+    expect(tf.getBackend()).toBe("wasm");
+  });
+
+  it("webgpu on an adapter Dawn does not have is a clear error", async () => {
+    const { releaseWebGpu } = await import("../src/backend/webgpu.ts");
+    releaseWebGpu();
+    const error = await initBackend("webgpu", { env: { TRAINYARD_WEBGPU_ADAPTER: "No Such GPU 9000" } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect((error as Error).message).toMatch(/no adapter named "No Such GPU 9000"/);
+    releaseWebGpu();
+  });
+
   it("rejects an unknown preference", async () => {
     await expect(initBackend("gpu" as never)).rejects.toBeInstanceOf(BackendUnavailableError);
   });

@@ -9,3 +9,7 @@ export function parseConfig<Schema extends z.ZodType>(schema: Schema, env: NodeJ
   }
   return Object.freeze(parsed.data);
 }
+
+/** TF.js backends a worker can be configured for (TRAINYARD_BACKEND); `auto` takes the first that loads. */
+export const BACKEND_PREFERENCES = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
+export type BackendPreference = (typeof BACKEND_PREFERENCES)[number];

@@ -3,21 +3,26 @@
  *
  * Order for "auto": `tensorflow` (native libtensorflow through @tensorflow/tfjs-node-gpu on a
  * GPU slot, @tensorflow/tfjs-node otherwise; optional dependencies that only install with
- * internet access), then `wasm` (XNNPACK, SIMD), then `cpu`. On `wasm` and `cpu` the engine
+ * internet access), then `webgpu` (Dawn on a hardware Vulkan adapter, ./webgpu.ts; a software
+ * adapter only when asked for by name), then `wasm` (XNNPACK, SIMD), then `cpu`. On `wasm` and `cpu` the engine
  * registers its own kernels (see ../kernels): the convolution/pooling gradients wasm lacks or
  * runs slowly, and replacements for the slowest stock kernels.
  */
 import * as tf from "@tensorflow/tfjs";
 import { availableParallelism } from "node:os";
+import type { BackendPreference } from "@trainyard/shared";
 import { engineKernelNames, registerEngineKernels, startKernelWorkers, stopKernelWorkers } from "../kernels/index.ts";
+import { releaseWebGpu, startWebGpu, WebGpuUnavailableError } from "./webgpu.ts";
 
-export type BackendPreference = "auto" | "tensorflow" | "wasm" | "cpu";
+export type { BackendPreference } from "@trainyard/shared";
 
 export interface BackendInfo {
-  /** The TF.js backend name in use: "tensorflow", "wasm" or "cpu". */
+  /** The TF.js backend name in use: "tensorflow", "webgpu", "wasm" or "cpu". */
   backend: string;
-  /** What trained the job: "gpu:N" for native TensorFlow on a GPU, otherwise "cpu:0". */
+  /** What trained the job: "gpu:N" for native TensorFlow or WebGPU on a GPU slot, otherwise "cpu:0". */
   device: string;
+  /** webgpu: the adapter's description as Dawn gives it (e.g. "NVIDIA GeForce RTX 4090", "llvmpipe …"). */
+  adapter?: string;
   /** For "auto": why the backends before this one were skipped. */
   skipped?: string[];
   /** wasm: threads its heavy kernels run on. */
@@ -40,7 +45,10 @@ export interface InitBackendOptions {
    * full training steps (docs/engine.md).
    */
   kernelThreads?: number;
-  /** Environment to read CUDA_VISIBLE_DEVICES from (default process.env). */
+  /**
+   * Environment to read CUDA_VISIBLE_DEVICES and TRAINYARD_WEBGPU_ADAPTER (the Dawn adapter
+   * name a worker pins its slot's child to) from (default process.env).
+   */
   env?: Record<string, string | undefined>;
 }
 
@@ -120,6 +128,21 @@ async function tryWasm(): Promise<BackendInfo> {
   return { backend: "wasm", device: "cpu:0" };
 }
 
+/**
+ * `webgpu` on Dawn. `explicit` (TRAINYARD_BACKEND=webgpu) accepts a software adapter; `auto`
+ * takes hardware only, and releases Dawn again when it passes, so that the process can exit.
+ */
+async function tryWebGpu(gpu: number | null, explicit: boolean, env: Record<string, string | undefined>): Promise<BackendInfo> {
+  try {
+    const adapter = await startWebGpu({ adapterName: env.TRAINYARD_WEBGPU_ADAPTER?.trim() || undefined, allowSoftware: explicit });
+    return { backend: "webgpu", device: `gpu:${gpu ?? 0}`, adapter: adapter.description || adapter.device };
+  } catch (error) {
+    releaseWebGpu();
+    const message = error instanceof WebGpuUnavailableError ? error.message : `the webgpu backend could not start: ${errorText(error)}`;
+    throw new BackendUnavailableError(message, "webgpu", error);
+  }
+}
+
 async function useCpu(): Promise<BackendInfo> {
   if (!(await tf.setBackend("cpu"))) throw new BackendUnavailableError("the cpu backend could not start", "cpu");
   await tf.ready();
@@ -158,10 +181,14 @@ export function replicasFor(info: BackendInfo, env: Record<string, string | unde
 
 /** Selects and initializes the TF.js backend for this process, and registers the engine's kernels. */
 export async function initBackend(preference: BackendPreference = "auto", opts: InitBackendOptions = {}): Promise<BackendInfo> {
+  const env = opts.env ?? process.env;
   let info: BackendInfo;
   switch (preference) {
     case "tensorflow":
       info = await tryTensorflow(gpuSlot(opts));
+      break;
+    case "webgpu":
+      info = await tryWebGpu(gpuSlot(opts), true, env);
       break;
     case "wasm":
       info = await tryWasm();
@@ -176,10 +203,15 @@ export async function initBackend(preference: BackendPreference = "auto", opts: 
       } catch (tfError) {
         skipped.push(`tensorflow: ${errorText(tfError)}`);
         try {
-          info = await tryWasm();
-        } catch (wasmError) {
-          skipped.push(`wasm: ${errorText(wasmError)}`);
-          info = await useCpu();
+          info = await tryWebGpu(gpuSlot(opts), false, env);
+        } catch (gpuError) {
+          skipped.push(`webgpu: ${errorText(gpuError)}`);
+          try {
+            info = await tryWasm();
+          } catch (wasmError) {
+            skipped.push(`wasm: ${errorText(wasmError)}`);
+            info = await useCpu();
+          }
         }
       }
       if (skipped.length > 0) info.skipped = skipped;
@@ -190,7 +222,7 @@ export async function initBackend(preference: BackendPreference = "auto", opts: 
   }
   if (opts.engineKernels !== false) registerEngineKernels(info.backend);
   if (info.backend === "wasm" && opts.engineKernels !== false) {
-    const wanted = opts.kernelThreads ?? defaultKernelThreads(opts.env ?? process.env);
+    const wanted = opts.kernelThreads ?? defaultKernelThreads(env);
     info.threads = await startKernelWorkers(wanted);
   } else {
     await stopKernelWorkers();
