@@ -142,7 +142,12 @@ describe("jobs", () => {
     const response = await app.inject({ method: "POST", url: "/v1/jobs?dryRun=true", headers: auth(keyA), payload: lenetJob });
     expect(response.statusCode).toBe(200);
     // 61,706 parameters: the notes' LeNet with 4 output classes has 84·4+4 = 340 in its head instead of 850.
-    expect(response.json().estimate).toMatchObject({ parameters: 61706 - 850 + 340, stepsPerEpoch: Math.ceil(3600 / 256) });
+    const { estimate } = response.json();
+    expect(estimate).toMatchObject({ parameters: 61706 - 850 + 340, stepsPerEpoch: Math.ceil(3600 / 256) });
+    // What grows with the batch is reported apart, so that a user can pick a batch size for a GPU.
+    expect(estimate.activationBytesPerSample).toBeGreaterThan(0);
+    expect(estimate.activationBytesPerBatch).toBe(estimate.activationBytesPerSample * 256);
+    expect(estimate.memoryBytes).toBeGreaterThan(estimate.activationBytesPerBatch);
     expect(await db.job.count()).toBe(before);
   });
 
