@@ -7,6 +7,7 @@ import { makeSplits } from "./data/splits.ts";
 import type { LoadedDataset } from "./data/types.ts";
 import { TrainingError } from "./errors.ts";
 import { evaluate } from "./evaluate.ts";
+import { GpuMemoryGuard } from "./gpuMemory.ts";
 import { transferWeights } from "./fineTune.ts";
 import { exportModel, loadExportedWeights, type ExportedModel } from "./modelExport.ts";
 import { learningRateAt } from "./optimizer.ts";
@@ -62,6 +63,10 @@ export async function train(
   const group = await startReplicas(replica, spec, dataset.classes.length, learningRateAt(training, startEpoch), compute, hooks.onLog);
   const source = await batchSource(dataset, splits.train, spec, shape, hooks.onLog, { prefetch: compute.prefetch });
   try {
+    // webgpu: a batch that cannot fit fails now, and what the device reports after each step fails the job.
+    const perDevice = Math.ceil(Math.min(training.batchSize, splits.train.indices.length) / (group?.size ?? 1));
+    const gpuMemory = GpuMemoryGuard.forBackend(model, spec, perDevice);
+    gpuMemory?.checkBatchFits();
     const runStartedAt = performance.now();
     let stepsThisRun = 0;
     let last: ExportedModel | null = resumeFrom?.checkpoint.model ?? null;
@@ -101,6 +106,7 @@ export async function train(
         const { x, y } = await source.next();
         const { loss: lossValue, hits: hitValue } = await (group ?? replica).step(x, y, learningRate);
         tf.dispose([x, y]);
+        gpuMemory?.checkDevice();
         if (!Number.isFinite(lossValue)) {
           throw new TrainingError(
             "LOSS_NOT_FINITE",
@@ -126,6 +132,7 @@ export async function train(
       }
       const trainSeconds = (performance.now() - epochStartedAt) / 1000;
       const validation = splits.val ? await evaluate(model, splits.val, shape, Math.max(training.batchSize, 500)) : null;
+      gpuMemory?.checkDevice();
       const metrics: EpochMetrics = {
         epoch,
         trainLoss: lossSum / seen,

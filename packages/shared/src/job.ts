@@ -41,6 +41,8 @@ export const ERROR_CODES = {
   DATASET_UNAVAILABLE: { retry: false },
   INVALID_FINE_TUNE_SOURCE: { retry: false },
   OUT_OF_MEMORY: { retry: false },
+  /** The batch does not fit the GPU: the same batch size would fail again. */
+  GPU_OUT_OF_MEMORY: { retry: false },
   TRAINER_CRASHED: { retry: true },
   INTERNAL: { retry: true },
 } as const;

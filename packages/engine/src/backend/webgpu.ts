@@ -118,15 +118,38 @@ export async function probeAdapter(adapterName?: string): Promise<AdapterInfo | 
   return adapter ? adapterInfoOf(adapter) : null;
 }
 
-let selected: { info: AdapterInfo; device: DeviceLike } | null = null;
-/** The last uncaptured WebGPU error of this process's device ("out-of-memory", "validation", "internal"). */
-let lastDeviceError: { kind: string; message: string } | null = null;
+let selected: { info: AdapterInfo; device: DeviceLike; limits: DeviceLimits } | null = null;
 
-/** The error Dawn reported since the last call (e.g. an allocation that failed), and clears it. */
-export function takeDeviceError(): { kind: string; message: string } | null {
-  const error = lastDeviceError;
-  lastDeviceError = null;
+/** The device limits that bound one tensor: TF.js binds every tensor as one storage buffer. */
+export interface DeviceLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+}
+
+/**
+ * A WebGPU error the device reported without an error scope to catch it. WebGPU does not throw:
+ * a failed allocation or a tensor over the binding limit invalidates the command, and TF.js
+ * carries on with zeros — so the trainer must look after every step.
+ */
+export interface DeviceError {
+  /** "out-of-memory": an allocation failed, or a tensor is over the device's buffer limits. */
+  kind: "out-of-memory" | "validation" | "internal" | "lost";
+  message: string;
+}
+
+/** The first error since the last take: later ones are usually "invalid due to a previous error". */
+let firstDeviceError: DeviceError | null = null;
+
+/** The device error Dawn reported since the last call, if any, and clears it. */
+export function takeDeviceError(): DeviceError | null {
+  const error = firstDeviceError;
+  firstDeviceError = null;
   return error;
+}
+
+/** The buffer limits of the webgpu backend's device, once it has started. */
+export function webgpuLimits(): DeviceLimits | null {
+  return selected?.limits ?? null;
 }
 
 /** The adapter the `webgpu` backend of this process runs on, once it has started. */
@@ -134,9 +157,11 @@ export function webgpuAdapter(): AdapterInfo | null {
   return selected?.info ?? null;
 }
 
-function deviceErrorKind(name: string): string {
-  if (/OutOfMemory/i.test(name)) return "out-of-memory";
-  if (/Validation/i.test(name)) return "validation";
+export function deviceErrorKind(errorClass: string, message: string): DeviceError["kind"] {
+  if (/OutOfMemory/i.test(errorClass) || /out of memory/i.test(message)) return "out-of-memory";
+  // A tensor larger than one buffer may be: the batch is too large for this device.
+  if (/(binding size|size) \(\d+\).*larger than the maximum/i.test(message)) return "out-of-memory";
+  if (/Validation/i.test(errorClass)) return "validation";
   return "internal";
 }
 
@@ -190,7 +215,11 @@ export async function startWebGpu(opts: WebGpuOptions = {}): Promise<AdapterInfo
     },
   });
   device.addEventListener("uncapturederror", (event) => {
-    lastDeviceError = { kind: deviceErrorKind(event.error.constructor.name), message: event.error.message };
+    const message = event.error.message;
+    firstDeviceError ??= { kind: deviceErrorKind(event.error.constructor.name, message), message };
+  });
+  void device.lost.then((lost) => {
+    if (selected?.device === device) firstDeviceError ??= { kind: "lost", message: `device lost (${lost.reason}): ${lost.message}` };
   });
   // The package registers its kernels for "webgpu" on import, and its own backend factory when
   // navigator.gpu exists then; ours replaces it.
@@ -201,7 +230,11 @@ export async function startWebGpu(opts: WebGpuOptions = {}): Promise<AdapterInfo
   tf.registerBackend("webgpu", () => new WebGPUBackend(device, adapter.info), 0);
   if (!(await tf.setBackend("webgpu"))) throw new WebGpuUnavailableError("tf.setBackend('webgpu') returned false");
   await tf.ready();
-  selected = { info, device };
+  selected = {
+    info,
+    device,
+    limits: { maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize, maxBufferSize: limits.maxBufferSize },
+  };
   return info;
 }
 
