@@ -191,6 +191,14 @@ export interface TrainingCompute {
    * wasm and cpu only: native TensorFlow already uses every core (or its GPU) for one replica.
    */
   replicas?: number;
+  /**
+   * webgpu: one Dawn adapter name (TRAINYARD_WEBGPU_ADAPTER's form) per replica, for one job on
+   * several GPUs. Replica 0 is the trainer's own backend, already started on `adapters[0]`; each
+   * further replica is a thread with its own Dawn device on its adapter. Two or more entries on
+   * the webgpu backend make a replica group (`replicas` is then ignored); null: Dawn's first
+   * adapter. Other backends ignore it.
+   */
+  adapters?: (string | null)[];
   /** Make each next batch on a loader thread while the current one trains (default: when the job augments). */
   prefetch?: boolean;
 }
@@ -207,8 +215,9 @@ async function startReplicas(
   log: (line: string) => void = () => undefined,
 ): Promise<ReplicaGroup | null> {
   const backend = tf.getBackend();
-  const replicas = Math.min(compute.replicas ?? 1, spec.training.batchSize);
-  if (replicas <= 1 || (backend !== "wasm" && backend !== "cpu")) return null;
+  const onGpus = backend === "webgpu" && (compute.adapters?.length ?? 0) > 1;
+  const replicas = Math.min(onGpus ? compute.adapters!.length : (compute.replicas ?? 1), spec.training.batchSize);
+  if (replicas <= 1 || (backend !== "wasm" && backend !== "cpu" && !onGpus)) return null;
   const parameters = replica.variables.reduce((n, v) => n + v.size, 0);
   if (parameters > MAX_REPLICATED_PARAMETERS) {
     // Every replica holds the network and optimizer, and the reduce buffer is ((replicas + 1) ×
@@ -218,8 +227,16 @@ async function startReplicas(
     return null;
   }
   try {
-    const group = await ReplicaGroup.start(replica, replicas, { spec, classes, learningRate, backend });
-    log(`${replicas} data-parallel replicas (threads); each batch split ${splitBatch(spec.training.batchSize, replicas).join(" + ")}`);
+    const adapters = onGpus ? compute.adapters!.slice(0, replicas) : undefined;
+    const group = await ReplicaGroup.start(replica, replicas, {
+      spec,
+      classes,
+      learningRate,
+      backend: backend as "wasm" | "cpu" | "webgpu",
+      adapters,
+    });
+    const on = adapters ? `webgpu threads on adapters ${adapters.map((a) => a ?? "(Dawn's first)").join(", ")}` : "threads";
+    log(`${replicas} data-parallel replicas (${on}); each batch split ${splitBatch(spec.training.batchSize, replicas).join(" + ")}`);
     return group;
   } catch (error) {
     // Slower beats failed: train on this thread alone.

@@ -19,7 +19,7 @@ import { exportModel } from "../modelExport.ts";
 import type { TrainingReplica } from "../trainingReplica.ts";
 import { startWorkerThread, ThreadChannel } from "../workerThread.ts";
 import { createLayout } from "./layout.ts";
-import type { FromReplica, ReplicaLayout, ToReplica } from "./protocol.ts";
+import type { FromReplica, ReplicaBackend, ReplicaLayout, ToReplica } from "./protocol.ts";
 import { ShardedReduction } from "./reduction.ts";
 
 export interface ReplicaStep {
@@ -57,13 +57,16 @@ export class ReplicaGroup {
 
   /**
    * Starts `replicas − 1` threads with copies of `replica` (its current weights and optimizer
-   * state). Fails if a thread cannot start; the threads started are stopped.
+   * state). On webgpu, thread k starts its own Dawn instance and device on `adapters[k]` (Dawn's
+   * adapter name; replica 0, this thread, already runs on `adapters[0]`). Fails if a thread
+   * cannot start; the threads started are stopped.
    */
   static async start(
     replica: TrainingReplica,
     replicas: number,
-    setup: { spec: JobSpec; classes: number; learningRate: number; backend: "wasm" | "cpu" },
+    setup: { spec: JobSpec; classes: number; learningRate: number; backend: ReplicaBackend; adapters?: (string | null)[] },
   ): Promise<ReplicaGroup> {
+    const { adapters, ...common } = setup;
     const layout = createLayout(replica, replicas);
     const [weights, optimizerState] = await Promise.all([exportModel(replica.model), replica.optimizer.exportState()]);
     const threads: ReplicaThread[] = [];
@@ -71,7 +74,7 @@ export class ReplicaGroup {
       for (let index = 1; index < replicas; index++) {
         const thread = new ReplicaThread(index, startWorkerThread(new URL("./replicaWorker.ts", import.meta.url), {}));
         threads.push(thread);
-        thread.post({ type: "init", index, ...setup, weights, optimizerState, layout });
+        thread.post({ type: "init", index, ...common, adapter: adapters?.[index] ?? null, weights, optimizerState, layout });
       }
       await Promise.all(threads.map((t) => t.expect("ready")));
     } catch (error) {
@@ -90,8 +93,8 @@ export class ReplicaGroup {
   async step(x: tf.Tensor, y: tf.Tensor, learningRate: number): Promise<ReplicaStep> {
     const batch = x.shape[0];
     const counts = splitBatch(batch, this.size);
-    const xValues = x.dataSync() as Float32Array;
-    const yValues = y.dataSync() as Float32Array;
+    // Read asynchronously: a GPU backend has no synchronous read in Node.
+    const [xValues, yValues] = (await Promise.all([x.data(), y.data()])) as Float32Array[];
     const xPer = xValues.length / batch;
     const yPer = yValues.length / batch;
     let start = counts[0];
@@ -113,8 +116,7 @@ export class ReplicaGroup {
     const own = this.replica.gradients(x0, y0);
     tf.dispose([x0, y0]);
     const ownTensors = this.reduction.ownTensors(own.grads);
-    this.reduction.publish(ownTensors);
-    const [ownLoss, ownHits] = await Promise.all([own.loss.data(), own.hits.data()]);
+    const [ownLoss, ownHits] = await Promise.all([own.loss.data(), own.hits.data(), this.reduction.publish(ownTensors)]);
     tf.dispose([own.loss, own.hits]);
     let others: Extract<FromReplica, { type: "gradients" }>[];
     try {
@@ -126,8 +128,12 @@ export class ReplicaGroup {
     // Every replica has published: each reduces its shard.
     const reducedAnswers = Promise.all(this.threads.map((t) => t.expect("reduced")));
     for (const thread of this.threads) thread.post({ type: "reduce", counts });
-    const mine = this.reduction.reduceShard(ownTensors, counts);
-    tf.dispose(own.grads);
+    let mine: tf.Tensor[];
+    try {
+      mine = await this.reduction.reduceShard(ownTensors, counts);
+    } finally {
+      tf.dispose(own.grads);
+    }
     try {
       await reducedAnswers;
     } catch (error) {

@@ -91,8 +91,18 @@ export function tensorSlots(layout: ReplicaLayout): { shape: number[]; offset: n
 }
 
 /**
+ * Whether `valuesOf` can read a tensor on this thread's backend without waiting: wasm and cpu
+ * hold their tensors in this thread's memory. A GPU backend's (webgpu) values come back
+ * asynchronously, after the device has run the queued work (`writeValues`).
+ */
+export function readsInPlace(): boolean {
+  const backend = tf.getBackend();
+  return backend === "wasm" || backend === "cpu";
+}
+
+/**
  * A float32 tensor's values: on wasm a view onto the heap (no copy; valid until the next
- * allocation), else the backend's copy.
+ * allocation), else the backend's copy (cpu; `readsInPlace` backends only).
  */
 export function valuesOf(tensor: tf.Tensor): Float32Array {
   const backend = tf.getBackend();
@@ -102,11 +112,36 @@ export function valuesOf(tensor: tf.Tensor): Float32Array {
 
 /**
  * A tensor holding a copy of part of a region. wasm copies the values into its heap itself; cpu
- * would keep the array, which must then not be a view of the shared buffer (the next step
- * rewrites it, and a statistic keeps its tensor).
+ * (and webgpu, until it uploads them) would keep the array, which must then not be a view of the
+ * shared buffer (the next step rewrites it, and a statistic keeps its tensor).
  */
 export function tensorFromRegion(region: Float32Array, slot: { shape: number[]; offset: number; length: number }): tf.Tensor {
   const end = slot.offset + slot.length;
   const values = tf.getBackend() === "wasm" ? region.subarray(slot.offset, end) : region.slice(slot.offset, end);
   return tf.tensor(values, slot.shape, "float32");
+}
+
+/**
+ * Writes float32 tensors into a region at their slots' offsets. wasm and cpu copy each tensor
+ * straight from memory; a GPU backend flattens and concatenates them on the device and reads the
+ * result back once (one round trip a step, not one a tensor).
+ */
+export async function writeValues(region: Float32Array, tensors: tf.Tensor[], slots: { offset: number; length: number }[]): Promise<void> {
+  if (readsInPlace()) {
+    tensors.forEach((tensor, i) => region.set(valuesOf(tensor), slots[i].offset));
+    return;
+  }
+  if (tensors.length === 0) return;
+  const flat = tf.tidy(() => tf.concat(tensors.map((t) => t.reshape([-1]))));
+  let values: Float32Array;
+  try {
+    values = (await flat.data()) as Float32Array;
+  } finally {
+    flat.dispose();
+  }
+  let start = 0;
+  slots.forEach((slot) => {
+    region.set(values.subarray(start, start + slot.length), slot.offset);
+    start += slot.length;
+  });
 }

@@ -18,12 +18,17 @@ export interface ReplicaLayout {
   shardBounds: number[];
 }
 
+/** Backends a replica thread can run: each thread starts its own (a webgpu one on its own adapter). */
+export type ReplicaBackend = "wasm" | "cpu" | "webgpu";
+
 export type ToReplica =
   | {
       type: "init";
       /** 1-based replica index (replica 0 is the trainer's); it reduces shard `index` (see layout.ts). */
       index: number;
-      backend: "wasm" | "cpu";
+      backend: ReplicaBackend;
+      /** webgpu: the Dawn adapter name (TRAINYARD_WEBGPU_ADAPTER) this replica starts its backend on; null: Dawn's first. */
+      adapter: string | null;
       spec: JobSpec;
       classes: number;
       learningRate: number;

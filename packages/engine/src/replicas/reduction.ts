@@ -13,7 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TrainingReplica } from "../trainingReplica.ts";
-import { ownRegion, reducedRegion, tensorFromRegion, tensorSlots, valuesOf } from "./layout.ts";
+import { ownRegion, reducedRegion, tensorFromRegion, tensorSlots, writeValues } from "./layout.ts";
 import type { ReplicaLayout } from "./protocol.ts";
 
 export class ShardedReduction {
@@ -38,11 +38,13 @@ export class ShardedReduction {
   }
 
   /** Step 1: this replica's numbers for every shard but its own, into its region. */
-  publish(own: tf.Tensor[]): void {
-    const region = ownRegion(this.layout, this.index);
-    this.slots.forEach((slot, t) => {
-      if (t < this.first || t >= this.end) region.set(valuesOf(own[t]), slot.offset);
-    });
+  async publish(own: tf.Tensor[]): Promise<void> {
+    const others = this.slots.flatMap((slot, t) => (t < this.first || t >= this.end ? [t] : []));
+    await writeValues(
+      ownRegion(this.layout, this.index),
+      others.map((t) => own[t]),
+      others.map((t) => this.slots[t]),
+    );
   }
 
   /**
@@ -50,22 +52,27 @@ export class ShardedReduction {
    * caller keeps them for `reduced`), also written into the reduced region. `counts` are the
    * parts' sizes by replica; a replica with no part (own = null) sums the others'.
    */
-  reduceShard(own: tf.Tensor[] | null, counts: number[]): tf.Tensor[] {
+  async reduceShard(own: tf.Tensor[] | null, counts: number[]): Promise<tf.Tensor[]> {
     const batch = counts.reduce((a, b) => a + b, 0);
     const parts = counts.flatMap((count, replica) => (count > 0 ? [{ replica, weight: count / batch }] : []));
     const equalWeights = parts.every((p) => p.weight === parts[0].weight);
-    const out = reducedRegion(this.layout);
     const summed: tf.Tensor[] = [];
     for (let t = this.first; t < this.end; t++) {
       const slot = this.slots[t];
-      const sum = tf.tidy(() => {
-        const inputs = parts.map((p) => (p.replica === this.index ? own![t] : tensorFromRegion(ownRegion(this.layout, p.replica), slot)));
-        if (inputs.length === 1) return inputs[0].mul(parts[0].weight);
-        if (equalWeights) return tf.addN(inputs).mul(parts[0].weight);
-        return inputs.slice(1).reduce((acc, input, i) => acc.add(input.mul(parts[i + 1].weight)), inputs[0].mul(parts[0].weight));
-      });
-      out.set(valuesOf(sum), slot.offset);
-      summed.push(sum);
+      summed.push(
+        tf.tidy(() => {
+          const inputs = parts.map((p) => (p.replica === this.index ? own![t] : tensorFromRegion(ownRegion(this.layout, p.replica), slot)));
+          if (inputs.length === 1) return inputs[0].mul(parts[0].weight);
+          if (equalWeights) return tf.addN(inputs).mul(parts[0].weight);
+          return inputs.slice(1).reduce((acc, input, i) => acc.add(input.mul(parts[i + 1].weight)), inputs[0].mul(parts[0].weight));
+        }),
+      );
+    }
+    try {
+      await writeValues(reducedRegion(this.layout), summed, this.slots.slice(this.first, this.end));
+    } catch (error) {
+      tf.dispose(summed);
+      throw error;
     }
     return summed;
   }

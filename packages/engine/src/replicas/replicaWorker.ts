@@ -26,7 +26,9 @@ function send(message: FromReplica, transfer: ArrayBuffer[] = []): void {
 }
 
 async function init(message: Extract<ToReplica, { type: "init" }>): Promise<void> {
-  await initBackend(message.backend, { kernelThreads: 1 });
+  // A webgpu replica: its own Dawn instance (one per thread) on its own adapter.
+  const env = message.adapter ? { TRAINYARD_WEBGPU_ADAPTER: message.adapter } : {};
+  await initBackend(message.backend, { kernelThreads: 1, env });
   replica = TrainingReplica.build(message.spec, message.classes, message.learningRate);
   loadExportedWeights(replica.model, message.weights);
   await replica.optimizer.importState(message.optimizerState);
@@ -44,16 +46,18 @@ async function gradients(message: Extract<ToReplica, { type: "gradients" }>): Pr
   const y = tf.tensor(message.y, message.yShape, "float32");
   const shard = replica!.gradients(x, y);
   pending = { grads: shard.grads, own: reduction!.ownTensors(shard.grads) };
-  reduction!.publish(pending.own);
-  const [loss, hits] = await Promise.all([shard.loss.data(), shard.hits.data()]);
+  const [loss, hits] = await Promise.all([shard.loss.data(), shard.hits.data(), reduction!.publish(pending.own)]);
   tf.dispose([x, y, shard.loss, shard.hits]);
   send({ type: "gradients", count: message.count, loss: loss[0], hits: hits[0] });
 }
 
-function reduce(counts: number[]): void {
-  mine = reduction!.reduceShard(pending?.own ?? null, counts);
-  tf.dispose(pending?.grads ?? {});
-  pending = null;
+async function reduce(counts: number[]): Promise<void> {
+  try {
+    mine = await reduction!.reduceShard(pending?.own ?? null, counts);
+  } finally {
+    tf.dispose(pending?.grads ?? {});
+    pending = null;
+  }
   send({ type: "reduced" });
 }
 

@@ -1,0 +1,156 @@
+/**
+ * Data-parallel replicas on WebGPU adapters: one job on several GPUs. Here (CI, development
+ * machines) Dawn has one adapter, Mesa's software llvmpipe, so both replicas share it; each
+ * replica thread still starts its own Dawn instance and device on the adapter it is given, as it
+ * would on its own GPU. llvmpipe compiles every shader on first use (seconds per process or
+ * thread), so the network is the small LeNet and the runs are a few steps.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { JobSpec } from "@trainyard/shared";
+import { initBackend, loadBuiltinDataset, train, type ExportedModel, type TrainerHooks, type TrainingOutcome } from "../src/index.ts";
+import { releaseWebGpu } from "../src/backend/webgpu.ts";
+import { decodeExportedWeights, exportModel } from "../src/modelExport.ts";
+import { ReplicaGroup } from "../src/replicas/group.ts";
+import { TrainingReplica } from "../src/trainingReplica.ts";
+import type { TrainingStart } from "../src/trainingTypes.ts";
+import { testJobSpec } from "./support/jobSpec.ts";
+
+/** Dawn's adapter option matches a part of the adapter's name. */
+const ADAPTER = "llvmpipe";
+
+const hooks: TrainerHooks = { onProgress: () => undefined, onEpoch: async () => undefined, stopRequested: () => null };
+
+async function weightsOf(model: ExportedModel): Promise<Record<string, Float32Array>> {
+  const named = decodeExportedWeights(model);
+  const entries = await Promise.all(
+    Object.entries(named).map(async ([name, tensor]) => [name, (await tensor.data()) as Float32Array] as const),
+  );
+  tf.dispose(Object.values(named));
+  return Object.fromEntries(entries);
+}
+
+/** Largest |a − b| over every weight, relative to max(1, |a|). */
+async function maxRelativeDifference(a: ExportedModel, b: ExportedModel): Promise<number> {
+  const [wa, wb] = await Promise.all([weightsOf(a), weightsOf(b)]);
+  expect(Object.keys(wb).sort()).toEqual(Object.keys(wa).sort());
+  let max = 0;
+  for (const name of Object.keys(wa)) {
+    for (let i = 0; i < wa[name].length; i++) max = Math.max(max, Math.abs(wa[name][i] - wb[name][i]) / Math.max(1, Math.abs(wa[name][i])));
+  }
+  return max;
+}
+
+/** An "epoch 0" checkpoint: both runs of a comparison start from the same initial weights. */
+async function sameStart(spec: JobSpec, classes: number): Promise<TrainingStart> {
+  const initial = TrainingReplica.build(spec, classes, spec.training.optimizer.learningRate);
+  const [model, optimizer] = [await exportModel(initial.model), await initial.optimizer.exportState()];
+  initial.dispose();
+  return {
+    resumeFrom: {
+      checkpoint: { epoch: 0, partial: null, model, optimizer, bestEpoch: 0, bestMetric: null, epochsWithoutImprovement: 0 },
+      best: null,
+    },
+  };
+}
+
+function completed(outcome: TrainingOutcome) {
+  if (outcome.status !== "completed") throw new Error(`training ${outcome.status}`);
+  return outcome;
+}
+
+beforeAll(async () => {
+  const info = await initBackend("webgpu", { env: { TRAINYARD_WEBGPU_ADAPTER: ADAPTER } });
+  expect(info.adapter).toMatch(/llvmpipe/);
+});
+
+afterAll(() => {
+  // A process holding Dawn does not exit.
+  releaseWebGpu();
+});
+
+describe("data-parallel training on WebGPU adapters", () => {
+  // 70 samples in batches of 32: steps of 16 + 16, 16 + 16 and 3 + 3. SGD with momentum, the
+  // same sums taken in another order on the GPU: float32 rounding only. Measured: see docs/engine.md.
+  it("2 replicas on two adapters reach the weights one replica reaches", { timeout: 240_000 }, async () => {
+    const spec = testJobSpec(
+      {
+        training: {
+          epochs: 1,
+          batchSize: 32,
+          maxTrainSamples: 70,
+          validationSplit: 0,
+          optimizer: { type: "sgd", learningRate: 0.05, momentum: 0.9 },
+        },
+      },
+      { seed: 5 },
+    );
+    const data = loadBuiltinDataset("synthetic-shapes");
+    // The test split is evaluated at the end of each run: a few images are enough here.
+    const small = {
+      ...data,
+      test: { images: data.test.images.subarray(0, 64 * 784), labels: data.test.labels.subarray(0, 64), count: 64 },
+    };
+    const start = await sameStart(spec, data.classes.length);
+    const single = completed(await train(spec, small, hooks, start, { adapters: [ADAPTER] }));
+    const lines: string[] = [];
+    const parallel = completed(
+      await train(spec, small, { ...hooks, onLog: (line) => void lines.push(line) }, start, { adapters: [ADAPTER, ADAPTER] }),
+    );
+    expect(lines).toEqual([`2 data-parallel replicas (webgpu threads on adapters ${ADAPTER}, ${ADAPTER}); each batch split 16 + 16`]);
+    const difference = await maxRelativeDifference(single.last, parallel.last);
+    console.log(`webgpu replicas: max relative weight difference 2 vs 1 replica: ${difference.toExponential(2)}`);
+    expect(difference).toBeLessThan(1e-5);
+    // And training moved the weights by much more than that.
+    expect(await maxRelativeDifference(start.resumeFrom!.checkpoint.model, single.last)).toBeGreaterThan(1e-3);
+    expect(parallel.result.testAccuracy).toBeCloseTo(single.result.testAccuracy, 3);
+  });
+
+  describe("replica group", () => {
+    let group: ReplicaGroup | null = null;
+    let replica: TrainingReplica | null = null;
+    afterAll(async () => {
+      await group?.stop();
+      replica?.dispose();
+    });
+
+    it("keeps both replicas' weights, batch norm statistics included, bitwise equal", { timeout: 240_000 }, async () => {
+      const spec = testJobSpec(
+        { architecture: "lenet-bn", training: { batchSize: 16, optimizer: { type: "sgd", learningRate: 0.1, momentum: 0.9 } } },
+        { seed: 5 },
+      );
+      replica = TrainingReplica.build(spec, 10, 0.1);
+      group = await ReplicaGroup.start(replica, 2, {
+        spec,
+        classes: 10,
+        learningRate: 0.1,
+        backend: "webgpu",
+        adapters: [ADAPTER, ADAPTER],
+      });
+      const movingMean = replica.statistics.find((s) => s.name.includes("moving_mean"))!;
+      const before = await movingMean.read().data();
+      const data = loadBuiltinDataset("synthetic-shapes");
+      // Two batches of 16, then a single image: replica 1 gets nothing and must still reduce its
+      // shard and apply the update.
+      let tensorsAfterFirstStep = 0;
+      for (const count of [16, 16, 1]) {
+        const x = tf.tensor4d(new Float32Array(data.train.images.subarray(0, count * 784)), [count, 28, 28, 1]);
+        const y = tf.tidy(() => tf.oneHot(tf.tensor1d(data.train.labels.subarray(0, count), "int32"), 10).toFloat());
+        const step = await group.step(x, y, 0.1);
+        expect(Number.isFinite(step.loss)).toBe(true);
+        expect(step.hits).toBeGreaterThanOrEqual(0);
+        expect(step.hits).toBeLessThanOrEqual(count);
+        tf.dispose([x, y]);
+        if (tensorsAfterFirstStep === 0) tensorsAfterFirstStep = tf.memory().numTensors;
+        else expect(tf.memory().numTensors).toBe(tensorsAfterFirstStep);
+      }
+      const [own, other] = await group.weights();
+      expect(other.length).toBe(own.length);
+      let differing = 0;
+      for (let i = 0; i < own.length; i++) if (own[i] !== other[i]) differing += 1;
+      expect(differing).toBe(0);
+      const after = await movingMean.read().data();
+      expect(after.some((v, i) => v !== before[i])).toBe(true);
+    });
+  });
+});
