@@ -7,7 +7,7 @@
  * fail again — naming the batch size and the memory estimate.
  */
 import * as tf from "@tensorflow/tfjs";
-import { formatBytes, memoryEstimate } from "@trainyard/models";
+import { formatBytes, layerOutputFloats, memoryEstimate } from "@trainyard/models";
 import type { JobSpec } from "@trainyard/shared";
 import { takeDeviceError, webgpuAdapter, webgpuLimits, type DeviceError } from "./backend/webgpu.ts";
 import { TrainingError } from "./errors.ts";
@@ -16,12 +16,7 @@ const BYTES_PER_FLOAT = 4;
 
 /** Bytes of the largest single layer output for one sample: TF.js binds each tensor as one buffer. */
 function largestActivationBytes(model: tf.LayersModel): number {
-  let largest = 0;
-  for (const layer of model.layers) {
-    const shapes = (Array.isArray(layer.outputShape[0]) ? layer.outputShape : [layer.outputShape]) as (number | null)[][];
-    for (const shape of shapes) largest = Math.max(largest, shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1) * BYTES_PER_FLOAT);
-  }
-  return largest;
+  return Math.max(...layerOutputFloats(model)) * BYTES_PER_FLOAT;
 }
 
 export class GpuMemoryGuard {

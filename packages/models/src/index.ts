@@ -11,7 +11,7 @@ import "./shufflenet.ts";
 import "./efficientnet.ts";
 
 export { ModelOptionError, UnknownModelError } from "./errors.ts";
-export { formatBytes, memoryEstimate, type MemoryEstimate, type OptimizerName } from "./memory.ts";
+export { formatBytes, layerOutputFloats, memoryEstimate, type MemoryEstimate, type OptimizerName } from "./memory.ts";
 export { ChannelPool, ChannelShuffle, ChannelSlice, StochasticDepth } from "./custom-layers.ts";
 export { PREPROCESS_LAYER } from "./input.ts";
 export { checkBuildOptions, getModel, getModelDefinition, hasModel, listModels, registerModel } from "./registry.ts";

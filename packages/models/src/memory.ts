@@ -20,14 +20,12 @@ export interface MemoryEstimate {
   totalBytes: number;
 }
 
-/** Floats one sample's forward pass writes: the sum of every layer's output size. */
-function activationFloatsPerSample(model: tf.LayersModel): number {
-  let floats = 0;
-  for (const layer of model.layers) {
+/** Floats of each layer's output (each output of a multi-output layer) for one sample. */
+export function layerOutputFloats(model: tf.LayersModel): number[] {
+  return model.layers.flatMap((layer) => {
     const shapes = (Array.isArray(layer.outputShape[0]) ? layer.outputShape : [layer.outputShape]) as (number | null)[][];
-    for (const shape of shapes) floats += shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
-  }
-  return floats;
+    return shapes.map((shape) => shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1));
+  });
 }
 
 /**
@@ -37,7 +35,8 @@ function activationFloatsPerSample(model: tf.LayersModel): number {
 export function memoryEstimate(model: tf.LayersModel, batchSize: number, optimizer: OptimizerName): MemoryEstimate {
   const parameters = model.countParams();
   const parameterBytes = parameters * BYTES_PER_FLOAT * COPIES_PER_PARAMETER[optimizer];
-  const activationBytesPerSample = activationFloatsPerSample(model) * BYTES_PER_FLOAT * COPIES_PER_ACTIVATION;
+  const activationFloats = layerOutputFloats(model).reduce((a, b) => a + b, 0);
+  const activationBytesPerSample = activationFloats * BYTES_PER_FLOAT * COPIES_PER_ACTIVATION;
   const activationBytes = activationBytesPerSample * batchSize;
   return { parameters, parameterBytes, activationBytesPerSample, activationBytes, totalBytes: parameterBytes + activationBytes };
 }
