@@ -1,5 +1,6 @@
 import { UsageError } from "./args.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { doctorCommand } from "./commands/doctor.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { apiCommand, migrateCommand, upCommand, workerCommand } from "./commands/serve.ts";
 import { trainCommand } from "./commands/train.ts";
@@ -11,6 +12,7 @@ const USAGE = `trainyard <command>
   up                                          migrate, then run the API and one worker
   migrate | api | worker                      each part alone
   keys create --tenant NAME                   create an API key (printed once, last line)
+  doctor                                      what this machine trains on (backends, GPUs), PostgreSQL, Redis, data sets
   train --arch lenet --dataset fashion-mnist --epochs N [--max-train-samples N] [--follow] [--out DIR]
 
 Configured by DATABASE_URL, REDIS_URL, PORT, TRAINYARD_API_URL, TRAINYARD_API_KEY and TRAINYARD_* variables.`;
@@ -31,6 +33,8 @@ async function main(argv: string[]): Promise<number> {
       return workerCommand(env);
     case "keys":
       return keysCommand(rest, env);
+    case "doctor":
+      return doctorCommand(rest, env);
     case "train":
       return trainCommand(rest, env);
     case undefined:
