@@ -44,6 +44,8 @@ export function createJobRecorder(db: Db) {
             status: "running",
             workerId,
             device,
+            devices: [device],
+            adapter: null,
             attempts: { increment: 1 },
             startedAt: new Date(),
             errorCode: null,
@@ -57,9 +59,17 @@ export function createJobRecorder(db: Db) {
       return outcome;
     },
 
-    async recordStarted(jobId: string, backend: string, device: string, classes: string[]) {
+    /** What the job trains on: backend, device(s) and, on webgpu, the adapter; and its class names. */
+    async recordStarted(
+      jobId: string,
+      backend: string,
+      device: string,
+      classes: string[],
+      adapter: string | null = null,
+      devices = [device],
+    ) {
       await db.$transaction(async (tx) => {
-        await tx.job.update({ where: { id: jobId }, data: { backend, device } });
+        await tx.job.update({ where: { id: jobId }, data: { backend, device, devices, adapter } });
         const labels = Buffer.from(JSON.stringify(classes));
         await putArtifact(tx, { jobId, kind: "meta", name: "labels.json", contentType: "application/json", data: labels });
       });

@@ -52,11 +52,16 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
 
     const onMessage = async (message: FromTrainer) => {
       if (message.type === "started") {
-        log.info({ backend: message.backend }, "training started");
+        log.info({ backend: message.backend, adapter: message.adapter }, "training started");
         deps.reportBackend(message.backend);
-        await userLog(`training on ${slot.device} with the ${message.backend} backend (worker ${workerId})`);
+        const on = message.adapter ? ` on ${message.adapter}` : "";
+        await userLog(`training on ${slot.device} with the ${message.backend} backend${on} (worker ${workerId})`);
         const device = slot.gpu !== null ? slot.device : message.device;
-        await withRetry("recording the start", () => recorder.recordStarted(jobId, message.backend, device, message.classes), log);
+        await withRetry(
+          "recording the start",
+          () => recorder.recordStarted(jobId, message.backend, device, message.classes, message.adapter),
+          log,
+        );
       } else if (message.type === "log") {
         log.info(message.message);
         await userLog(message.message);
@@ -76,7 +81,7 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
       spec.fineTune && !resumeFrom ? await recorder.loadFineTuneSource(spec.fineTune.fromJobId, spec.fineTune.checkpoint) : null;
     const datasetDir = await recorder.datasetDir(job.datasetId);
     const start = { type: "start" as const, jobId, spec, backend, resumeFrom, fineTuneFrom, datasetDir };
-    const trainer = startTrainer(start, { gpu: slot.gpu, onMessage });
+    const trainer = startTrainer(start, { gpu: slot.gpu, env: slot.env, onMessage });
     running.set(jobId, trainer);
     // A cancel may have arrived between the claim and the fork.
     if ((await recorder.status(jobId)) === "cancelling") trainer.stop("cancel");

@@ -13,11 +13,23 @@ export type ToTrainer =
       /** Where an uploaded data set's decoded files are (TRAINYARD_DATA_DIR, shared with the API). */
       datasetDir: string | null;
     }
-  | { type: "stop"; reason: "cancel" | "shutdown" };
+  | { type: "stop"; reason: "cancel" | "shutdown" }
+  /** The worker's start-up check: load the backend, compute one small op, answer, exit. */
+  | { type: "check"; backend: BackendPreference };
 
 /** Trainer child → parent. Sent with `serialization: "advanced"`, so typed arrays cross as they are. */
 export type FromTrainer =
-  | { type: "started"; backend: string; device: string; classes: string[] }
+  | {
+      type: "started";
+      backend: string;
+      device: string;
+      /** webgpu: the adapter's description as Dawn gives it ("llvmpipe: Mesa …", "NVIDIA GeForce RTX 4090 …"). */
+      adapter: string | null;
+      classes: string[];
+    }
+  /** Answer to "check": the backend loaded (and why `auto` skipped others), or why it cannot. */
+  | { type: "checked"; backend: string; device: string; adapter: string | null; skipped: string[] }
+  | { type: "unavailable"; message: string }
   /** A line for the job's event stream (what a user watching the job should know). */
   | { type: "log"; message: string }
   | { type: "progress"; progress: Progress }

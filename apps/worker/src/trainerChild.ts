@@ -37,7 +37,13 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
   try {
     const backend = await initBackend(message.backend);
     const dataset = loadDataset(message.spec, message.datasetDir);
-    await send({ type: "started", backend: backend.backend, device: backend.device, classes: dataset.classes });
+    await send({
+      type: "started",
+      backend: backend.backend,
+      device: backend.device,
+      adapter: adapterName(backend.adapter),
+      classes: dataset.classes,
+    });
     let lastProgressAt = 0;
     const outcome = await train(
       message.spec,
@@ -65,12 +71,50 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
       await send({ type: "failed", code: "INVALID_SPEC", message: `${error.path}: ${error.message}` });
     else await send({ type: "failed", code: "INTERNAL", message: (error as Error).stack ?? String(error) });
   }
+  end();
+}
+
+/**
+ * Exits once the last message is on its way: a process holding Dawn (webgpu) would not end by
+ * itself, and the parent waits for the exit.
+ */
+function end(): void {
   finished = true;
   process.disconnect();
+  process.exit(0);
+}
+
+/**
+ * The adapter as a job records it: Dawn's description of a Vulkan adapter is its driver
+ * ("NVIDIA: 550.54", "llvmpipe: Mesa 25.0.7 …"), so the GPU's name the slot is pinned to
+ * (TRAINYARD_WEBGPU_ADAPTER, set by the worker) goes first.
+ */
+function adapterName(description: string | undefined): string | null {
+  if (!description) return null;
+  const pinned = process.env.TRAINYARD_WEBGPU_ADAPTER?.trim();
+  return pinned && !description.startsWith(pinned) ? `${pinned}; driver ${description}` : description;
+}
+
+/** The worker's start-up check: does the backend this worker is configured for load here? */
+async function check(message: Extract<ToTrainer, { type: "check" }>): Promise<void> {
+  try {
+    const info = await initBackend(message.backend);
+    await send({
+      type: "checked",
+      backend: info.backend,
+      device: info.device,
+      adapter: adapterName(info.adapter),
+      skipped: info.skipped ?? [],
+    });
+  } catch (error) {
+    await send({ type: "unavailable", message: error instanceof Error ? error.message : String(error) });
+  }
+  end();
 }
 
 process.on("message", (message: ToTrainer) => {
   if (message.type === "start") void run(message);
+  else if (message.type === "check") void check(message);
   else if (message.type === "stop") stopReason = message.reason;
 });
 // The parent vanishing (SIGKILL of the worker) must not leave an orphan training forever.

@@ -5,10 +5,10 @@ import pino from "pino";
 import { createDb, type Db } from "@trainyard/db";
 import { CANCEL_CHANNEL, TRAINING_QUEUE, newId, type TrainPayload } from "@trainyard/shared";
 import type { WorkerConfig } from "./config.ts";
-import { detectGpus, planSlots, type Slot } from "./devices.ts";
+import { planSlots, type Slot } from "./devices.ts";
 import { createJobRecorder } from "./jobRecorder.ts";
 import { createProcessor } from "./processor.ts";
-import type { TrainerHandle } from "./trainerProcess.ts";
+import { checkBackend, type TrainerHandle } from "./trainerProcess.ts";
 
 const HEARTBEAT_MS = 10_000;
 
@@ -22,7 +22,7 @@ interface SlotState {
 async function heartbeat(db: Db, workerId: string, slots: Slot[], { busy, backends }: SlotState, status: string) {
   const devices = slots.map((slot) => ({
     id: slot.device,
-    name: slot.gpu !== null ? `GPU ${slot.gpu}` : "CPU",
+    name: slot.name,
     backend: backends.get(slot.device) ?? null,
     busyWithJob: [...busy.entries()].find(([, device]) => device === slot.device)?.[0] ?? null,
   }));
@@ -33,16 +33,61 @@ async function heartbeat(db: Db, workerId: string, slots: Slot[], { busy, backen
   });
 }
 
+/** Raised at start when the configured backend cannot train on this machine: the worker takes no job. */
+export class BackendCheckError extends Error {
+  override name = "BackendCheckError";
+}
+
+/**
+ * Loads the configured backend once per distinct slot pinning, each in a short-lived child
+ * (in parallel), before the worker takes any job. Answers each slot's backend; throws one line
+ * naming the backend, the slot and the reason when one cannot load.
+ */
+export async function checkSlots(
+  config: WorkerConfig,
+  slots: Slot[],
+): Promise<Map<string, { backend: string; adapter: string | null; skipped: string[] }>> {
+  // CPU slots are pinned alike: one check serves them all.
+  const distinct = [...new Map(slots.map((slot) => [JSON.stringify([slot.gpu, slot.env]), slot])).values()];
+  const checks = await Promise.all(distinct.map((slot) => checkBackend(config.TRAINYARD_BACKEND, { gpu: slot.gpu, env: slot.env })));
+  const results = new Map<string, { backend: string; adapter: string | null; skipped: string[] }>();
+  distinct.forEach((slot, i) => {
+    const check = checks[i];
+    if (check.type === "unavailable") {
+      const where = slots.length > 1 || slot.gpu !== null ? ` on ${slot.device}` : "";
+      const reason = check.message.replace(/\s*\n\s*/g, "; ");
+      const named = reason.includes("TRAINYARD_BACKEND") ? reason : `TRAINYARD_BACKEND=${config.TRAINYARD_BACKEND}: ${reason}`;
+      throw new BackendCheckError(`worker not started${where}: ${named}`);
+    }
+  });
+  for (const slot of slots) {
+    const at = distinct.findIndex((other) => other.gpu === slot.gpu && JSON.stringify(other.env) === JSON.stringify(slot.env));
+    const check = checks[at] as Extract<(typeof checks)[number], { type: "checked" }>;
+    results.set(slot.device, { backend: check.backend, adapter: check.adapter, skipped: check.skipped });
+  }
+  return results;
+}
+
 /** The worker supervisor: one BullMQ worker (concurrency 1) per device slot. */
 export async function startWorker(config: WorkerConfig) {
   const logger = pino({ level: config.LOG_LEVEL, base: { component: "worker" } });
   const workerId = newId("wrk");
+  const plan = await planSlots(config);
+  const slots = plan.slots;
+  for (const warning of plan.warnings) logger.warn(warning);
+  // Fail fast: a worker that cannot load its backend exits here, before it takes a job.
+  const checked = await checkSlots(config, slots);
+  for (const slot of slots) {
+    const { backend, adapter, skipped } = checked.get(slot.device)!;
+    const fields = { device: slot.device, name: slot.name, backend, adapter, pin: slot.env };
+    if (config.TRAINYARD_BACKEND === "auto") logger.info({ ...fields, skipped }, `auto: ${slot.device} will train on ${backend}`);
+    else logger.info(fields, `${slot.device} trains on ${backend}${adapter ? ` (${adapter})` : ""}`);
+  }
   const db = createDb(config.DATABASE_URL);
   const recorder = createJobRecorder(db);
   const running = new Map<string, TrainerHandle>();
   const busy = new Map<string, string>();
-  const backends = new Map<string, string>();
-  const slots = planSlots(detectGpus(config.TRAINYARD_GPUS), config.TRAINYARD_CPU_SLOTS);
+  const backends = new Map<string, string>([...checked].map(([device, check]) => [device, check.backend]));
 
   const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   subscriber.on("error", (error) => logger.warn({ err: error.message }, "redis subscriber error"));
@@ -102,7 +147,7 @@ export async function startWorker(config: WorkerConfig) {
 
   await beat();
   const heartbeatTimer = setInterval(beat, HEARTBEAT_MS);
-  logger.info({ workerId, slots: slots.map((slot) => slot.device), backend: config.TRAINYARD_BACKEND }, "worker ready");
+  logger.info({ workerId, slots: slots.map((slot) => slot.device), backend: config.TRAINYARD_BACKEND, gpus: plan.source }, "worker ready");
 
   let closing: Promise<void> | null = null;
   const close = () =>
