@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { createDb } from "@trainyard/db";
 import app from "./app.ts";
+import { clientErrorHandler, frameworkErrors } from "./plugins/app/errorHandler.ts";
 import type { ApiConfig } from "./config.ts";
 import { createDatasetService } from "./services/datasets/service.ts";
 import { createJobEventStreams } from "./services/jobEvents.ts";
@@ -26,6 +27,8 @@ export async function buildServer(config: ApiConfig): Promise<FastifyInstance> {
     logger: { level: config.LOG_LEVEL },
     bodyLimit: config.TRAINYARD_BODY_LIMIT_BYTES,
     genReqId: () => crypto.randomUUID(),
+    clientErrorHandler,
+    frameworkErrors,
   });
   const events = createJobEventStreams({ db });
   const datasets = createDatasetService({
@@ -60,6 +63,7 @@ export async function buildServer(config: ApiConfig): Promise<FastifyInstance> {
     const reconcileNow = reconciler.start(config.TRAINYARD_RECONCILE_INTERVAL_MS);
     queueConnection.on("ready", () => void reconcileNow());
     webhooks.start(config.TRAINYARD_WEBHOOK_INTERVAL_MS);
+    datasets.startRecovery();
   });
   server.addHook("onClose", async () => {
     await datasets.stopProcessing();

@@ -17,10 +17,66 @@ export function fieldErrorsFromIssues(issues: core.$ZodIssue[], prefix: (string 
   });
 }
 
-/** Fastify validator for zod schemas that throws a RequestValidationError (→ 400 problem). */
+/** How deep a request's JSON may nest; no part of the API needs more than a few levels. */
+export const MAX_NESTING = 32;
+
+/** A high surrogate without a low one after it, or a low one without a high one before it (matched per UTF-16 code unit). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Why PostgreSQL cannot store this string (text and jsonb refuse NUL and unpaired UTF-16 surrogates), or null. */
+export function unstorableReason(text: string): string | null {
+  if (text.includes("\0")) return "must not contain a NUL character (U+0000)";
+  if (LONE_SURROGATE.test(text)) return "must not contain an unpaired UTF-16 surrogate (U+D800–U+DFFF)";
+  return null;
+}
+
+/**
+ * Every string (keys included) that PostgreSQL could not store, and nesting past MAX_NESTING,
+ * as field errors. Iterative, so no input can overflow the stack here.
+ */
+export function unstorableFieldErrors(value: unknown, prefix: (string | number)[] = []): FieldError[] {
+  const errors: FieldError[] = [];
+  const stack: { value: unknown; path: (string | number)[] }[] = [{ value, path: prefix }];
+  while (stack.length > 0 && errors.length < 20) {
+    const { value: current, path } = stack.pop()!;
+    if (typeof current === "string") {
+      const reason = unstorableReason(current);
+      if (reason) errors.push({ path: path.join("."), message: reason });
+      continue;
+    }
+    if (current === null || typeof current !== "object") continue;
+    if (path.length - prefix.length >= MAX_NESTING) {
+      errors.push({ path: path.join("."), message: `nested more than ${MAX_NESTING} levels deep` });
+      continue;
+    }
+    const entries: [string | number, unknown][] = Array.isArray(current)
+      ? current.map((item, index) => [index, item])
+      : Object.entries(current);
+    for (const [key, item] of entries) {
+      if (typeof key === "string") {
+        const reason = unstorableReason(key);
+        if (reason) {
+          const shown = key.replace(new RegExp(LONE_SURROGATE, "g"), "\uFFFD").replaceAll("\0", "\\0");
+          errors.push({ path: [...path, shown].join("."), message: `field name ${reason}` });
+          continue;
+        }
+      }
+      stack.push({ value: item, path: [...path, key] });
+    }
+  }
+  return errors;
+}
+
+/**
+ * Fastify validator for zod schemas that throws a RequestValidationError (→ 400 problem). Every
+ * part of every request (path, query, headers, body) is first checked for strings PostgreSQL
+ * cannot store, so no route can reach the database with one.
+ */
 export const zodValidatorCompiler: FastifySchemaCompiler<ZodType> =
   ({ schema, httpPart }) =>
   (data) => {
+    const unstorable = unstorableFieldErrors(data);
+    if (unstorable.length > 0) return { error: new RequestValidationError(httpPart ?? "request", unstorable) };
     const result = schema.safeParse(data);
     if (result.success) return { value: result.data };
     return { error: new RequestValidationError(httpPart ?? "request", fieldErrorsFromIssues(result.error.issues)) };

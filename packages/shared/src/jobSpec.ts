@@ -7,6 +7,10 @@ export const LIMITS = {
   maxTags: 20,
   maxInputSide: 1024,
   maxChannels: 4,
+  /** GPU slots of one worker a data-parallel job may ask for (training.devices). */
+  maxDevices: 16,
+  /** More layers than any architecture here has. */
+  maxFreezeLayers: 10_000,
 } as const;
 
 const positiveInt = z.number().int().positive();
@@ -37,10 +41,10 @@ export const optimizerSchema = z.strictObject({
 
 export const lrScheduleSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("constant") }),
-  z.strictObject({ type: z.literal("step"), stepEpochs: positiveInt.default(10), gamma: z.number().positive().max(1).default(0.1) }),
+  z.strictObject({ type: z.literal("step"), stepEpochs: positiveInt.max(LIMITS.maxEpochs).default(10), gamma: z.number().positive().max(1).default(0.1) }),
   z.strictObject({
     type: z.literal("cosine"),
-    warmupEpochs: z.number().int().min(0).default(0),
+    warmupEpochs: z.number().int().min(0).max(LIMITS.maxEpochs).default(0),
     minLearningRate: z.number().min(0).default(0),
   }),
 ]);
@@ -59,6 +63,12 @@ export const trainingSchema = z.strictObject({
   validationSplit: z.number().min(0).max(0.5).default(0.1),
   earlyStopping: earlyStoppingSchema.nullable().default(null),
   maxTrainSamples: positiveInt.nullable().default(null),
+  devices: positiveInt
+    .max(LIMITS.maxDevices)
+    .default(1)
+    .describe(
+      "GPU slots of one worker that train the job together, data-parallel (the batch split, gradients all-reduced each step); more than any registered worker has is refused",
+    ),
   seed: z
     .number()
     .int()
@@ -98,7 +108,10 @@ export const augmentationSchema = z.strictObject({
 export const fineTuneSchema = z.strictObject({
   fromJobId: z.string().min(1),
   checkpoint: z.enum(["best", "last"]).default("best"),
-  freeze: z.union([z.enum(["none", "backbone"]), z.number().int().min(0)]).default("backbone"),
+  freeze: z
+    .union([z.enum(["none", "backbone"]), z.number().int().min(0).max(LIMITS.maxFreezeLayers)])
+    .default("backbone")
+    .describe(`none, backbone, or how many of the first layers to freeze (at most ${LIMITS.maxFreezeLayers})`),
   headLearningRateMultiplier: z.number().positive().max(1000).default(10),
 });
 

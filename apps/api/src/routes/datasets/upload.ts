@@ -2,9 +2,17 @@ import type { FastifyRequest } from "fastify";
 import { z } from "zod";
 import { badRequest, payloadTooLarge } from "../../problems.ts";
 import type { DatasetService, StagedUpload } from "../../services/datasets/service.ts";
-import { fieldErrorsFromIssues } from "../../validation.ts";
+import { fieldErrorsFromIssues, unstorableReason } from "../../validation.ts";
 
-const nameSchema = z.string().trim().min(1, "name is required").max(200);
+const nameSchema = z
+  .string()
+  .trim()
+  .min(1, "name is required")
+  .max(200)
+  .superRefine((name, context) => {
+    const reason = unstorableReason(name);
+    if (reason) context.addIssue({ code: "custom", message: reason });
+  });
 
 /** Reads `name` and `file` from the multipart body, in either order; the file is staged to disk as it arrives. */
 export async function readUpload(request: FastifyRequest, datasets: DatasetService): Promise<{ name: string; staged: StagedUpload }> {
