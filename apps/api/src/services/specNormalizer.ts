@@ -4,6 +4,7 @@ import { builtinDatasetInfo } from "@trainyard/engine";
 import { checkBuildOptions, getModelDefinition, hasModel, ModelOptionError } from "@trainyard/models";
 import type { JobSpec, ParsedJobSpec } from "@trainyard/shared";
 import { badRequest, type FieldError } from "../problems.ts";
+import { mostGpuSlots } from "./workers.ts";
 
 export interface ResolvedDataset {
   datasetId: string | null;
@@ -86,6 +87,18 @@ async function resolveFineTuneSource(db: Db, tenantId: string, spec: ParsedJobSp
   return { architecture: sourceSpec.architecture, architectureOptions: sourceSpec.architectureOptions, inputShape: sourceSpec.inputShape };
 }
 
+/**
+ * A data-parallel job (training.devices > 1) needs that many GPU slots of one worker: refused
+ * when no registered worker has as many; with no worker registered yet, or one that has, it waits.
+ */
+async function checkDevices(db: Db, devices: number): Promise<void> {
+  if (devices <= 1) return;
+  const most = await mostGpuSlots(db);
+  if (most === null || most >= devices) return;
+  const message = `asks for ${devices} GPU slots of one worker; no registered worker has that many (the most is ${most})`;
+  throw badRequest("no worker could ever take this job", [{ path: "training.devices", message }]);
+}
+
 /** Fills every default and checks what zod cannot see alone (registry, data set, shapes); answers the data set it resolved too. */
 export async function normalizeSpec(
   db: Db,
@@ -117,6 +130,7 @@ export async function normalizeSpec(
       { path: "augmentation.normalize.mean", message: `has ${normalizeChannels} values; the input has ${inputShape[2]} channels` },
     ]);
   }
+  await checkDevices(db, spec.training.devices);
   const normalized: JobSpec = {
     ...spec,
     architectureOptions,

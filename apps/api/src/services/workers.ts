@@ -16,6 +16,20 @@ function storedDevices(value: unknown): StoredDevice[] {
   return Array.isArray(value) ? (value as StoredDevice[]) : [];
 }
 
+/**
+ * The most GPU slots one worker has, over the workers seen in the last day (lost and stopped ones
+ * too: they may come back), or null when no worker has registered yet. A job asking for more
+ * devices than this cannot be taken by any worker known to the service (training.devices).
+ */
+export async function mostGpuSlots(db: Db, now = new Date()): Promise<number | null> {
+  const workers = await db.worker.findMany({
+    where: { lastHeartbeatAt: { gte: new Date(now.getTime() - FORGET_AFTER_MS) } },
+    select: { devices: true },
+  });
+  if (workers.length === 0) return null;
+  return Math.max(...workers.map((worker) => storedDevices(worker.devices).filter((device) => device.id.startsWith("gpu:")).length));
+}
+
 export function createWorkerService({ db, now = () => new Date() }: { db: Db; now?: () => Date }) {
   return {
     /** Every recent worker; a device's job id is shown only to the tenant that owns the job. */
