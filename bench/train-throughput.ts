@@ -6,8 +6,9 @@
  * is its own. When /usr/bin/python3 can import torch, the same networks are trained in PyTorch
  * (bench/train_throughput_torch.py) and the TF.js/PyTorch ratio is printed.
  *
- *   npm run bench:train -- [--backends wasm,cpu] [--networks lenet,lenet-relu-max,resnet18]
- *                          [--steps N] [--warmup N] [--threads 1,2] [--replicas 1,2] [--torch-threads 0,2]
+ *   npm run bench:train -- [--backends tensorflow,webgpu,wasm,cpu] [--networks lenet,lenet-relu-max,resnet18,resnet18-224]
+ *                          [--steps N] [--warmup N] [--threads 1,2|none] [--replicas 1,2] [--torch-threads 0,2]
+ *                          [--torch-device auto|cpu|cuda] [--row-seconds S] [--engine-only]
  *                          [--repeat N] [--no-torch] [--slow]
  *
  * Rows on wasm: the layers API's trainOnBatch with kernel threads (`--threads`), and the
@@ -16,6 +17,18 @@
  * and with every core (`--torch-threads`); the ratio is taken against the faster of the two.
  *
  * `--slow` also runs the rows that take minutes (resnet18 on cpu, stock-kernel cpu rows).
+ *
+ * Rows on webgpu (TF.js's WebGPU backend on Dawn, packages/engine/src/backend/webgpu.ts) and
+ * tensorflow: trainOnBatch and the engine's step on one replica (a GPU is one device; the engine's
+ * replicas split CPU cores). `--backends webgpu` also takes a software adapter (Mesa llvmpipe):
+ * correct, but a CPU pretending to be a GPU, so slow — the row says which adapter it ran on, and
+ * its first step (shader compilation) is reported apart. TRAINYARD_WEBGPU_ADAPTER picks an adapter.
+ *
+ * `--row-seconds S` bounds each row: warm-up stops once it took S/2 (after one step), measured
+ * steps once they took S (after two), so a slow backend gives a row instead of taking the hour
+ * (scripts/gpu-check.sh). `--engine-only` leaves out the trainOnBatch rows (the engine's step is
+ * what the service runs). PyTorch runs on CUDA when torch.cuda.is_available() (`--torch-device`),
+ * else on the CPU. `resnet18-224` (ResNet-18 at 224×224, batch 8) is not in the default list.
  */
 import * as tf from "@tensorflow/tfjs";
 import type * as TF from "@tensorflow/tfjs";
@@ -61,7 +74,20 @@ const NETWORKS: NetworkSpec[] = [
     cpuSteps: 3,
   },
   { name: "resnet18", label: "ResNet-18 32×32×1", model: "resnet18", inputShape: [32, 32, 1], batch: 64, warmup: 2, steps: 8, cpuSteps: 1 },
+  {
+    name: "resnet18-224",
+    label: "ResNet-18 224×224×1",
+    model: "resnet18",
+    inputShape: [224, 224, 1],
+    batch: 8,
+    warmup: 1,
+    steps: 4,
+    cpuSteps: 1,
+  },
 ];
+
+/** Networks that run unless --networks names others; the 224×224 one is asked for by name. */
+const DEFAULT_NETWORKS = ["lenet", "lenet-relu-max", "resnet18"];
 
 interface RowSpec {
   network: NetworkSpec;
@@ -74,6 +100,8 @@ interface RowSpec {
   replicas?: number;
   warmup: number;
   steps: number;
+  /** Time budget of the row in seconds (--row-seconds); unbounded when absent. */
+  rowSeconds?: number;
 }
 
 interface RowResult {
@@ -84,6 +112,13 @@ interface RowResult {
   device?: string;
   threads?: number;
   replicas?: number;
+  /** webgpu: the adapter's description, and whether it is a software one. */
+  adapter?: string;
+  software?: boolean;
+  /** The first warm-up step (webgpu: shader compilation), ms. */
+  firstStepMs?: number;
+  /** Steps measured (fewer than asked for when the row's time budget ran out). */
+  stepsRun?: number;
   note?: string;
   error?: string;
 }
@@ -103,14 +138,23 @@ async function runChild(spec: RowSpec): Promise<RowResult> {
   const xs = tf.randomUniform([net.batch, ...net.inputShape]);
   const ys = tf.oneHot(tf.randomUniform([net.batch], 0, 10, "int32") as TF.Tensor1D, 10).toFloat();
   const step = spec.replicas ? await engineStep(net, spec.replicas, info.backend as "wasm" | "cpu") : layersStep(net);
-  for (let i = 0; i < spec.warmup; i++) await step.run(xs, ys);
+  const budgetMs = spec.rowSeconds ? spec.rowSeconds * 1000 : Infinity;
+  let firstStepMs: number | undefined;
+  const warmupStart = performance.now();
+  for (let i = 0; i < spec.warmup; i++) {
+    await step.run(xs, ys);
+    firstStepMs ??= performance.now() - warmupStart;
+    if (performance.now() - warmupStart > budgetMs / 2) break;
+  }
   const stepMs: number[] = [];
   for (let i = 0; i < spec.steps; i++) {
     const start = performance.now();
     await step.run(xs, ys);
     stepMs.push(performance.now() - start);
+    if (stepMs.length >= 2 && stepMs.reduce((a, b) => a + b, 0) > budgetMs) break;
   }
   await step.stop();
+  const adapter = info.backend === "webgpu" ? await webgpuAdapterInfo() : undefined;
   const median = stepMs.sort((a, b) => a - b)[stepMs.length >> 1];
   return {
     imagesPerSec: (net.batch * 1000) / median,
@@ -120,7 +164,16 @@ async function runChild(spec: RowSpec): Promise<RowResult> {
     device: info.device,
     threads: spec.replicas ? undefined : info.threads,
     replicas: spec.replicas,
+    adapter: adapter?.description || adapter?.device,
+    software: adapter?.software,
+    firstStepMs,
+    stepsRun: stepMs.length,
   };
+}
+
+async function webgpuAdapterInfo() {
+  const { webgpuAdapter } = await import("../packages/engine/src/backend/webgpu.ts");
+  return webgpuAdapter() ?? undefined;
 }
 
 interface BenchStep {
@@ -163,6 +216,8 @@ function runRow(spec: RowSpec): Promise<RowResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "--child", JSON.stringify(spec)], {
       stdio: ["ignore", "pipe", "pipe"],
+      // Dawn's Vulkan loader prints an error line on every start without it.
+      env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp" },
     });
     let out = "";
     let err = "";
@@ -180,12 +235,18 @@ function runRow(spec: RowSpec): Promise<RowResult> {
 
 const PYTHON = "/usr/bin/python3";
 
-function torchAvailable(): string | null {
-  const r = spawnSync(PYTHON, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8" });
-  return r.status === 0 ? r.stdout.trim() : null;
+/** PyTorch's version, and the CUDA device it would train on (null: none, or --torch-device cpu). */
+function torchAvailable(device: string): { version: string; cuda: string | null } | null {
+  const script = "import torch; print(torch.__version__); print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')";
+  const r = spawnSync(PYTHON, ["-c", script], { encoding: "utf8" });
+  if (r.status !== 0) return null;
+  const [version, cuda] = r.stdout.split("\n").map((line) => line.trim());
+  return { version, cuda: device !== "cpu" && cuda ? cuda : null };
 }
 
-function runTorch(net: NetworkSpec, threads: number): RowResult & { threads?: number } {
+type TorchResult = RowResult & { threads?: number; device?: string; stepsRun?: number };
+
+function runTorch(net: NetworkSpec, threads: number, device: string, rowSeconds: number | undefined): TorchResult {
   const r = spawnSync(
     PYTHON,
     [
@@ -202,11 +263,14 @@ function runTorch(net: NetworkSpec, threads: number): RowResult & { threads?: nu
       String(net.steps),
       "--threads",
       String(threads),
+      "--device",
+      device,
+      ...(rowSeconds ? ["--max-seconds", String(rowSeconds)] : []),
     ],
     { encoding: "utf8" },
   );
   if (r.status !== 0) return { error: r.stderr.split("\n").slice(-3).join(" ") };
-  return lastJsonLine(r.stdout) as RowResult & { threads?: number };
+  return lastJsonLine(r.stdout) as TorchResult;
 }
 
 function parseArgs(argv: string[]) {
@@ -217,13 +281,20 @@ function parseArgs(argv: string[]) {
   return {
     child: get("child"),
     backends: (get("backends") ?? "tensorflow,wasm,cpu").split(","),
-    networks: (get("networks") ?? NETWORKS.map((n) => n.name).join(",")).split(","),
+    networks: (get("networks") ?? DEFAULT_NETWORKS.join(",")).split(","),
     steps: get("steps") ? Number(get("steps")) : undefined,
     warmup: get("warmup") ? Number(get("warmup")) : undefined,
     torch: !argv.includes("--no-torch"),
-    threads: (get("threads") ?? `1,${Math.min(4, availableParallelism())}`).split(",").map(Number),
+    // "none": no trainOnBatch rows on wasm.
+    threads: (get("threads") ?? `1,${Math.min(4, availableParallelism())}`)
+      .split(",")
+      .map(Number)
+      .filter((n) => n >= 1),
     replicas: (get("replicas") ?? `1,${Math.min(4, availableParallelism())}`).split(",").map(Number),
     torchThreads: (get("torch-threads") ?? `0,${availableParallelism()}`).split(",").map(Number),
+    torchDevice: get("torch-device") ?? "auto",
+    rowSeconds: get("row-seconds") ? Number(get("row-seconds")) : undefined,
+    engineOnly: argv.includes("--engine-only"),
     slow: argv.includes("--slow"),
     repeat: Math.max(1, Number(get("repeat") ?? 1)),
   };
@@ -240,13 +311,13 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(result));
     process.exit(0);
   }
-  const torchVersion = args.torch ? torchAvailable() : null;
+  const torchVersion = args.torch ? torchAvailable(args.torchDevice) : null;
   console.log(
     `# Training throughput, ${new Date().toISOString()}, Node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()[0].toFixed(1)} at start, best of ${args.repeat} run${args.repeat === 1 ? "" : "s"} per row`,
   );
   console.log(
     torchVersion
-      ? `# PyTorch ${torchVersion} via ${PYTHON}`
+      ? `# PyTorch ${torchVersion.version} via ${PYTHON}, on ${torchVersion.cuda ? `CUDA (${torchVersion.cuda})` : `the CPU${args.torchDevice === "cpu" ? "" : " (torch.cuda.is_available() is false)"}`}`
       : args.torch
         ? "# PyTorch: not available (apt-get install -y python3-torch)"
         : "# PyTorch: skipped (--no-torch)",
@@ -267,17 +338,22 @@ async function main(): Promise<void> {
       }
       const steps = args.steps ?? (backend === "cpu" ? net.cpuSteps : net.steps);
       const warmup = args.warmup ?? (backend === "cpu" ? 1 : net.warmup);
+      const row = { network: net, backend, warmup, steps, rowSeconds: args.rowSeconds };
       if (backend === "wasm") {
-        for (const threads of [...new Set(args.threads)]) specs.push({ network: net, backend, warmup, steps, threads });
-        for (const replicas of [...new Set(args.replicas)]) specs.push({ network: net, backend, warmup, steps, threads: 1, replicas });
-      } else specs.push({ network: net, backend, warmup, steps });
+        if (!args.engineOnly) for (const threads of [...new Set(args.threads)]) specs.push({ ...row, threads });
+        for (const replicas of [...new Set(args.replicas)]) specs.push({ ...row, threads: 1, replicas });
+      } else if (backend === "webgpu" || backend === "tensorflow") {
+        // One device: the engine's step on one replica, and the layers API's trainOnBatch.
+        if (!args.engineOnly) specs.push(row);
+        specs.push({ ...row, replicas: 1 });
+      } else specs.push(args.engineOnly ? { ...row, replicas: 1 } : row);
       if (backend === "cpu" && args.slow && net.name !== "resnet18")
         specs.push({ network: net, backend, stock: true, warmup: 1, steps: 1 });
     }
     // Each row `--repeat` times, TF.js and PyTorch interleaved; the best run of each row counts
     // (the machine's other load only ever slows a run down).
     const best = new Map<RowSpec, RowResult>();
-    const torchRuns = new Map<number, RowResult & { threads?: number }>();
+    const torchRuns = new Map<number, TorchResult>();
     for (let round = 0; round < args.repeat; round++) {
       for (const spec of specs) {
         const r = await runRow(spec);
@@ -285,33 +361,48 @@ async function main(): Promise<void> {
         if (!previous || (r.imagesPerSec ?? 0) > (previous.imagesPerSec ?? 0)) best.set(spec, r);
       }
       if (torchVersion) {
-        for (const threads of [...new Set(args.torchThreads)]) {
-          const t = runTorch(net, threads);
+        // On CUDA the thread count does not matter: one run.
+        const torchThreads = args.torchDevice === "cuda" || torchVersion.cuda ? [0] : [...new Set(args.torchThreads)];
+        for (const threads of torchThreads) {
+          const t = runTorch(net, threads, args.torchDevice, args.rowSeconds);
           const previous = torchRuns.get(threads);
           if (!previous || (t.imagesPerSec ?? 0) > (previous.imagesPerSec ?? 0)) torchRuns.set(threads, t);
         }
       }
     }
     // The ratio is against PyTorch's faster configuration on this machine.
-    const torch = [...torchRuns.values()].reduce<(RowResult & { threads?: number }) | undefined>(
+    const torch = [...torchRuns.values()].reduce<TorchResult | undefined>(
       (a, b) => (!a || (b.imagesPerSec ?? 0) > (a.imagesPerSec ?? 0) ? b : a),
       undefined,
     );
     for (const spec of specs) {
       const r = best.get(spec)!;
+      // webgpu: which adapter ("llvmpipe", "NVIDIA GeForce RTX 4090"), and whether it is a software one.
+      const on = r.adapter ? ` on ${r.adapter.split(/[:(]/)[0].trim()}${r.software ? " (software)" : ""}` : "";
       const label = spec.replicas
-        ? `${spec.backend}, engine step (${spec.replicas} replica${spec.replicas === 1 ? "" : "s"})`
-        : `${spec.backend}${spec.stock ? " (stock kernels)" : ""}${r.threads ? ` (${r.threads} thread${r.threads === 1 ? "" : "s"})` : ""}`;
+        ? `${spec.backend}${on}, engine step (${spec.replicas} replica${spec.replicas === 1 ? "" : "s"})`
+        : `${spec.backend}${on}${spec.stock ? " (stock kernels)" : ""}${r.threads ? ` (${r.threads} thread${r.threads === 1 ? "" : "s"})` : ""}`;
       if (r.error || r.note) {
-        notes.push(r.error ? `${label}: ${r.error}` : `${net.name} on ${label}: ${r.note}`);
+        notes.push(r.error ? `${net.name} on ${label}: ${r.error}` : `${net.name} on ${label}: ${r.note}`);
         continue;
+      }
+      if (r.software) {
+        notes.push(
+          `webgpu ran on a software adapter (${r.adapter}): the GPU code path executed by the CPU, correct but slow by nature — these rows say nothing about a GPU's speed`,
+        );
+      }
+      if (spec.backend === "webgpu" && r.firstStepMs !== undefined) {
+        notes.push(`${net.name} on ${label}: first step ${(r.firstStepMs / 1000).toFixed(1)} s (shader compilation), not counted`);
+      }
+      if (r.stepsRun !== undefined && r.stepsRun < spec.steps) {
+        notes.push(`${net.name} on ${label}: ${r.stepsRun} of ${spec.steps} steps measured (--row-seconds ${spec.rowSeconds})`);
       }
       const ratio = torch?.imagesPerSec && r.imagesPerSec ? (r.imagesPerSec / torch.imagesPerSec).toFixed(2) + "×" : "—";
       const cells = [
         net.label,
         String(net.batch),
         label,
-        String(spec.steps),
+        String(r.stepsRun ?? spec.steps),
         fmt(r.imagesPerSec),
         fmt(r.msPerStep, 1),
         fmt(r.maxRssMB),
@@ -324,12 +415,14 @@ async function main(): Promise<void> {
       if (run.error) notes.push(`${net.name} in PyTorch (${threads || "default"} threads): ${run.error}`);
       else {
         const ratio = torch?.imagesPerSec && run.imagesPerSec ? (run.imagesPerSec / torch.imagesPerSec).toFixed(2) + "×" : "—";
-        const label = `PyTorch CPU (${run.threads} thread${run.threads === 1 ? "" : "s"}${threads === 0 ? ", its default" : ""})`;
+        const label = run.device?.startsWith("cuda")
+          ? `PyTorch CUDA (${run.device})`
+          : `PyTorch CPU (${run.threads} thread${run.threads === 1 ? "" : "s"}${threads === 0 ? ", its default" : ""})`;
         const cells = [
           net.label,
           String(net.batch),
           label,
-          String(net.steps),
+          String(run.stepsRun ?? net.steps),
           fmt(run.imagesPerSec),
           fmt(run.msPerStep, 1),
           fmt(run.maxRssMB),

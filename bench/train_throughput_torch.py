@@ -1,7 +1,11 @@
 """PyTorch reference for bench/train-throughput.ts: the same networks, batch sizes and step counts.
 
-Prints one JSON line (images/s from the median step time): {"network", "imagesPerSec", "msPerStep", "threads", "maxRssMB", "torch"}.
+Prints one JSON line (images/s from the median step time):
+{"network", "imagesPerSec", "msPerStep", "threads", "maxRssMB", "torch", "device", "stepsRun"}.
 Run by the TypeScript benchmark with /usr/bin/python3 (Debian's python3-torch), one process per row.
+--device auto trains on CUDA when torch.cuda.is_available(), else on the CPU; on CUDA each step
+ends with torch.cuda.synchronize() so that the time is the step's, not its launch's.
+--max-seconds bounds the row as the TypeScript side's --row-seconds does.
 """
 import argparse
 import json
@@ -69,31 +73,43 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=0, help="0: PyTorch's default")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--max-seconds", type=float, default=0, help="0: no bound")
     args = parser.parse_args()
+    cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda:0" if cuda else "cpu")
+    budget = args.max_seconds if args.max_seconds > 0 else float("inf")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = NETWORKS[args.network]()
+    model = NETWORKS[args.network]().to(device)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     loss_fn = nn.CrossEntropyLoss()
-    x = torch.rand(args.batch, 1, args.size, args.size)
-    y = torch.randint(0, 10, (args.batch,))
+    x = torch.rand(args.batch, 1, args.size, args.size, device=device)
+    y = torch.randint(0, 10, (args.batch,), device=device)
 
     def step() -> float:
         optimizer.zero_grad()
         loss = loss_fn(model(x), y)
         loss.backward()
         optimizer.step()
+        if cuda:
+            torch.cuda.synchronize()
         return loss.item()
 
+    warmup_start = time.perf_counter()
     for _ in range(args.warmup):
         step()
+        if time.perf_counter() - warmup_start > budget / 2:
+            break
     times = []
     for _ in range(args.steps):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
+        if len(times) >= 2 and sum(times) > budget:
+            break
     median = sorted(times)[len(times) // 2]
     print(json.dumps({
         "network": args.network,
@@ -102,6 +118,8 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "maxRssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "torch": torch.__version__,
+        "device": f"cuda:0 {torch.cuda.get_device_name(0)}" if cuda else "cpu",
+        "stepsRun": len(times),
     }))
 
 
