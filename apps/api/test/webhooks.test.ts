@@ -299,28 +299,64 @@ describe("webhooks to private addresses", () => {
     await api?.close();
   });
 
-  it("refuses them unless TRAINYARD_WEBHOOK_ALLOW_PRIVATE is true, without retrying", async () => {
-    for (const host of ["127.0.0.1", "localhost", "[::1]"]) {
-      const path = `/hooks/private/${host}`;
-      const created = await api.app.inject({
-        method: "POST",
-        url: "/v1/jobs",
-        headers: auth(api.keyA),
-        payload: {
-          architecture: "lenet",
-          dataset: { name: "synthetic-shapes" },
-          webhook: { url: `http://${host}:${receiver.port}${path}` },
-        },
-      });
-      const jobId = created.json().id;
-      const failed = await waitFor(async () => {
-        const response = await api.app.inject({ url: `/v1/jobs/${jobId}/webhook-deliveries`, headers: auth(api.keyA) });
-        return response.json().items.find((item: any) => item.failedAt);
-      }, `the refusal of ${host}`);
-      expect(failed).toMatchObject({ attempts: 1, statusCode: null, deliveredAt: null, nextAttemptAt: null });
-      expect(failed.lastError).toMatch(/refused to deliver to .* loopback, private and link-local addresses are not allowed/);
-      expect(receiver.received(path)).toEqual([]);
+  const submit = (url: string, query = "") =>
+    api.app.inject({
+      method: "POST",
+      url: `/v1/jobs${query}`,
+      headers: auth(api.keyA),
+      payload: { architecture: "lenet", dataset: { name: "synthetic-shapes" }, webhook: { url } },
+    });
+
+  it.each([
+    "127.0.0.1",
+    "localhost",
+    "[::1]",
+    "[::7f00:1]",
+    "[64:ff9b::7f00:1]",
+    "[::ffff:0:7f00:1]",
+    "[2002:7f00:1::]",
+    "[::ffff:127.0.0.1]",
+    "169.254.169.254",
+    "0x7f.1",
+  ])("refuses http://%s at submit (dry run too), with the classification delivery uses", async (host) => {
+    const url = `http://${host}:${receiver.port}/hooks/private`;
+    for (const query of ["", "?dryRun=true"]) {
+      const response = await submit(url, query);
+      expect(response.statusCode).toBe(400);
+      expect(response.headers["content-type"]).toContain("application/problem+json");
+      expect(response.json().errors).toEqual([{ path: "webhook.url", message: expect.stringMatching(/loopback, private or link-local/) }]);
     }
+    await expect(
+      postWebhook(
+        { url, body: "{}", headers: {} },
+        { timeoutMs: 1_000, allowPrivateAddresses: false, signal: new AbortController().signal },
+      ),
+    ).rejects.toThrow(/refused to deliver to .* loopback, private and link-local addresses are not allowed/);
+    expect(await api.db.job.count()).toBe(0);
+  });
+
+  it("refuses credentials in the URL at submit rather than storing and showing them", async () => {
+    const response = await submit("https://user:pass@example.org/hook");
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([{ path: "webhook.url", message: expect.stringMatching(/credentials/) }]);
+    expect(response.body).not.toContain("pass@");
+    expect(await api.db.job.count()).toBe(0);
+  });
+
+  it("still refuses at delivery an address that a job holds (a name resolving elsewhere at submit), without retrying", async () => {
+    const jobId = (await submit("https://example.org/hook")).json().id as string;
+    const job = await api.db.job.findUniqueOrThrow({ where: { id: jobId } });
+    const path = "/hooks/private/rebound";
+    const spec = { ...(job.spec as object), webhook: { url: `http://localhost:${receiver.port}${path}`, events: ["status"] } };
+    await api.db.job.update({ where: { id: jobId }, data: { spec } });
+    const failed = await waitFor(async () => {
+      const response = await api.app.inject({ url: `/v1/jobs/${jobId}/webhook-deliveries`, headers: auth(api.keyA) });
+      return response.json().items.find((item: any) => item.failedAt);
+    }, "the refusal at delivery");
+    // The first attempt may have gone to example.org before the spec changed; the refusal ends the retries.
+    expect(failed).toMatchObject({ statusCode: null, deliveredAt: null, nextAttemptAt: null });
+    expect(failed.lastError).toMatch(/refused to deliver to .* loopback, private and link-local addresses are not allowed/);
+    expect(receiver.received(path)).toEqual([]);
   });
 });
 
@@ -360,6 +396,21 @@ describe("address policy and backoff", () => {
     ["172.32.0.1", false],
     ["2606:4700:4700::1111", false],
     ["::ffff:1.1.1.1", false],
+    // IPv6 forms that carry an IPv4 address: IPv4-compatible, NAT64, IPv4-translated, 6to4, Teredo (client XORed).
+    ["::7f00:1", true],
+    ["::127.0.0.1", true],
+    ["64:ff9b::7f00:1", true],
+    ["64:ff9b::10.0.0.1", true],
+    ["::ffff:0:7f00:1", true],
+    ["2002:7f00:1::", true],
+    ["2002:c0a8:101::1", true],
+    ["2001:0:4136:e378:8000:63bf:80ff:fffe", true],
+    ["64:ff9b:1::808:808", true],
+    ["fe80::1%eth0", true],
+    ["64:ff9b::808:808", false],
+    ["2002:808:808::1", false],
+    ["::ffff:0:808:808", false],
+    ["2001:0:4136:e378:8000:63bf:f7f7:f7f7", false],
   ])("%s is private: %s", (address, expected) => {
     expect(isPrivateAddress(address)).toBe(expected);
   });

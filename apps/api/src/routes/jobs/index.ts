@@ -3,6 +3,8 @@ import { jobSpecInputSchema } from "@trainyard/shared";
 import { jobView } from "../../services/jobView.ts";
 import { estimateJob } from "../../services/estimate.ts";
 import { normalizeSpec } from "../../services/specNormalizer.ts";
+import { webhookUrlProblem } from "../../services/webhooks/addressPolicy.ts";
+import { badRequest } from "../../problems.ts";
 import {
   createJobQuery,
   EVENTS_DESCRIPTION,
@@ -27,10 +29,17 @@ const METRIC_COLUMNS = [
 ] as const;
 
 const jobs: FastifyPluginAsyncZod = async (app) => {
-  const { jobs: service, models, db, events } = app.deps;
+  const { jobs: service, models, db, events, config } = app.deps;
   await app.register(webhookDeliveries);
 
+  /** A webhook is checked as delivery would check it, so a refused address is a 400 now rather than a failed delivery later. */
+  async function checkWebhook(webhook: { url: string } | null) {
+    const problem = webhook ? await webhookUrlProblem(webhook.url, config.TRAINYARD_WEBHOOK_ALLOW_PRIVATE) : null;
+    if (problem) throw badRequest("the webhook URL is refused", [{ path: "webhook.url", message: problem }]);
+  }
+
   app.post("/jobs", { schema: { body: jobSpecInputSchema, querystring: createJobQuery, tags: ["jobs"] } }, async (request, reply) => {
+    await checkWebhook(request.body.webhook);
     if (request.query.dryRun) {
       const { spec, dataset } = await normalizeSpec(db, request.tenantId, request.body);
       return reply.status(200).send({ spec, estimate: await estimateJob(db, spec, dataset) });
