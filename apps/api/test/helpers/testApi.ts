@@ -11,6 +11,8 @@ export interface TestApi {
   app: FastifyInstance;
   db: Db;
   dataDir: string;
+  /** What the API was built with, e.g. to build a second one (a restart) on the same database. */
+  env: Record<string, string>;
   /** Keys of two tenants, to check that one never sees the other's objects. */
   keyA: string;
   keyB: string;
@@ -23,16 +25,15 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
   const database = await createTestDatabase();
   const queuePrefix = uniqueQueuePrefix();
   const dataDir = await mkdtemp(join(tmpdir(), "trainyard-api-test-"));
-  const app = await buildServer(
-    loadApiConfig({
-      DATABASE_URL: database.url,
-      REDIS_URL: TEST_REDIS_URL,
-      LOG_LEVEL: "silent",
-      TRAINYARD_QUEUE_PREFIX: queuePrefix,
-      TRAINYARD_DATA_DIR: dataDir,
-      ...env,
-    }),
-  );
+  const fullEnv = {
+    DATABASE_URL: database.url,
+    REDIS_URL: TEST_REDIS_URL,
+    LOG_LEVEL: "silent",
+    TRAINYARD_QUEUE_PREFIX: queuePrefix,
+    TRAINYARD_DATA_DIR: dataDir,
+    ...env,
+  };
+  const app = await buildServer(loadApiConfig(fullEnv));
   const db = createDb(database.url);
   const a = await createApiKey(db, "tenant-a");
   const b = await createApiKey(db, "tenant-b");
@@ -40,6 +41,7 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
     app,
     db,
     dataDir,
+    env: fullEnv,
     keyA: a.key,
     keyB: b.key,
     tenantA: a.tenantId,

@@ -1,7 +1,6 @@
-import { readFile } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { safeEntryPath } from "./archive.ts";
-import { parseCsv } from "./csv.ts";
+import { readCsv, type CsvLimits } from "./csv.ts";
 import { DatasetError } from "./errors.ts";
 
 export const SPLITS = ["train", "val", "test"] as const;
@@ -66,25 +65,37 @@ function imageFolderLayout(root: string, files: string[]): Layout {
   return { kind: "imagefolder", classes, splits };
 }
 
+export interface CsvInput {
+  limits: CsvLimits;
+  signal: AbortSignal;
+}
+
 interface CsvRow {
   at: string;
   path: string;
   label: string;
 }
 
-async function readCsvSplit(extractDir: string, root: string, present: Set<string>, split: SplitName): Promise<CsvRow[]> {
+async function readCsvSplit(extractDir: string, root: string, present: Set<string>, split: SplitName, csv: CsvInput): Promise<CsvRow[]> {
   const name = `${split}.csv`;
   if (!present.has(`${root}${name}`)) return [];
-  const [header = [], ...rows] = parseCsv(await readFile(join(extractDir, root, name), "utf8"), name);
+  const records = readCsv(join(extractDir, root, name), name, csv.limits, csv.signal);
+  const first = await records.next();
+  const header: string[] = first.done ? [] : first.value;
   const columns = header.map((column) => column.trim().toLowerCase());
   const imageColumn = columns.indexOf("image");
   const labelColumn = columns.indexOf("label");
   if (imageColumn < 0 || labelColumn < 0) {
+    await records.return(undefined);
     throw new DatasetError(`${name} needs the columns image and label; its header is "${header.join(",")}"`);
   }
-  return rows.flatMap((row, index) => {
-    if (row.every((value) => value.trim() === "")) return [];
-    const at = `${name} row ${index + 1}`;
+  // Only the two fields are kept per row; the row limit bounds how many.
+  const rows: CsvRow[] = [];
+  let index = 0;
+  for await (const row of records) {
+    index += 1;
+    if (row.every((value) => value.trim() === "")) continue;
+    const at = `${name} row ${index}`;
     const image = row[imageColumn]?.trim() ?? "";
     const label = row[labelColumn]?.trim() ?? "";
     if (!image) throw new DatasetError(`${at}: image is empty`);
@@ -97,14 +108,15 @@ async function readCsvSplit(extractDir: string, root: string, present: Set<strin
     }
     if (!relative || !present.has(`${root}${relative}`)) throw new DatasetError(`${at}: image ${image} not found`);
     if (!isImage(relative)) throw new DatasetError(`${at}: ${image} is not a supported image (${IMAGE_TYPES})`);
-    return [{ at, path: `${root}${relative}`, label }];
-  });
+    rows.push({ at, path: `${root}${relative}`, label });
+  }
+  return rows;
 }
 
-async function csvLayout(extractDir: string, root: string, files: string[]): Promise<Layout> {
+async function csvLayout(extractDir: string, root: string, files: string[], csv: CsvInput): Promise<Layout> {
   const present = new Set(files);
   const rows = {} as Record<SplitName, CsvRow[]>;
-  for (const split of SPLITS) rows[split] = await readCsvSplit(extractDir, root, present, split);
+  for (const split of SPLITS) rows[split] = await readCsvSplit(extractDir, root, present, split, csv);
   if (rows.train.length === 0) throw new DatasetError("train.csv lists no images");
   const classes = [...new Set(rows.train.map((row) => row.label))].sort();
   const splits = {} as Record<SplitName, Sample[]>;
@@ -119,9 +131,9 @@ async function csvLayout(extractDir: string, root: string, files: string[]): Pro
 }
 
 /** Finds the layout and lists every image with its class; train.csv wins over train/ when both exist. */
-export async function readLayout(extractDir: string, files: string[]): Promise<Layout> {
+export async function readLayout(extractDir: string, files: string[], csv: CsvInput): Promise<Layout> {
   const root = findRoot(files);
-  const layout = files.includes(`${root}train.csv`) ? await csvLayout(extractDir, root, files) : imageFolderLayout(root, files);
+  const layout = files.includes(`${root}train.csv`) ? await csvLayout(extractDir, root, files, csv) : imageFolderLayout(root, files);
   if (layout.classes.length < 2) throw new DatasetError(`train has ${layout.classes.length} class; a classifier needs at least 2`);
   if (layout.classes.length > MAX_CLASSES)
     throw new DatasetError(`train has ${layout.classes.length} classes; at most ${MAX_CLASSES} are supported`);

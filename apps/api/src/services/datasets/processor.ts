@@ -7,6 +7,9 @@ import { chooseShape, decodeImage, probeImage, type ImageShape } from "./images.
 import { readLayout, SPLITS, type Sample, type SplitName } from "./layout.ts";
 
 export interface ProcessLimits extends ExtractLimits {
+  /** Records a CSV may hold (header and blank lines included) and characters one may take. */
+  csvRows: number;
+  csvLineLength: number;
   /** Decoded bytes of one split; workers read each split file whole. */
   splitBytes: number;
 }
@@ -94,7 +97,8 @@ async function writeSplit(
 /** Archive → uint8 images and labels per split plus meta.json (written last) in outDir. */
 export async function processUpload({ name, archivePath, kind, workDir, outDir, limits, signal }: ProcessInput): Promise<ProcessedDataset> {
   const extractDir = join(workDir, "extracted");
-  const layout = await readLayout(extractDir, await extractArchive(archivePath, kind, extractDir, limits, signal));
+  const extracted = await extractArchive(archivePath, kind, extractDir, limits, signal);
+  const layout = await readLayout(extractDir, extracted, { limits: { rows: limits.csvRows, lineLength: limits.csvLineLength }, signal });
   const heldOut = layout.splits.test.length === 0;
   const splits = heldOut ? { ...layout.splits, ...holdOutTest(layout.splits.train, layout.classes.length) } : layout.splits;
   const infos = await probeAll(

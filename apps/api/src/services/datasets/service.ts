@@ -1,5 +1,5 @@
 import { createWriteStream } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -7,13 +7,39 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Dataset, Db } from "@trainyard/db";
 import { newId } from "@trainyard/shared";
 import { badRequest, conflict, notFound } from "../../problems.ts";
+import { createPeriodicTask } from "../periodic.ts";
 import { archiveKind, type ArchiveKind } from "./archive.ts";
 import { DatasetError } from "./errors.ts";
 import { processUpload, type ProcessLimits } from "./processor.ts";
 
 const GIB = 1024 ** 3;
-const DEFAULT_LIMITS: ProcessLimits = { extractedBytes: 4 * GIB, files: 500_000, splitBytes: 2 * GIB - 1 };
+const MIB = 1024 ** 2;
+export const DEFAULT_LIMITS: ProcessLimits = {
+  extractedBytes: 4 * GIB,
+  files: 500_000,
+  // Deflate reaches ~1000× on zeros; images and CSVs of real data sets stay far below 100×.
+  maxRatio: 200,
+  ratioGraceBytes: 16 * MIB,
+  csvRows: 1_000_000,
+  csvLineLength: 64 * 1024,
+  splitBytes: 2 * GIB - 1,
+};
 const ACTIVE_JOB_STATUSES = ["queued", "running", "cancelling"];
+/** A data set being processed has its heartbeat file touched this often, by whichever API process runs it. */
+const HEARTBEAT_MS = 10_000;
+/** A `processing` data set whose heartbeat is older than this was left by an API that stopped: it is failed. */
+export const STALE_PROCESSING_MS = 6 * HEARTBEAT_MS;
+const HEARTBEAT_FILE = "processing.heartbeat";
+/** How long DELETE and shutdown wait for an aborted processing run to record its end. */
+const ABORT_WAIT_MS = 15_000;
+export const INTERRUPTED_MESSAGE = "processing was interrupted because the API stopped; upload the file again";
+
+const DISK_ERRORS: Record<string, string> = {
+  ENOSPC: "the server ran out of disk space while processing the upload; try again later or upload a smaller archive",
+  EDQUOT: "the server's disk quota ran out while processing the upload; try again later or upload a smaller archive",
+};
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /** An upload written to disk, not yet a data set. */
 export interface StagedUpload {
@@ -44,7 +70,9 @@ export function createDatasetService({ db, dataDir, logger, limits: overrides = 
 
   async function fail(id: string, error: unknown, signal: AbortSignal) {
     let message: string;
+    const code = (error as NodeJS.ErrnoException | null)?.code;
     if (error instanceof DatasetError) message = error.message;
+    else if (code && DISK_ERRORS[code]) message = DISK_ERRORS[code];
     else if (signal.aborted) message = "processing stopped because the API shut down; upload the file again";
     else {
       logger.error({ err: error, datasetId: id }, "data set processing failed");
@@ -57,16 +85,27 @@ export function createDatasetService({ db, dataDir, logger, limits: overrides = 
   function startProcessing(dataset: Dataset, staged: StagedUpload) {
     const controller = new AbortController();
     const outDir = dirOf(dataset.id);
-    const done = processUpload({
-      name: dataset.name,
-      archivePath: staged.archivePath,
-      kind: staged.kind,
-      workDir: join(outDir, "upload"),
-      outDir,
-      limits,
-      signal: controller.signal,
-    })
+    const heartbeatPath = join(outDir, HEARTBEAT_FILE);
+    const beat = () => {
+      const now = new Date();
+      void utimes(heartbeatPath, now, now).catch(() => undefined);
+    };
+    const heartbeat = setInterval(beat, HEARTBEAT_MS);
+    heartbeat.unref();
+    const done = writeFile(heartbeatPath, "")
+      .then(() =>
+        processUpload({
+          name: dataset.name,
+          archivePath: staged.archivePath,
+          kind: staged.kind,
+          workDir: join(outDir, "upload"),
+          outDir,
+          limits,
+          signal: controller.signal,
+        }),
+      )
       .then(async ({ classes, counts, imageShape }) => {
+        await rm(heartbeatPath, { force: true });
         await db.dataset.updateMany({
           where: { id: dataset.id, status: "processing" },
           data: { status: "ready", classes, counts, imageShape, storageDir: outDir },
@@ -74,9 +113,46 @@ export function createDatasetService({ db, dataDir, logger, limits: overrides = 
       })
       .catch((error: unknown) => fail(dataset.id, error, controller.signal))
       .catch((error: unknown) => logger.error({ err: error, datasetId: dataset.id }, "could not record a failed data set"))
-      .finally(() => processing.delete(dataset.id));
+      .finally(() => {
+        clearInterval(heartbeat);
+        processing.delete(dataset.id);
+      });
     processing.set(dataset.id, { controller, done });
   }
+
+  /** Aborts a run and waits (bounded) for it to record its end. */
+  async function stopRun(id: string) {
+    const inFlight = processing.get(id);
+    if (!inFlight) return;
+    inFlight.controller.abort();
+    await Promise.race([inFlight.done, sleep(ABORT_WAIT_MS)]);
+  }
+
+  /**
+   * Fails the `processing` data sets no API process is working on: not this one's, and with a
+   * heartbeat file older than STALE_PROCESSING_MS (or none). Safe with several API replicas.
+   */
+  async function failInterrupted(now = Date.now()) {
+    const candidates = await db.dataset.findMany({ where: { status: "processing" }, select: { id: true, createdAt: true } });
+    for (const { id, createdAt } of candidates) {
+      if (processing.has(id)) continue;
+      const lastBeat = await stat(join(dirOf(id), HEARTBEAT_FILE)).then(
+        (info) => info.mtimeMs,
+        () => createdAt.getTime(),
+      );
+      if (now - lastBeat < STALE_PROCESSING_MS) continue;
+      // Files first: were this interrupted too, the row is still `processing` for the next check.
+      await rm(dirOf(id), { recursive: true, force: true });
+      const failed = await db.dataset.updateMany({
+        where: { id, status: "processing" },
+        data: { status: "failed", error: INTERRUPTED_MESSAGE },
+      });
+      if (failed.count > 0) logger.warn({ datasetId: id }, "failed a data set whose processing was interrupted");
+    }
+  }
+  const recovery = createPeriodicTask(failInterrupted, (error) =>
+    logger.error({ err: error }, "could not check for interrupted data sets"),
+  );
 
   return {
     /** Writes the uploaded archive to disk; the caller starts or discards it. */
@@ -128,18 +204,20 @@ export function createDatasetService({ db, dataDir, logger, limits: overrides = 
         await tx.job.updateMany({ where: { datasetId: id }, data: { datasetId: null } });
         await tx.dataset.delete({ where: { id } });
       });
-      const inFlight = processing.get(id);
-      inFlight?.controller.abort();
-      await inFlight?.done;
+      await stopRun(id);
       await rm(dirOf(id), { recursive: true, force: true });
     },
 
     /** Stops background processing (at the next image) and waits until it has recorded the failure. */
     async stopProcessing(): Promise<void> {
-      const inFlight = [...processing.values()];
-      for (const { controller } of inFlight) controller.abort();
-      await Promise.all(inFlight.map(({ done }) => done));
+      await recovery.stop();
+      await Promise.all([...processing.keys()].map(stopRun));
     },
+
+    /** Fails data sets an earlier API process left `processing`, now and every `intervalMs`. */
+    startRecovery: (intervalMs = STALE_PROCESSING_MS / 2) => recovery.start(intervalMs),
+
+    failInterrupted,
   };
 }
 
