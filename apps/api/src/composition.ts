@@ -4,6 +4,7 @@ import { createDb } from "@trainyard/db";
 import app from "./app.ts";
 import { clientErrorHandler, frameworkErrors } from "./plugins/app/errorHandler.ts";
 import type { ApiConfig } from "./config.ts";
+import { requestSerializer } from "./logRedaction.ts";
 import { createDatasetService } from "./services/datasets/service.ts";
 import { createJobEventStreams } from "./services/jobEvents.ts";
 import { createJobService } from "./services/jobService.ts";
@@ -15,7 +16,10 @@ import { createWebhookDispatcher } from "./services/webhooks/dispatcher.ts";
 import { createWorkerService } from "./services/workers.ts";
 
 /** The composition root: config in, a ready Fastify instance out (not yet listening). */
-export async function buildServer(config: ApiConfig): Promise<FastifyInstance> {
+export async function buildServer(
+  config: ApiConfig,
+  options: { logStream?: { write(line: string): void } } = {},
+): Promise<FastifyInstance> {
   const db = createDb(config.DATABASE_URL);
   // Commands fail fast while Redis is away, so a POST answers 503 instead of hanging.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
@@ -24,7 +28,12 @@ export async function buildServer(config: ApiConfig): Promise<FastifyInstance> {
   queueConnection.on("error", () => undefined);
   const queue = createTrainingQueue(queueConnection, config.TRAINYARD_QUEUE_PREFIX, { retryBackoffMs: config.TRAINYARD_RETRY_BACKOFF_MS });
   const server = Fastify({
-    logger: { level: config.LOG_LEVEL },
+    // Request URLs are logged with secrets in their query or userinfo redacted (an ?access_token= is refused, but would be logged).
+    logger: {
+      level: config.LOG_LEVEL,
+      serializers: { req: requestSerializer },
+      ...(options.logStream ? { stream: options.logStream } : {}),
+    },
     bodyLimit: config.TRAINYARD_BODY_LIMIT_BYTES,
     genReqId: () => crypto.randomUUID(),
     clientErrorHandler,
