@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApiKey } from "../src/index.ts";
 import { auth, startTestApi, type TestApi } from "./helpers/testApi.ts";
 
 const LIMIT = 3;
@@ -48,5 +50,55 @@ describe("rate limiting", () => {
         expect(response.statusCode, url).toBe(200);
       }
     }
+  });
+});
+
+describe("rate limiting of unauthenticated traffic (issue 13)", () => {
+  const randomToken = () => `ty_${randomBytes(24).toString("base64url")}`;
+
+  it("random Bearer ty_… tokens from one address are limited before the key lookup", async () => {
+    const address = "198.51.100.7";
+    const statuses: number[] = [];
+    for (let i = 0; i < LIMIT + 30; i += 1) {
+      const response = await api.app.inject({ url: "/v1/queue", remoteAddress: address, headers: auth(randomToken()) });
+      statuses.push(response.statusCode);
+      if (response.statusCode === 429) {
+        expect(response.headers["content-type"]).toContain("application/problem+json");
+        expect(Number(response.headers["retry-after"])).toBeGreaterThan(0);
+        expect(response.json().detail).toContain(`more than ${LIMIT} requests a minute`);
+      }
+    }
+    expect(statuses).toEqual([...Array(LIMIT).fill(401), ...Array(30).fill(429)]);
+  });
+
+  it("counts failed authentications of every kind against the address", async () => {
+    const address = "198.51.100.8";
+    const send = (headers: Record<string, string>) => api.app.inject({ url: "/v1/jobs", remoteAddress: address, headers });
+    expect((await send({})).statusCode).toBe(401);
+    expect((await send(auth(randomToken()))).statusCode).toBe(401);
+    expect((await send({ authorization: "Basic Zm9vOmJhcg==" })).statusCode).toBe(401);
+    expect((await send(auth(randomToken()))).statusCode).toBe(429);
+  });
+
+  it("does not lock a valid key out of a shared address that guessing has spent", async () => {
+    const address = "198.51.100.9";
+    const fresh = await createApiKey(api.db, "tenant-shared-address");
+    expect((await api.app.inject({ url: "/v1/queue", remoteAddress: address, headers: auth(fresh.key) })).statusCode).toBe(200);
+    for (let i = 0; i < LIMIT; i += 1) await api.app.inject({ url: "/v1/queue", remoteAddress: address, headers: auth(randomToken()) });
+    expect((await api.app.inject({ url: "/v1/queue", remoteAddress: address, headers: auth(randomToken()) })).statusCode).toBe(429);
+    expect((await api.app.inject({ url: "/v1/queue", remoteAddress: address, headers: auth(fresh.key) })).statusCode).toBe(200);
+  });
+
+  it("counts a revoked key that authenticated earlier in the window against the address", async () => {
+    const address = "198.51.100.10";
+    const revoked = await createApiKey(api.db, "tenant-revoked");
+    expect((await api.app.inject({ url: "/v1/queue", remoteAddress: address, headers: auth(revoked.key) })).statusCode).toBe(200);
+    await api.db.apiKey.updateMany({ where: { tenantId: revoked.tenantId }, data: { revokedAt: new Date() } });
+    const statuses: number[] = [];
+    for (let i = 0; i < LIMIT + 2; i += 1) {
+      statuses.push((await api.app.inject({ url: "/v1/queue", remoteAddress: address, headers: auth(revoked.key) })).statusCode);
+    }
+    expect(statuses.slice(0, LIMIT)).toEqual(Array(LIMIT).fill(401));
+    expect(statuses.slice(LIMIT)).toEqual([429, 429]);
   });
 });
