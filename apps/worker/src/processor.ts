@@ -1,10 +1,12 @@
 import { DelayedError, UnrecoverableError, WaitingError, type Job as QueueJob } from "bullmq";
 import type { Logger } from "pino";
+import type { Db } from "@trainyard/db";
 import { ERROR_CODES, queuePayloads, type BackendPreference, type JobSpec, type TrainPayload } from "@trainyard/shared";
-import type { Slot } from "./devices.ts";
+import { ADAPTER_ENV, type Slot } from "./devices.ts";
 import type { JobRecorder } from "./jobRecorder.ts";
 import type { FromTrainer } from "./protocol.ts";
 import { withRetry } from "./retry.ts";
+import type { SlotBoard } from "./slotBoard.ts";
 import { startTrainer, type TrainerHandle } from "./trainerProcess.ts";
 
 export interface ProcessorDeps {
@@ -18,16 +20,65 @@ export interface ProcessorDeps {
   running: Map<string, TrainerHandle>;
   /** Tells the supervisor which backend this slot trains with, for GET /v1/workers. */
   reportBackend: (backend: string) => void;
+  /** The worker's slots and the jobs on them: a data-parallel job claims extra slots here. */
+  board: SlotBoard;
+  /** A job's training.devices (1 for a job gone or stored before the field existed). */
+  devicesOf: (jobId: string) => Promise<number>;
 }
 
 const TENANT_LIMIT_RETRY_MS = 5_000;
+/** A data-parallel job that finds too few idle GPU slots here tries again after this. */
+const DEVICES_RETRY_MS = 5_000;
+/** A job fetched by a slot a data-parallel job has just claimed goes back for another slot after this. */
+const CLAIMED_SLOT_RETRY_MS = 500;
+/** The slot pin a replica thread applies (Dawn's adapter name); other pins (DRI_PRIME) are process-wide. */
+const THREAD_PINS = new Set(["CUDA_VISIBLE_DEVICES", ADAPTER_ENV]);
 
-/** Runs one queued job on one slot: claim, fork the trainer, record what it reports, end honestly. */
+/** Reads a job's training.devices from its stored spec (1 for a job gone or stored before the field existed). */
+export function devicesOfJob(db: Db): (jobId: string) => Promise<number> {
+  return async (jobId) => {
+    const job = await db.job.findUnique({ where: { id: jobId }, select: { spec: true } });
+    const devices = (job?.spec as { training?: { devices?: unknown } } | undefined)?.training?.devices;
+    return typeof devices === "number" && Number.isInteger(devices) && devices > 1 ? devices : 1;
+  };
+}
+
+/**
+ * Runs one queued job on one slot: claim, fork the trainer, record what it reports, end honestly.
+ * A job with training.devices N > 1 also holds N − 1 other idle GPU slots of this worker while
+ * it runs (their Dawn adapters go to the trainer's replica threads), or goes back to the queue,
+ * delayed, when fewer are idle.
+ */
 export function createProcessor(slot: Slot, deps: ProcessorDeps) {
-  const { recorder, logger, workerId, backend, running } = deps;
+  const { recorder, logger, workerId, backend, running, board } = deps;
 
   return async (queueJob: QueueJob<TrainPayload>, token?: string): Promise<void> => {
     const { jobId } = queuePayloads.train.parse(queueJob.data);
+    if (!board.take(slot.device, jobId)) {
+      // A data-parallel job claimed this slot while its queue consumer was fetching.
+      await queueJob.moveToDelayed(Date.now() + CLAIMED_SLOT_RETRY_MS, token);
+      throw new DelayedError(`${slot.device} is held by a data-parallel job`);
+    }
+    try {
+      await processOnSlot(queueJob, jobId, token);
+    } finally {
+      board.release(slot.device, jobId);
+    }
+  };
+
+  async function processOnSlot(queueJob: QueueJob<TrainPayload>, jobId: string, token: string | undefined): Promise<void> {
+    const devices = await deps.devicesOf(jobId);
+    let extras: Slot[] = [];
+    if (devices > 1) {
+      const claimed = slot.gpu === null ? { idle: 0, total: 0 } : board.claimExtras(slot.device, jobId, devices - 1);
+      if (!("slots" in claimed)) {
+        await queueJob.moveToDelayed(Date.now() + DEVICES_RETRY_MS, token);
+        throw new DelayedError(
+          `the job needs ${devices} GPU slots of one worker; ${slot.device} found ${claimed.idle} more idle of ${claimed.total} GPU slots`,
+        );
+      }
+      extras = claimed.slots;
+    }
     const claim = await recorder.claim(jobId, workerId, slot.device, deps.tenantMaxRunning);
     if (claim.kind === "gone") {
       logger.info({ jobId, status: claim.status }, "job is no longer runnable; skipping");
@@ -39,6 +90,8 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
     }
     const job = claim.job;
     const log = logger.child({ jobId, device: slot.device, attempt: job.attempts });
+    const jobSlots = [slot, ...extras];
+    const jobDevices = jobSlots.map((s) => s.device);
     const resumeFrom = await recorder.loadResumeState(jobId);
     // What a user watching the job should know goes to its event stream as `log` events too.
     const userLog = (message: string) => recorder.event(jobId, "log", { message }).catch(() => undefined);
@@ -55,11 +108,19 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
         log.info({ backend: message.backend, adapter: message.adapter }, "training started");
         deps.reportBackend(message.backend);
         const on = message.adapter ? ` on ${message.adapter}` : "";
-        await userLog(`training on ${slot.device} with the ${message.backend} backend${on} (worker ${workerId})`);
+        await userLog(`training on ${jobDevices.join(" + ")} with the ${message.backend} backend${on} (worker ${workerId})`);
         const device = slot.gpu !== null ? slot.device : message.device;
         await withRetry(
           "recording the start",
-          () => recorder.recordStarted(jobId, message.backend, device, message.classes, message.adapter),
+          () =>
+            recorder.recordStarted(
+              jobId,
+              message.backend,
+              device,
+              message.classes,
+              message.adapter,
+              extras.length > 0 ? jobDevices : [device],
+            ),
           log,
         );
       } else if (message.type === "log") {
@@ -80,7 +141,18 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
     const fineTuneFrom =
       spec.fineTune && !resumeFrom ? await recorder.loadFineTuneSource(spec.fineTune.fromJobId, spec.fineTune.checkpoint) : null;
     const datasetDir = await recorder.datasetDir(job.datasetId);
-    const start = { type: "start" as const, jobId, spec, backend, resumeFrom, fineTuneFrom, datasetDir };
+    // One Dawn adapter per device: the trainer's own backend runs on the first, a replica thread on each other.
+    const adapters = extras.length > 0 ? jobSlots.map((s) => s.env[ADAPTER_ENV] ?? null) : undefined;
+    const unpinned = extras.filter((s) => Object.keys(s.env).some((key) => !THREAD_PINS.has(key)));
+    if (unpinned.length > 0) {
+      // Same-named GPUs are told apart by process-wide variables (DRI_PRIME) a replica thread cannot set.
+      await userLog(
+        `${unpinned.map((s) => s.device).join(", ")}: pinned by ${Object.keys(unpinned[0].env)
+          .filter((key) => !THREAD_PINS.has(key))
+          .join(", ")}, which a replica thread cannot apply; its replica may run on another GPU of the same name`,
+      );
+    }
+    const start = { type: "start" as const, jobId, spec, backend, resumeFrom, fineTuneFrom, datasetDir, adapters };
     const trainer = startTrainer(start, { gpu: slot.gpu, env: slot.env, onMessage });
     running.set(jobId, trainer);
     // A cancel may have arrived between the claim and the fork.
@@ -117,5 +189,5 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
     }
     await recorder.markRequeued(jobId, "retrying after a fault", { code: outcome.code, message: outcome.message });
     throw new Error(`${outcome.code}: ${outcome.message}`);
-  };
+  }
 }

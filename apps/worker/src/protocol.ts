@@ -12,6 +12,11 @@ export type ToTrainer =
       fineTuneFrom: ExportedModel | null;
       /** Where an uploaded data set's decoded files are (TRAINYARD_DATA_DIR, shared with the API). */
       datasetDir: string | null;
+      /**
+       * A data-parallel job on several GPU slots (training.devices > 1): the Dawn adapter name of
+       * each slot, this child's own first; the engine starts a replica thread on each other one.
+       */
+      adapters?: (string | null)[];
     }
   | { type: "stop"; reason: "cancel" | "shutdown" }
   /** The worker's start-up check: load the backend, compute one small op, answer, exit. */

@@ -7,7 +7,8 @@ import { CANCEL_CHANNEL, TRAINING_QUEUE, newId, type TrainPayload } from "@train
 import type { WorkerConfig } from "./config.ts";
 import { planSlots, type Slot } from "./devices.ts";
 import { createJobRecorder } from "./jobRecorder.ts";
-import { createProcessor } from "./processor.ts";
+import { createProcessor, devicesOfJob } from "./processor.ts";
+import { SlotBoard } from "./slotBoard.ts";
 import { checkBackend, type TrainerHandle } from "./trainerProcess.ts";
 
 const HEARTBEAT_MS = 10_000;
@@ -15,16 +16,18 @@ const HEARTBEAT_MS = 10_000;
 interface SlotState {
   /** Job id → device of the jobs running now. */
   busy: Map<string, string>;
+  /** Slots held by a data-parallel job (and each slot's own job). */
+  board: SlotBoard;
   /** Device → the TF.js backend its last training child reported. */
   backends: Map<string, string>;
 }
 
-async function heartbeat(db: Db, workerId: string, slots: Slot[], { busy, backends }: SlotState, status: string) {
+async function heartbeat(db: Db, workerId: string, slots: Slot[], { busy, backends, board }: SlotState, status: string) {
   const devices = slots.map((slot) => ({
     id: slot.device,
     name: slot.name,
     backend: backends.get(slot.device) ?? null,
-    busyWithJob: [...busy.entries()].find(([, device]) => device === slot.device)?.[0] ?? null,
+    busyWithJob: board.jobOn(slot.device) ?? [...busy.entries()].find(([, device]) => device === slot.device)?.[0] ?? null,
   }));
   await db.worker.upsert({
     where: { id: workerId },
@@ -87,6 +90,19 @@ export async function startWorker(config: WorkerConfig) {
   const recorder = createJobRecorder(db);
   const running = new Map<string, TrainerHandle>();
   const busy = new Map<string, string>();
+  const queueWorkers = new Map<string, Worker<TrainPayload>>();
+  // A slot a data-parallel job holds takes no job from the queue until released.
+  const board = new SlotBoard(slots, {
+    pause: (device) => {
+      void queueWorkers.get(device)?.pause(true);
+      void beat();
+    },
+    resume: (device) => {
+      const worker = queueWorkers.get(device);
+      if (worker && !worker.closing) void worker.resume();
+      void beat();
+    },
+  });
   const backends = new Map<string, string>([...checked].map(([device, check]) => [device, check.backend]));
 
   const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
@@ -101,7 +117,9 @@ export async function startWorker(config: WorkerConfig) {
   });
 
   const beat = () =>
-    heartbeat(db, workerId, slots, { busy, backends }, "active").catch((error) => logger.warn({ err: error.message }, "heartbeat failed"));
+    heartbeat(db, workerId, slots, { busy, backends, board }, "active").catch((error) =>
+      logger.warn({ err: error.message }, "heartbeat failed"),
+    );
   const workers = slots.map((slot) => {
     const processor = createProcessor(slot, {
       recorder,
@@ -111,6 +129,8 @@ export async function startWorker(config: WorkerConfig) {
       tenantMaxRunning: config.TRAINYARD_TENANT_MAX_RUNNING,
       running,
       reportBackend: (backend) => backends.set(slot.device, backend),
+      board,
+      devicesOf: devicesOfJob(db),
     });
     const worker = new Worker<TrainPayload>(
       TRAINING_QUEUE,
@@ -134,6 +154,7 @@ export async function startWorker(config: WorkerConfig) {
         maxStalledCount: 3,
       },
     );
+    queueWorkers.set(slot.device, worker);
     worker.on("error", (error) => logger.warn({ err: error.message, device: slot.device }, "queue worker error"));
     // A job BullMQ gives up on outside the processor (stalled too often) must not stay "running".
     worker.on("failed", (job, error) => {

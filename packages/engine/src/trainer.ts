@@ -216,6 +216,11 @@ async function startReplicas(
 ): Promise<ReplicaGroup | null> {
   const backend = tf.getBackend();
   const onGpus = backend === "webgpu" && (compute.adapters?.length ?? 0) > 1;
+  if (!onGpus && (compute.adapters?.length ?? 0) > 1) {
+    log(
+      `${compute.adapters!.length} devices for this job, but only webgpu runs a replica per device: the ${backend} backend uses none of the others`,
+    );
+  }
   const replicas = Math.min(onGpus ? compute.adapters!.length : (compute.replicas ?? 1), spec.training.batchSize);
   if (replicas <= 1 || (backend !== "wasm" && backend !== "cpu" && !onGpus)) return null;
   const parameters = replica.variables.reduce((n, v) => n + v.size, 0);
