@@ -31,8 +31,8 @@ const TENANT_LIMIT_RETRY_MS = 5_000;
 const DEVICES_RETRY_MS = 5_000;
 /** A job fetched by a slot a data-parallel job has just claimed goes back for another slot after this. */
 const CLAIMED_SLOT_RETRY_MS = 500;
-/** The slot pin a replica thread applies (Dawn's adapter name); other pins (DRI_PRIME) are process-wide. */
-const THREAD_PINS = new Set(["CUDA_VISIBLE_DEVICES", ADAPTER_ENV]);
+/** Pins that are not Vulkan's: Dawn's adapter name goes separately, CUDA's means nothing to Dawn. */
+const NOT_VULKAN_PINS = new Set(["CUDA_VISIBLE_DEVICES", ADAPTER_ENV]);
 
 /** Reads a job's training.devices from its stored spec (1 for a job gone or stored before the field existed). */
 export function devicesOfJob(db: Db): (jobId: string) => Promise<number> {
@@ -143,16 +143,11 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
     const datasetDir = await recorder.datasetDir(job.datasetId);
     // One Dawn adapter per device: the trainer's own backend runs on the first, a replica thread on each other.
     const adapters = extras.length > 0 ? jobSlots.map((s) => s.env[ADAPTER_ENV] ?? null) : undefined;
-    const unpinned = extras.filter((s) => Object.keys(s.env).some((key) => !THREAD_PINS.has(key)));
-    if (unpinned.length > 0) {
-      // Same-named GPUs are told apart by process-wide variables (DRI_PRIME) a replica thread cannot set.
-      await userLog(
-        `${unpinned.map((s) => s.device).join(", ")}: pinned by ${Object.keys(unpinned[0].env)
-          .filter((key) => !THREAD_PINS.has(key))
-          .join(", ")}, which a replica thread cannot apply; its replica may run on another GPU of the same name`,
-      );
-    }
-    const start = { type: "start" as const, jobId, spec, backend, resumeFrom, fineTuneFrom, datasetDir, adapters };
+    // Same-named GPUs are told apart by Mesa's DRI_PRIME (devices.ts): each replica thread's Dawn
+    // start sees its own slot's, and "" (unset) where its slot has none but the child's has.
+    const vulkanKeys = [...new Set(jobSlots.flatMap((s) => Object.keys(s.env)))].filter((key) => !NOT_VULKAN_PINS.has(key));
+    const adapterEnv = adapters ? jobSlots.map((s) => Object.fromEntries(vulkanKeys.map((key) => [key, s.env[key] ?? ""]))) : undefined;
+    const start = { type: "start" as const, jobId, spec, backend, resumeFrom, fineTuneFrom, datasetDir, adapters, adapterEnv };
     const trainer = startTrainer(start, { gpu: slot.gpu, env: slot.env, onMessage });
     running.set(jobId, trainer);
     // A cancel may have arrived between the claim and the fork.

@@ -17,6 +17,8 @@ export type ToTrainer =
        * each slot, this child's own first; the engine starts a replica thread on each other one.
        */
       adapters?: (string | null)[];
+      /** With `adapters`: each slot's other pins (Mesa's DRI_PRIME for same-named GPUs), for its replica thread's Dawn start. */
+      adapterEnv?: Record<string, string>[];
     }
   | { type: "stop"; reason: "cancel" | "shutdown" }
   /** The worker's start-up check: load the backend, compute one small op, answer, exit. */

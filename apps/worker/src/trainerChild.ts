@@ -60,7 +60,7 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
         onLog: (line) => void send({ type: "log", message: line }),
       },
       { resumeFrom: message.resumeFrom, fineTuneFrom: message.fineTuneFrom },
-      { replicas: replicasFor(backend), adapters: message.adapters },
+      { replicas: replicasFor(backend), adapters: message.adapters, adapterEnv: message.adapterEnv },
     );
     if (outcome.status === "stopped") await send({ type: "stopped", reason: outcome.reason, checkpoint: outcome.checkpoint });
     else await send({ type: "completed", result: outcome.result, best: outcome.best, last: outcome.last });

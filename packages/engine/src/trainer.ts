@@ -199,6 +199,12 @@ export interface TrainingCompute {
    * adapter. Other backends ignore it.
    */
   adapters?: (string | null)[];
+  /**
+   * webgpu, with `adapters`: per replica, process-wide variables its Vulkan driver must see when
+   * its Dawn instance starts — Mesa's DRI_PRIME=pci-…! where GPUs share a name, which Dawn's
+   * adapter name cannot tell apart; "" unsets one. Replica 0's are already in this process's environment.
+   */
+  adapterEnv?: Record<string, string>[];
   /** Make each next batch on a loader thread while the current one trains (default: when the job augments). */
   prefetch?: boolean;
 }
@@ -233,12 +239,14 @@ async function startReplicas(
   }
   try {
     const adapters = onGpus ? compute.adapters!.slice(0, replicas) : undefined;
+    const adapterEnv = onGpus ? compute.adapterEnv?.slice(0, replicas) : undefined;
     const group = await ReplicaGroup.start(replica, replicas, {
       spec,
       classes,
       learningRate,
       backend: backend as "wasm" | "cpu" | "webgpu",
       adapters,
+      adapterEnv,
     });
     const on = adapters ? `webgpu threads on adapters ${adapters.map((a) => a ?? "(Dawn's first)").join(", ")}` : "threads";
     log(`${replicas} data-parallel replicas (${on}); each batch split ${splitBatch(spec.training.batchSize, replicas).join(" + ")}`);

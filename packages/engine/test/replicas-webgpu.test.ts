@@ -114,19 +114,48 @@ describe("data-parallel training on WebGPU adapters", () => {
       replica?.dispose();
     });
 
+    it("starts a replica's Dawn with its slot's Vulkan variables, then restores the environment", async () => {
+      const spec = testJobSpec({ training: { batchSize: 16 } }, { seed: 5 });
+      const own = TrainingReplica.build(spec, 10, 0.1);
+      try {
+        // The Vulkan loader of replica 1's thread finds no driver: proof that the variable reached it.
+        const start = ReplicaGroup.start(own, 2, {
+          spec,
+          classes: 10,
+          learningRate: 0.1,
+          backend: "webgpu",
+          adapters: [ADAPTER, ADAPTER],
+          adapterEnv: [{}, { VK_ICD_FILENAMES: "/nonexistent/icd.json" }],
+        });
+        await expect(start).rejects.toThrow(/replica 1 failed: .*(no adapter|no WebGPU adapter)/s);
+        expect(process.env.VK_ICD_FILENAMES).toBeUndefined();
+        // This thread's own device is untouched.
+        const x = tf.ones([2, 2]);
+        const doubled = x.add(x);
+        expect(Array.from(await doubled.data())).toEqual([2, 2, 2, 2]);
+        tf.dispose([x, doubled]);
+      } finally {
+        own.dispose();
+      }
+    });
+
     it("keeps both replicas' weights, batch norm statistics included, bitwise equal", { timeout: 240_000 }, async () => {
       const spec = testJobSpec(
         { architecture: "lenet-bn", training: { batchSize: 16, optimizer: { type: "sgd", learningRate: 0.1, momentum: 0.9 } } },
         { seed: 5 },
       );
       replica = TrainingReplica.build(spec, 10, 0.1);
+      // Mesa's device-select layer picks llvmpipe (vendor 0x10005, device 0) for replica 1, as
+      // DRI_PRIME picks one of several same-named GPUs.
       group = await ReplicaGroup.start(replica, 2, {
         spec,
         classes: 10,
         learningRate: 0.1,
         backend: "webgpu",
         adapters: [ADAPTER, ADAPTER],
+        adapterEnv: [{}, { MESA_VK_DEVICE_SELECT: "10005:0" }],
       });
+      expect(process.env.MESA_VK_DEVICE_SELECT).toBeUndefined();
       const movingMean = replica.statistics.find((s) => s.name.includes("moving_mean"))!;
       const before = await movingMean.read().data();
       const data = loadBuiltinDataset("synthetic-shapes");

@@ -12,7 +12,7 @@
  * statistics are averaged the same way (each replica normalizes with its own part's batch
  * statistics, as PyTorch's DataParallel does without SyncBatchNorm).
  */
-import type { Worker } from "node:worker_threads";
+import { SHARE_ENV, type Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import type { JobSpec } from "@trainyard/shared";
 import { exportModel } from "../modelExport.ts";
@@ -58,25 +58,48 @@ export class ReplicaGroup {
   /**
    * Starts `replicas − 1` threads with copies of `replica` (its current weights and optimizer
    * state). On webgpu, thread k starts its own Dawn instance and device on `adapters[k]` (Dawn's
-   * adapter name; replica 0, this thread, already runs on `adapters[0]`). Fails if a thread
-   * cannot start; the threads started are stopped.
+   * adapter name; replica 0, this thread, already runs on `adapters[0]`), with `adapterEnv[k]`
+   * in the process's environment while it starts; webgpu threads start one at a time, so that
+   * each sees its own. Fails if a thread cannot start; the threads started are stopped.
    */
   static async start(
     replica: TrainingReplica,
     replicas: number,
-    setup: { spec: JobSpec; classes: number; learningRate: number; backend: ReplicaBackend; adapters?: (string | null)[] },
+    setup: {
+      spec: JobSpec;
+      classes: number;
+      learningRate: number;
+      backend: ReplicaBackend;
+      adapters?: (string | null)[];
+      adapterEnv?: Record<string, string>[];
+    },
   ): Promise<ReplicaGroup> {
-    const { adapters, ...common } = setup;
+    const { adapters, adapterEnv, ...common } = setup;
+    const gpu = setup.backend === "webgpu";
     const layout = createLayout(replica, replicas);
     const [weights, optimizerState] = await Promise.all([exportModel(replica.model), replica.optimizer.exportState()]);
     const threads: ReplicaThread[] = [];
+    const ready: Promise<unknown>[] = [];
     try {
       for (let index = 1; index < replicas; index++) {
-        const thread = new ReplicaThread(index, startWorkerThread(new URL("./replicaWorker.ts", import.meta.url), {}));
+        // A webgpu thread shares the process's environment, for the variables its Vulkan driver reads.
+        const worker = startWorkerThread(new URL("./replicaWorker.ts", import.meta.url), gpu ? { env: SHARE_ENV } : {});
+        const thread = new ReplicaThread(index, worker);
         threads.push(thread);
-        thread.post({ type: "init", index, ...common, adapter: adapters?.[index] ?? null, weights, optimizerState, layout });
+        ready.push(thread.expect("ready"));
+        thread.post({
+          type: "init",
+          index,
+          ...common,
+          adapter: adapters?.[index] ?? null,
+          vulkanEnv: adapterEnv?.[index] ?? {},
+          weights,
+          optimizerState,
+          layout,
+        });
+        if (gpu) await ready[ready.length - 1];
       }
-      await Promise.all(threads.map((t) => t.expect("ready")));
+      await Promise.all(ready);
     } catch (error) {
       await Promise.all(threads.map((t) => t.worker.terminate()));
       throw error;

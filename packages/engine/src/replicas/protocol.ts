@@ -29,6 +29,12 @@ export type ToReplica =
       backend: ReplicaBackend;
       /** webgpu: the Dawn adapter name (TRAINYARD_WEBGPU_ADAPTER) this replica starts its backend on; null: Dawn's first. */
       adapter: string | null;
+      /**
+       * webgpu: process-wide variables the Vulkan loader and Mesa's device-select layer read when
+       * this replica's Dawn instance starts (DRI_PRIME=pci-…! picks one of several GPUs of the same
+       * name); "" unsets one. Set only while it starts (threads start one at a time), then restored.
+       */
+      vulkanEnv: Record<string, string>;
       spec: JobSpec;
       classes: number;
       learningRate: number;

@@ -25,10 +25,31 @@ function send(message: FromReplica, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(message, transfer);
 }
 
+/**
+ * Runs `start` with these variables in the process's environment ("" unsets one), then restores
+ * them. This thread shares the process's environment: the Vulkan loader and its layers read the
+ * C environment when Dawn creates its instance.
+ */
+async function withProcessEnv<T>(vars: Record<string, string>, start: () => Promise<T>): Promise<T> {
+  const saved = Object.keys(vars).map((key) => [key, process.env[key]] as const);
+  for (const [key, value] of Object.entries(vars)) {
+    if (value === "") delete process.env[key];
+    else process.env[key] = value;
+  }
+  try {
+    return await start();
+  } finally {
+    for (const [key, value] of saved) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  }
+}
+
 async function init(message: Extract<ToReplica, { type: "init" }>): Promise<void> {
   // A webgpu replica: its own Dawn instance (one per thread) on its own adapter.
   const env = message.adapter ? { TRAINYARD_WEBGPU_ADAPTER: message.adapter } : {};
-  await initBackend(message.backend, { kernelThreads: 1, env });
+  await withProcessEnv(message.vulkanEnv, () => initBackend(message.backend, { kernelThreads: 1, env }));
   replica = TrainingReplica.build(message.spec, message.classes, message.learningRate);
   loadExportedWeights(replica.model, message.weights);
   await replica.optimizer.importState(message.optimizerState);
