@@ -5,7 +5,9 @@ import app from "./app.ts";
 import { clientErrorHandler, frameworkErrors } from "./plugins/app/errorHandler.ts";
 import type { ApiConfig } from "./config.ts";
 import { requestSerializer } from "./logRedaction.ts";
+import { createArchitectureSummaries } from "./services/architectures/summaries.ts";
 import { createDatasetService } from "./services/datasets/service.ts";
+import { createJobChangeFeed } from "./services/jobChangeFeed.ts";
 import { createJobEventStreams } from "./services/jobEvents.ts";
 import { createJobService } from "./services/jobService.ts";
 import { createModelArtifactService } from "./services/modelArtifacts.ts";
@@ -39,24 +41,30 @@ export async function buildServer(
     clientErrorHandler,
     frameworkErrors,
   });
-  const events = createJobEventStreams({ db });
+  const changes = createJobChangeFeed(config.DATABASE_URL, server.log);
+  const events = createJobEventStreams({ db, changes, maxStreamsPerKey: config.TRAINYARD_MAX_EVENT_STREAMS_PER_KEY });
   const datasets = createDatasetService({
     db,
     dataDir: config.TRAINYARD_DATA_DIR,
     limits: { extractedBytes: config.TRAINYARD_EXTRACT_LIMIT_BYTES },
     logger: server.log,
   });
+  const architectures = createArchitectureSummaries({
+    maxParams: config.TRAINYARD_MAX_PARAMS,
+    maxActivations: config.TRAINYARD_MAX_ACTIVATIONS,
+  });
   await server.register(app, {
     deps: {
       config,
       db,
       redis,
-      jobs: createJobService({ db, queue, publisher: redis }),
+      jobs: createJobService({ db, queue, publisher: redis, maxQueuedPerTenant: config.TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT }),
       events,
       datasets,
       workers: createWorkerService({ db }),
       models: createModelArtifactService(db),
       webhookDeliveries: createWebhookDeliveryStore(db),
+      architectures,
     },
   });
   // Open event streams would hold server.close() forever; clients reconnect with Last-Event-ID.
@@ -76,11 +84,13 @@ export async function buildServer(
   });
   server.addHook("onClose", async () => {
     await datasets.stopProcessing();
+    await architectures.close();
     await reconciler.stop();
     await webhooks.stop();
     await queue.close();
     redis.disconnect();
     queueConnection.disconnect();
+    await changes.close();
     await db.$disconnect();
   });
   return server;

@@ -34,7 +34,15 @@ const configSchema = z.object({
     .int()
     .positive()
     .default(4 * GIB),
+  /** Parameters a model may have in architecture summaries and dry runs: above it, a 400 (VGG-19 has 144 M). */
+  TRAINYARD_MAX_PARAMS: z.coerce.number().int().positive().default(150_000_000),
+  /** Values of all layer outputs for one sample a model may have (ResNet-50 at 224×224 has ~40 M). */
+  TRAINYARD_MAX_ACTIVATIONS: z.coerce.number().int().positive().default(500_000_000),
   TRAINYARD_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+  /** Event streams one API key may hold open at once (per API process); 0: no limit. */
+  TRAINYARD_MAX_EVENT_STREAMS_PER_KEY: z.coerce.number().int().min(0).default(20),
+  /** Jobs one tenant may have queued at once; a submit beyond answers 429; 0: no limit. */
+  TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT: z.coerce.number().int().min(0).default(100),
   /** How often job events are turned into webhook deliveries and due ones are sent; 0 sends none. */
   TRAINYARD_WEBHOOK_INTERVAL_MS: z.coerce.number().int().min(0).default(1_000),
   /** Base delay of the exponential backoff between attempts of a webhook delivery. */

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { Prisma, type Db, type Job } from "@trainyard/db";
 import { CANCEL_CHANNEL, FINISHED_STATUSES, newId, type JobStatus, type ParsedJobSpec } from "@trainyard/shared";
-import { conflict, notFound, unavailable } from "../problems.ts";
+import { conflict, notFound, tooManyRequests, unavailable } from "../problems.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { normalizeSpec } from "./specNormalizer.ts";
 import type { TrainingQueue } from "./trainingQueue.ts";
@@ -13,6 +13,8 @@ export interface JobServiceDeps {
   db: Db;
   queue: TrainingQueue;
   publisher: Redis;
+  /** Jobs one tenant may have queued at once; 0: no limit. */
+  maxQueuedPerTenant?: number;
 }
 
 export type CreateJobResult = { job: Job; created: boolean };
@@ -21,7 +23,13 @@ function requestHash(body: unknown): string {
   return createHash("sha256").update(JSON.stringify(body)).digest("hex");
 }
 
-export function createJobService({ db, queue, publisher }: JobServiceDeps) {
+export function createJobService({ db, queue, publisher, maxQueuedPerTenant = 0 }: JobServiceDeps) {
+  const queueFull = () =>
+    tooManyRequests(
+      `this tenant already has ${maxQueuedPerTenant} jobs queued, the most it may (TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT); wait for some to start or cancel them`,
+      30,
+    );
+
   async function findOwned(tenantId: string, jobId: string): Promise<Job> {
     const job = await db.job.findFirst({ where: { id: jobId, tenantId } });
     if (!job) throw notFound(`job ${jobId}`);
@@ -50,6 +58,8 @@ export function createJobService({ db, queue, publisher }: JobServiceDeps) {
         const existing = await findIdempotent(tenantId, idempotencyKey, hash);
         if (existing) return { job: existing, created: false };
       }
+      if (maxQueuedPerTenant > 0 && (await db.job.count({ where: { tenantId, status: "queued" } })) >= maxQueuedPerTenant)
+        throw queueFull();
       const { spec, datasetId } = await normalizeSpec(db, tenantId, body);
       const id = newId("job");
       let job: Job;
@@ -78,6 +88,21 @@ export function createJobService({ db, queue, publisher }: JobServiceDeps) {
           if (existing) return { job: existing, created: false };
         }
         throw error;
+      }
+      if (maxQueuedPerTenant > 0) {
+        // Concurrent submits all passed the count above: the ones ranked past the cap, in the
+        // order the list shows jobs, take theirs back before anything is enqueued.
+        const ahead = await db.job.count({
+          where: {
+            tenantId,
+            status: "queued",
+            OR: [{ createdAt: { lt: job.createdAt } }, { createdAt: job.createdAt, id: { lte: job.id } }],
+          },
+        });
+        if (ahead > maxQueuedPerTenant) {
+          await db.job.delete({ where: { id: job.id } });
+          throw queueFull();
+        }
       }
       try {
         await queue.enqueue(job.id, spec.priority);

@@ -4,6 +4,7 @@ import { jobView } from "../../services/jobView.ts";
 import { estimateJob } from "../../services/estimate.ts";
 import { normalizeSpec } from "../../services/specNormalizer.ts";
 import { webhookUrlProblem } from "../../services/webhooks/addressPolicy.ts";
+import { bearerToken, hashApiKey } from "../../services/apiKeys.ts";
 import { badRequest } from "../../problems.ts";
 import {
   createJobQuery,
@@ -42,7 +43,7 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
     await checkWebhook(request.body.webhook);
     if (request.query.dryRun) {
       const { spec, dataset } = await normalizeSpec(db, request.tenantId, request.body);
-      return reply.status(200).send({ spec, estimate: await estimateJob(db, spec, dataset) });
+      return reply.status(200).send({ spec, estimate: await estimateJob(db, app.deps.architectures, spec, dataset) });
     }
     const idempotencyKey = request.headers["idempotency-key"];
     const key = typeof idempotencyKey === "string" && idempotencyKey.length > 0 ? idempotencyKey.slice(0, 255) : undefined;
@@ -87,7 +88,7 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
         .type("text/event-stream; charset=utf-8")
         .header("cache-control", "no-cache")
         .header("x-accel-buffering", "no")
-        .send(events.open(job.id, lastEventId));
+        .send(events.open(job.id, lastEventId, hashApiKey(bearerToken(request.headers.authorization) ?? "")));
     },
   );
 
