@@ -11,9 +11,10 @@ import "./shufflenet.ts";
 import "./efficientnet.ts";
 
 export { ModelOptionError, UnknownModelError } from "./errors.ts";
-export { formatBytes, layerOutputFloats, memoryEstimate, type MemoryEstimate, type OptimizerName } from "./memory.ts";
+export { formatBytes, layerOutputFloats, memoryEstimate, memoryEstimateOf, type MemoryEstimate, type OptimizerName } from "./memory.ts";
 export { ChannelPool, ChannelShuffle, ChannelSlice, StochasticDepth } from "./custom-layers.ts";
 export { PREPROCESS_LAYER } from "./input.ts";
+export { describeModel, type LayerSummary, type ModelSummary } from "./summary.ts";
 export { checkBuildOptions, getModel, getModelDefinition, hasModel, listModels, registerModel } from "./registry.ts";
 export { HEAD_PREFIX } from "./types.ts";
 export type { ArchitectureInfo, BuildOptions, InputScaling, InputShape, Initializer, ModelDefinition } from "./types.ts";

@@ -33,10 +33,18 @@ export function layerOutputFloats(model: tf.LayersModel): number[] {
  * what an out-of-memory failure quotes so that a user can pick a batch size.
  */
 export function memoryEstimate(model: tf.LayersModel, batchSize: number, optimizer: OptimizerName): MemoryEstimate {
-  const parameters = model.countParams();
+  const activationFloatsPerSample = layerOutputFloats(model).reduce((a, b) => a + b, 0);
+  return memoryEstimateOf({ parameters: model.countParams(), activationFloatsPerSample }, batchSize, optimizer);
+}
+
+/** memoryEstimate from the counts alone (describeModel's), for a model that is never built. */
+export function memoryEstimateOf(
+  { parameters, activationFloatsPerSample }: { parameters: number; activationFloatsPerSample: number },
+  batchSize: number,
+  optimizer: OptimizerName,
+): MemoryEstimate {
   const parameterBytes = parameters * BYTES_PER_FLOAT * COPIES_PER_PARAMETER[optimizer];
-  const activationFloats = layerOutputFloats(model).reduce((a, b) => a + b, 0);
-  const activationBytesPerSample = activationFloats * BYTES_PER_FLOAT * COPIES_PER_ACTIVATION;
+  const activationBytesPerSample = activationFloatsPerSample * BYTES_PER_FLOAT * COPIES_PER_ACTIVATION;
   const activationBytes = activationBytesPerSample * batchSize;
   return { parameters, parameterBytes, activationBytesPerSample, activationBytes, totalBytes: parameterBytes + activationBytes };
 }

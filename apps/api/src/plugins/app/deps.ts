@@ -2,6 +2,7 @@ import fp from "fastify-plugin";
 import type { Redis } from "ioredis";
 import type { Db } from "@trainyard/db";
 import type { ApiConfig } from "../../config.ts";
+import type { ArchitectureSummaries } from "../../services/architectures/summaries.ts";
 import type { DatasetService } from "../../services/datasets/service.ts";
 import type { JobEventStreams } from "../../services/jobEvents.ts";
 import type { JobService } from "../../services/jobService.ts";
@@ -19,6 +20,7 @@ export interface AppDeps {
   workers: WorkerService;
   models: ModelArtifactService;
   webhookDeliveries: WebhookDeliveryStore;
+  architectures: ArchitectureSummaries;
 }
 
 declare module "fastify" {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { getModel, getModelDefinition, hasModel, listModels, ModelOptionError } from "@trainyard/models";
-import { badRequest, notFound } from "../../problems.ts";
+import { getModelDefinition, hasModel, listModels } from "@trainyard/models";
+import { notFound } from "../../problems.ts";
 
 const summaryQuery = z.strictObject({
   inputShape: z
@@ -17,37 +17,24 @@ const architectures: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/architectures/:name",
-    { schema: { params: z.strictObject({ name: z.string() }), querystring: summaryQuery, tags: ["architectures"] } },
+    {
+      schema: {
+        params: z.strictObject({ name: z.string() }),
+        querystring: summaryQuery,
+        tags: ["architectures"],
+        description:
+          "The model's layers and parameter counts, described without building its weights and cached. A model over the " +
+          "parameter budget (TRAINYARD_MAX_PARAMS) or the activation budget per sample (TRAINYARD_MAX_ACTIVATIONS) is a " +
+          "400 naming the field that makes it too big.",
+      },
+    },
     async (request) => {
       const { name } = request.params;
       if (!hasModel(name)) throw notFound(`architecture ${name}`);
       const inputShape = request.query.inputShape ?? getModelDefinition(name).defaultInputShape;
       const { classes } = request.query;
-      let model;
-      try {
-        model = getModel(name, { inputShape, classes });
-      } catch (error) {
-        if (error instanceof ModelOptionError) throw badRequest(error.message, [{ path: error.path, message: error.message }]);
-        throw error;
-      }
-      const trainableParams = model.trainableWeights.reduce(
-        (sum, weight) => sum + weight.shape.reduce<number>((a, b) => a * (b ?? 1), 1),
-        0,
-      );
-      const summary = {
-        name,
-        inputShape,
-        classes,
-        trainableParams,
-        totalParams: model.countParams(),
-        layers: model.layers.map((layer) => ({
-          name: layer.name,
-          className: layer.getClassName(),
-          outputShape: (layer.outputShape as (number | null)[]).slice(1),
-          params: layer.countParams(),
-        })),
-      };
-      model.dispose();
+      const { activationFloatsPerSample, ...summary } = await app.deps.architectures.summary(name, { inputShape, classes });
+      void activationFloatsPerSample;
       return summary;
     },
   );
