@@ -30,6 +30,17 @@ afterAll(async () => {
 const statusOf = async (id: string) => (await stack.job(id)).status as string;
 const finished = (j: Record<string, any>) => ["succeeded", "failed", "cancelled"].includes(j.status);
 
+/** A job's `log` events, from PostgreSQL (the API streams them as SSE). */
+async function logLines(jobId: string): Promise<string[]> {
+  const db = createDb(stack.env.DATABASE_URL!);
+  try {
+    const events = await db.jobEvent.findMany({ where: { jobId, type: "log" }, orderBy: { id: "asc" } });
+    return events.map((event) => (event.data as { message: string }).message);
+  } finally {
+    await db.$disconnect();
+  }
+}
+
 async function cancel(id: string): Promise<void> {
   expect((await stack.request("POST", `/v1/jobs/${id}/cancel`)).status).toBe(202);
   await stack.waitForJob(id, (j) => j.status === "cancelled", 30_000, `job ${id} to be cancelled`);
@@ -37,7 +48,7 @@ async function cancel(id: string): Promise<void> {
 
 describe("training.devices on a worker with two GPU slots", () => {
   it("waits for two idle slots without blocking others, holds both while it runs, then frees them", { timeout: 300_000 }, async () => {
-    stack.startWorker({ TRAINYARD_BACKEND: "wasm", TRAINYARD_GPUS: "0,1", TRAINYARD_REPLICAS: "1" });
+    const worker = stack.startWorker({ TRAINYARD_BACKEND: "wasm", TRAINYARD_GPUS: "0,1", TRAINYARD_REPLICAS: "1" });
     await waitFor(
       "the worker to register",
       async () => {
@@ -85,14 +96,8 @@ describe("training.devices on a worker with two GPU slots", () => {
     const lines = await waitFor(
       "the 2-device job's log lines",
       async () => {
-        const db = createDb(stack.env.DATABASE_URL!);
-        try {
-          const events = await db.jobEvent.findMany({ where: { jobId: multi, type: "log" }, orderBy: { id: "asc" } });
-          const messages = events.map((event) => (event.data as { message: string }).message);
-          return messages.some((m) => m.includes("replica per device")) ? messages : null;
-        } finally {
-          await db.$disconnect();
-        }
+        const messages = await logLines(multi);
+        return messages.some((m) => m.includes("replica per device")) ? messages : null;
       },
       20_000,
     );
@@ -110,5 +115,19 @@ describe("training.devices on a worker with two GPU slots", () => {
     const afterJob = await stack.waitForJob(after, finished, 120_000, "the job after the 2-device one to finish");
     expect(afterJob.status).toBe("succeeded");
     expect(afterJob.devices).toHaveLength(1);
+    await worker.stop();
+  });
+
+  it("trains a 2-device job on webgpu with a replica thread on the second slot's adapter", { timeout: 300_000 }, async () => {
+    // Two GPU slots on the one software adapter (llvmpipe) a machine without a GPU has.
+    stack.startWorker({ TRAINYARD_BACKEND: "webgpu", TRAINYARD_GPUS: "0,1", XDG_RUNTIME_DIR: "/tmp" });
+    const id = await stack.submit(job({ epochs: 1, devices: 2, seed: 3 }));
+    const done = await stack.waitForJob(id, finished, 240_000, "the 2-device webgpu job to finish");
+    expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+    expect(done.backend).toBe("webgpu");
+    expect([...done.devices].sort()).toEqual(["gpu:0", "gpu:1"]);
+    expect(done.adapter).toMatch(/llvmpipe/);
+    const lines = await logLines(id);
+    expect(lines.join("\n")).toMatch(/2 data-parallel replicas \(webgpu threads on adapters .*llvmpipe.*\); each batch split 32 \+ 32/);
   });
 });
