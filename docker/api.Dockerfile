@@ -1,7 +1,7 @@
 # Trainyard API (and migrations). Optional dependencies stay: esbuild (tsx) and sharp ship their
 # native binaries as optional packages. Build from the repository root:
 #   docker build -f docker/api.Dockerfile -t trainyard-api .
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY apps ./apps

@@ -1,6 +1,6 @@
 # Trainyard worker on CPU cores: TF.js wasm backend with Trainyard's kernels, or
 # @tensorflow/tfjs-node when its install can download libtensorflow (it can at image build).
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY apps ./apps
