@@ -9,91 +9,19 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { beforeAll, describe, expect, it } from "vitest";
-import { stockKernel } from "../src/kernels/context.ts";
 import { ENGINE_KERNELS, registerEngineKernels } from "../src/kernels/index.ts";
-
-const TOLERANCE = 1e-4;
-
-type Attrs = Record<string, unknown>;
-interface Input {
-  shape: number[];
-  /** Fixed values (boxes, indices) instead of random ones. */
-  values?: number[];
-  dtype?: "float32" | "int32";
-  /** "relu" inputs have many exact zeros (ties for max pooling). */
-  kind?: "normal" | "relu";
-}
-
-let seed = 12345;
-function random(): number {
-  // xorshift: deterministic across runs.
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return ((seed >>> 0) / 4294967296) * 2 - 1;
-}
-
-function makeValues({ shape, kind, values }: Input): Float32Array {
-  if (values) return Float32Array.from(values);
-  const v = new Float32Array(tf.util.sizeFromShape(shape));
-  for (let i = 0; i < v.length; i++) {
-    const r = random();
-    v[i] = kind === "relu" ? Math.max(0, Math.round(r * 4) / 4) : r;
-  }
-  return v;
-}
-
-/** Runs a kernel on a backend: the registered one, or the backend's stock kernel. */
-async function runKernel(
-  backendName: string,
-  kernelName: string,
-  inputs: Record<string, { shape: number[]; values: Float32Array; dtype?: "float32" | "int32" } | null>,
-  attrs: Attrs,
-  stock: boolean,
-): Promise<{ shape: number[]; values: Float32Array }> {
-  await tf.setBackend(backendName);
-  const tensors: Record<string, tf.Tensor> = {};
-  for (const [name, input] of Object.entries(inputs))
-    if (input) tensors[name] = tf.tensor(input.values, input.shape, input.dtype ?? "float32");
-  try {
-    if (stock) {
-      const config = stockKernel(kernelName, backendName) ?? tf.getKernel(kernelName, backendName);
-      if (!config) throw new Error(`no stock ${kernelName} on ${backendName}`);
-      const backend = tf.backend();
-      const out = config.kernelFunc({ inputs: tensors, attrs: attrs as tf.NamedAttrMap, backend }) as tf.TensorInfo;
-      const values = Float32Array.from(backend.readSync(out.dataId) as Float32Array);
-      backend.disposeData(out.dataId);
-      return { shape: out.shape, values };
-    }
-    const out = tf.engine().runKernel(kernelName, tensors as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
-    const values = Float32Array.from(out.dataSync());
-    const shape = out.shape;
-    out.dispose();
-    return { shape, values };
-  } finally {
-    for (const t of Object.values(tensors)) t.dispose();
-  }
-}
-
-function relError(actual: Float32Array, expected: Float32Array): number {
-  let scale = 1;
-  for (const v of expected) scale = Math.max(scale, Math.abs(v));
-  let err = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
-    err = Math.max(err, Number.isNaN(d) ? Infinity : d);
-  }
-  return err / scale;
-}
-
-interface Case {
-  kernel: string;
-  name: string;
-  inputs: Record<string, Input | null>;
-  attrs: Attrs;
-  /** Reference when the stock cpu kernel does not handle the case. */
-  reference?: (values: Record<string, Float32Array>) => { shape: number[]; values: Float32Array };
-}
+import {
+  checkCase,
+  convInfo,
+  makeValues,
+  relError,
+  reseed,
+  runKernel,
+  TOLERANCE,
+  type Attrs,
+  type Case,
+  type Dims4,
+} from "./support/kernelTable.ts";
 
 const pads: [string, unknown][] = [
   ["valid", "valid"],
@@ -109,21 +37,6 @@ const pads: [string, unknown][] = [
     ],
   ],
 ];
-
-type Dims4 = [number, number, number, number];
-
-/** computeConv2DInfo for the tables' number[] shapes. */
-function convInfo(
-  x: number[],
-  f: number[],
-  strides: number | [number, number],
-  dilations: number | [number, number],
-  pad: unknown,
-  dimRoundingMode?: "floor" | "round" | "ceil",
-  depthwise?: boolean,
-): tf.backend_util.Conv2DInfo {
-  return tf.backend_util.computeConv2DInfo(x as Dims4, f as Dims4, strides, dilations, pad as "valid", dimRoundingMode, depthwise);
-}
 
 /** Both gradient kernels of the convolution of x by f (dy of shape dy), with `attrs` plus their shape attribute. */
 function convGradientCases(name: string, x: number[], f: number[], dy: number[], attrs: Attrs): Case[] {
@@ -563,17 +476,9 @@ describe.each(["wasm", "cpu"] as const)("engine kernels on %s vs stock cpu", (ba
   const kernels = new Set(ENGINE_KERNELS[backendName]);
   const cases = allCases.filter((c) => kernels.has(c.kernel));
   it.each(cases.map((c) => [`${c.kernel}: ${c.name}`, c] as const))("%s", async (_label, c) => {
-    const values: Record<string, Float32Array> = {};
-    const inputs: Record<string, { shape: number[]; values: Float32Array; dtype?: "float32" | "int32" } | null> = {};
-    for (const [name, input] of Object.entries(c.inputs)) {
-      if (!input) continue;
-      values[name] = makeValues(input);
-      inputs[name] = { shape: input.shape, values: values[name], dtype: input.dtype };
-    }
-    const expected = c.reference ? c.reference(values) : await runKernel("cpu", c.kernel, inputs, c.attrs, true);
-    const actual = await runKernel(backendName, c.kernel, inputs, c.attrs, false);
-    expect(actual.shape).toEqual(expected.shape);
-    expect(relError(actual.values, expected.values)).toBeLessThanOrEqual(TOLERANCE);
+    const { shape, expectedShape, error } = await checkCase(c, backendName);
+    expect(shape).toEqual(expectedShape);
+    expect(error).toBeLessThanOrEqual(TOLERANCE);
   });
 });
 
@@ -581,7 +486,7 @@ describe("gradients through the layers that call kernels directly", () => {
   it("fused conv2d + bias + relu, max pool, dense: wasm with engine kernels = stock cpu", async () => {
     const run = async (backendName: string) => {
       await tf.setBackend(backendName);
-      seed = 777;
+      reseed(777);
       const x = tf.tensor(makeValues({ shape: [3, 10, 10, 2] }), [3, 10, 10, 2]);
       const w1 = tf.tensor(makeValues({ shape: [3, 3, 2, 4] }), [3, 3, 2, 4]);
       const b1 = tf.tensor(makeValues({ shape: [4] }), [4]);
@@ -635,7 +540,7 @@ describe("deferred input gradients (wasm)", () => {
   });
 
   it("a deferred result outlives its disposed inputs and equals the stock kernel", async () => {
-    seed = 99;
+    reseed(99);
     const dyValues = makeValues({ shape: [2, 6, 6, 3] });
     const fValues = makeValues({ shape: [3, 3, 2, 3] });
     const attrs = { strides: [1, 1], pad: "same", dataFormat: "NHWC", inputShape: [2, 6, 6, 2] };
@@ -682,7 +587,7 @@ describe("Identity shares memory (wasm)", () => {
 
   it("a deferred input gradient is computed once when cloned, and the clone keeps its values", async () => {
     await tf.setBackend("wasm");
-    seed = 5;
+    reseed(5);
     const dy = tf.tensor(makeValues({ shape: [1, 4, 4, 2] }), [1, 4, 4, 2]);
     const filter = tf.tensor(makeValues({ shape: [3, 3, 2, 2] }), [3, 3, 2, 2]);
     const attrs = { strides: [1, 1], pad: "same", dataFormat: "NHWC", inputShape: [1, 4, 4, 2] };
@@ -700,7 +605,7 @@ describe("batch norm's gradient (two passes)", () => {
   // As tfjs-layers trains: moments over all axes but the last, then batchNorm with them.
   const run = async (backendName: string, shape: number[]) => {
     await tf.setBackend(backendName);
-    seed = 4242;
+    reseed(4242);
     const x = tf.tensor(makeValues({ shape }), shape);
     const c = shape[shape.length - 1];
     const gamma = tf.tensor(makeValues({ shape: [c] }), [c]);
@@ -757,7 +662,7 @@ describe("Mean's gradient (broadcast)", () => {
     it(`axes ${axes ? axes.join(",") : "all"}${keepDims ? " keepDims" : ""}: dx = dy / n spread over the reduced axes`, async () => {
       for (const backendName of ["wasm", "cpu"]) {
         await tf.setBackend(backendName);
-        seed = 77;
+        reseed(77);
         const x = tf.tensor(makeValues({ shape }), shape);
         const reduced = axes ?? [0, 1, 2, 3];
         const outShape = shape.map((d, i) => (reduced.includes(i) ? 1 : d));

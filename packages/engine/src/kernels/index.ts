@@ -1,7 +1,7 @@
 /**
  * The engine's TF.js kernels. `registerEngineKernels(backendName)` replaces or adds kernels
  * on the `wasm` and `cpu` backends (tf.registerKernel, so fused ops that call kernels
- * directly use them too). Idempotent.
+ * directly use them too), and on `webgpu` the few stock kernels found wrong (./webgpu). Idempotent.
  */
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext, captureStock, type EngineBackendName } from "./context.ts";
@@ -15,6 +15,7 @@ import { cropAndResize, mirrorPad, type CropAndResizeAttrs, type MirrorPadAttrs 
 import { avgPoolGrad, maxPoolGrad, type PoolGradAttrs } from "./pool.ts";
 import { BATCH_NORM_GRAD, batchNormGrad, registerEngineGradients } from "./batchnorm.ts";
 import { meanLeading, padV2, sumLeading, tile } from "./reduce.ts";
+import { WEBGPU_KERNELS } from "./webgpu/index.ts";
 
 type TensorInfo = tf.TensorInfo;
 type Impl = (ctx: KernelContext, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>) => TensorInfo;
@@ -110,7 +111,21 @@ export function engineKernelNames(backendName: string): string[] {
   return [...registered].filter((k) => k.startsWith(`${backendName}/`)).map((k) => k.slice(backendName.length + 1));
 }
 
+/** webgpu: the stock kernels replaced where they disagree with the cpu ones (./webgpu). */
+function registerWebGpuKernels(): string[] {
+  for (const [kernelName, kernelFunc] of Object.entries(WEBGPU_KERNELS)) {
+    const key = `webgpu/${kernelName}`;
+    if (registered.has(key)) continue;
+    captureStock(kernelName, "webgpu");
+    if (tf.getKernel(kernelName, "webgpu")) tf.unregisterKernel(kernelName, "webgpu");
+    tf.registerKernel({ kernelName, backendName: "webgpu", kernelFunc });
+    registered.add(key);
+  }
+  return engineKernelNames("webgpu");
+}
+
 export function registerEngineKernels(backendName: string): string[] {
+  if (backendName === "webgpu") return registerWebGpuKernels();
   if (backendName !== "wasm" && backendName !== "cpu") return [];
   for (const kernelName of ENGINE_KERNELS[backendName]) {
     const key = `${backendName}/${kernelName}`;
