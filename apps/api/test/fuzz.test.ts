@@ -35,7 +35,7 @@ interface FuzzRequest {
 
 let api: TestApi;
 let port: number;
-let operations: Operation[] = [];
+const operations: Operation[] = [];
 let jobId: string;
 const agent = new Agent({ keepAlive: true, maxSockets: 4 });
 
@@ -112,9 +112,12 @@ const nastyString = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 200_000 }).map((n) => "a".repeat(n)) },
 );
 
+/** encodeURIComponent refuses lone surrogates: they are sent as the raw bytes below instead. */
+const wellFormed = (text: string) => text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
+
 /** Path and query text as bytes on the wire: valid encodings of nasty strings, and invalid or overlong percent-encodings. */
 const urlComponent = fc.oneof(
-  { weight: 4, arbitrary: nastyString.map((text) => encodeURIComponent(text.toWellFormed())) },
+  { weight: 4, arbitrary: nastyString.map((text) => encodeURIComponent(wellFormed(text))) },
   { weight: 2, arbitrary: fc.constantFrom("%00", "%ED%A0%80", "%FF", "%C0%80", "%", "%zz", "%E2%82", "..", "%2e%2e", "a%2Fb") },
   {
     weight: 1,
