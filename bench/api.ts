@@ -8,7 +8,7 @@
  *   - POST /v1/jobs sustained, jobs/s (target ≥ 1,000) at 20 connections;
  *   - 500 open event streams on queued jobs: the API process's CPU while they are idle (target < 5%).
  *
- *   npm run bench:api -- [--seconds 10] [--connections 50] [--streams 500]
+ *   npm run bench:api -- [--seconds 10] [--connections 50] [--post-connections 20] [--streams 500] [--profile FILE]
  *
  * Needs PostgreSQL and Redis as the tests do (TRAINYARD_TEST_DATABASE_SERVER, TRAINYARD_TEST_REDIS_URL);
  * a fresh database is created and dropped. A benchmark, not a timed test: numbers depend on the machine.
@@ -32,6 +32,8 @@ const { values: args } = parseArgs({
     connections: { type: "string", default: "50" },
     "post-connections": { type: "string", default: "20" },
     streams: { type: "string", default: "500" },
+    /** Writes a V8 CPU profile of the API process during the load runs to this file (.cpuprofile). */
+    profile: { type: "string" },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -129,7 +131,7 @@ try {
     TRAINYARD_MAX_EVENT_STREAMS_PER_KEY: String(STREAMS + 10),
   };
   const bare = await start("./api-bare.ts", env);
-  const api = await start("./api-server.ts", env);
+  const api = await start("./api-server.ts", { ...env, ...(args.profile ? { TRAINYARD_BENCH_PROFILE: args.profile } : {}) });
   children.push(bare.child, api.child);
   const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
   const base = `http://127.0.0.1:${api.port}`;
@@ -144,6 +146,12 @@ try {
   const bareRun = await load({ url: `http://127.0.0.1:${bare.port}/bare/${jobId}`, connections: CONNECTIONS });
   const getRun = await load({ url: `${base}/v1/jobs/${jobId}`, headers, connections: CONNECTIONS });
   const postRun = await load({ url: `${base}/v1/jobs`, method: "POST", headers, body: JSON.stringify(JOB), connections: POST_CONNECTIONS });
+
+  if (args.profile) {
+    const written = new Promise((resolve) => api.child.once("message", resolve));
+    api.child.send("profile");
+    await written;
+  }
 
   const jobIds = [jobId];
   for (let i = 0; i < 9; i += 1) {
