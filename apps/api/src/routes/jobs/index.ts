@@ -29,6 +29,11 @@ const METRIC_COLUMNS = [
   "samplesPerSecond",
 ] as const;
 
+const CREATE_DESCRIPTION =
+  "Queues a job (202) or, with dryRun=true, validates it and estimates its cost (200). A tenant may have " +
+  "TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT jobs queued at once (default 100); one more answers 429 with Retry-After. " +
+  "A webhook URL with credentials, or one that is or resolves to a loopback, private or link-local address, is a 400.";
+
 const jobs: FastifyPluginAsyncZod = async (app) => {
   const { jobs: service, models, db, events, config } = app.deps;
   await app.register(webhookDeliveries);
@@ -39,20 +44,24 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
     if (problem) throw badRequest("the webhook URL is refused", [{ path: "webhook.url", message: problem }]);
   }
 
-  app.post("/jobs", { schema: { body: jobSpecInputSchema, querystring: createJobQuery, tags: ["jobs"] } }, async (request, reply) => {
-    await checkWebhook(request.body.webhook);
-    if (request.query.dryRun) {
-      const { spec, dataset } = await normalizeSpec(db, request.tenantId, request.body);
-      return reply.status(200).send({ spec, estimate: await estimateJob(db, app.deps.architectures, spec, dataset) });
-    }
-    const idempotencyKey = request.headers["idempotency-key"];
-    const key = typeof idempotencyKey === "string" && idempotencyKey.length > 0 ? idempotencyKey.slice(0, 255) : undefined;
-    const { job, created } = await service.create(request.tenantId, request.body, key);
-    return reply
-      .status(created ? 202 : 200)
-      .header("location", `/v1/jobs/${job.id}`)
-      .send(jobView(job));
-  });
+  app.post(
+    "/jobs",
+    { schema: { body: jobSpecInputSchema, querystring: createJobQuery, tags: ["jobs"], description: CREATE_DESCRIPTION } },
+    async (request, reply) => {
+      await checkWebhook(request.body.webhook);
+      if (request.query.dryRun) {
+        const { spec, dataset } = await normalizeSpec(db, request.tenantId, request.body);
+        return reply.status(200).send({ spec, estimate: await estimateJob(db, app.deps.architectures, spec, dataset) });
+      }
+      const idempotencyKey = request.headers["idempotency-key"];
+      const key = typeof idempotencyKey === "string" && idempotencyKey.length > 0 ? idempotencyKey.slice(0, 255) : undefined;
+      const { job, created } = await service.create(request.tenantId, request.body, key);
+      return reply
+        .status(created ? 202 : 200)
+        .header("location", `/v1/jobs/${job.id}`)
+        .send(jobView(job));
+    },
+  );
 
   app.get("/jobs", { schema: { querystring: listJobsQuery, tags: ["jobs"] } }, async (request) => {
     const page = await service.list(request.tenantId, request.query);

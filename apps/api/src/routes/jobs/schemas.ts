@@ -40,4 +40,5 @@ export const EVENTS_DESCRIPTION =
   "status, epoch and log events are stored and carry their own increasing id; progress is not stored, so a progress " +
   "event carries the id of the last stored event sent before it. Reconnecting with `Last-Event-ID` replays every " +
   "stored event after that id, then the current progress. The stream ends after a terminal status " +
-  "(succeeded, failed, cancelled).";
+  "(succeeded, failed, cancelled). One API key may hold TRAINYARD_MAX_EVENT_STREAMS_PER_KEY streams open at once " +
+  "(default 20); one more answers 429.";

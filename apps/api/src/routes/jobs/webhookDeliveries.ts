@@ -33,7 +33,8 @@ const DESCRIPTION =
   "`user-agent: trainyard-webhooks/1`, `x-trainyard-event` and `x-trainyard-delivery`. A 2xx answer delivers it; any other " +
   "answer, no answer within 10 s or a network error is retried after a delay (5 s by default) that doubles each time, up to 8 attempts. A job's next " +
   "event is sent only once the previous one is delivered or failed. Redirects are not followed, and URLs that resolve to " +
-  "loopback, private or link-local addresses are refused. " +
+  "loopback, private or link-local addresses (IPv6 forms that carry such an IPv4 address included) are refused, at submit " +
+  "(400 naming webhook.url) and again at every attempt. URLs with credentials (user:password@) are refused at submit. " +
   SIGNATURE_DESCRIPTION;
 
 const webhookDeliveries: FastifyPluginAsyncZod = async (app) => {
