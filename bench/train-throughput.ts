@@ -8,7 +8,7 @@
  *
  *   npm run bench:train -- [--backends tensorflow,webgpu,wasm,cpu] [--networks lenet,lenet-relu-max,resnet18,resnet18-224]
  *                          [--steps N] [--warmup N] [--threads 1,2|none] [--replicas 1,2] [--torch-threads 0,2]
- *                          [--torch-device auto|cpu|cuda] [--row-seconds S] [--engine-only]
+ *                          [--torch-device auto|cpu|cuda] [--row-seconds S] [--row-timeout S] [--engine-only] [--batch resnet18-224=2,…]
  *                          [--repeat N] [--no-torch] [--slow]
  *
  * Rows on wasm: the layers API's trainOnBatch with kernel threads (`--threads`), and the
@@ -25,10 +25,11 @@
  * its first step (shader compilation) is reported apart. TRAINYARD_WEBGPU_ADAPTER picks an adapter.
  *
  * `--row-seconds S` bounds each row: warm-up stops once it took S/2 (after one step), measured
- * steps once they took S (after two), so a slow backend gives a row instead of taking the hour
- * (scripts/gpu-check.sh). `--engine-only` leaves out the trainOnBatch rows (the engine's step is
+ * steps once they took S (after one), so a slow backend gives a row instead of taking the hour
+ * (scripts/gpu-check.sh); `--row-timeout S` ends a row's process after S seconds (a note says so). `--engine-only` leaves out the trainOnBatch rows (the engine's step is
  * what the service runs). PyTorch runs on CUDA when torch.cuda.is_available() (`--torch-device`),
  * else on the CPU. `resnet18-224` (ResNet-18 at 224×224, batch 8) is not in the default list.
+ * `--batch NAME=N` changes a network's batch (for both TF.js and PyTorch).
  */
 import * as tf from "@tensorflow/tfjs";
 import type * as TF from "@tensorflow/tfjs";
@@ -151,7 +152,7 @@ async function runChild(spec: RowSpec): Promise<RowResult> {
     const start = performance.now();
     await step.run(xs, ys);
     stepMs.push(performance.now() - start);
-    if (stepMs.length >= 2 && stepMs.reduce((a, b) => a + b, 0) > budgetMs) break;
+    if (stepMs.reduce((a, b) => a + b, 0) > budgetMs) break;
   }
   await step.stop();
   const adapter = info.backend === "webgpu" ? await webgpuAdapterInfo() : undefined;
@@ -212,7 +213,7 @@ function lastJsonLine(text: string): unknown {
   return JSON.parse(lines[lines.length - 1]);
 }
 
-function runRow(spec: RowSpec): Promise<RowResult> {
+function runRow(spec: RowSpec, timeoutSeconds: number | undefined): Promise<RowResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "--child", JSON.stringify(spec)], {
       stdio: ["ignore", "pipe", "pipe"],
@@ -223,7 +224,17 @@ function runRow(spec: RowSpec): Promise<RowResult> {
     let err = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (err += d));
+    let timedOut = false;
+    const timer = timeoutSeconds
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill("SIGKILL");
+        }, timeoutSeconds * 1000)
+      : undefined;
     child.on("close", (code) => {
+      clearTimeout(timer);
+      if (timedOut)
+        return resolve({ error: `no result within --row-timeout ${timeoutSeconds} s (first step and warm-up included); stopped` });
       try {
         resolve(lastJsonLine(out) as RowResult);
       } catch {
@@ -246,7 +257,13 @@ function torchAvailable(device: string): { version: string; cuda: string | null 
 
 type TorchResult = RowResult & { threads?: number; device?: string; stepsRun?: number };
 
-function runTorch(net: NetworkSpec, threads: number, device: string, rowSeconds: number | undefined): TorchResult {
+function runTorch(
+  net: NetworkSpec,
+  threads: number,
+  device: string,
+  rowSeconds: number | undefined,
+  timeoutSeconds: number | undefined,
+): TorchResult {
   const r = spawnSync(
     PYTHON,
     [
@@ -267,8 +284,9 @@ function runTorch(net: NetworkSpec, threads: number, device: string, rowSeconds:
       device,
       ...(rowSeconds ? ["--max-seconds", String(rowSeconds)] : []),
     ],
-    { encoding: "utf8" },
+    { encoding: "utf8", timeout: timeoutSeconds ? timeoutSeconds * 1000 : undefined, killSignal: "SIGKILL" },
   );
+  if (r.signal === "SIGKILL") return { error: `no result within --row-timeout ${timeoutSeconds} s; stopped` };
   if (r.status !== 0) return { error: r.stderr.split("\n").slice(-3).join(" ") };
   return lastJsonLine(r.stdout) as TorchResult;
 }
@@ -294,7 +312,18 @@ function parseArgs(argv: string[]) {
     torchThreads: (get("torch-threads") ?? `0,${availableParallelism()}`).split(",").map(Number),
     torchDevice: get("torch-device") ?? "auto",
     rowSeconds: get("row-seconds") ? Number(get("row-seconds")) : undefined,
+    rowTimeout: get("row-timeout") ? Number(get("row-timeout")) : undefined,
     engineOnly: argv.includes("--engine-only"),
+    batch: new Map(
+      (get("batch") ?? "")
+        .split(",")
+        .filter(Boolean)
+        .map((pair) => {
+          const [name, value] = pair.split("=");
+          if (!NETWORKS.some((n) => n.name === name) || !(Number(value) >= 1)) throw new Error(`--batch takes NAME=N pairs, got "${pair}"`);
+          return [name, Number(value)] as const;
+        }),
+    ),
     slow: argv.includes("--slow"),
     repeat: Math.max(1, Number(get("repeat") ?? 1)),
   };
@@ -328,7 +357,10 @@ async function main(): Promise<void> {
   const print = (cells: string[]) => console.log(`| ${cells.join(" | ")} |`);
   print(header);
   print(header.map(() => "---"));
-  for (const net of NETWORKS.filter((n) => args.networks.includes(n.name))) {
+  for (const net of NETWORKS.filter((n) => args.networks.includes(n.name)).map((n) => ({
+    ...n,
+    batch: args.batch.get(n.name) ?? n.batch,
+  }))) {
     const specs: RowSpec[] = [];
     for (const backend of args.backends) {
       const slowRow = backend === "cpu" && net.name === "resnet18";
@@ -356,7 +388,7 @@ async function main(): Promise<void> {
     const torchRuns = new Map<number, TorchResult>();
     for (let round = 0; round < args.repeat; round++) {
       for (const spec of specs) {
-        const r = await runRow(spec);
+        const r = await runRow(spec, args.rowTimeout);
         const previous = best.get(spec);
         if (!previous || (r.imagesPerSec ?? 0) > (previous.imagesPerSec ?? 0)) best.set(spec, r);
       }
@@ -364,7 +396,7 @@ async function main(): Promise<void> {
         // On CUDA the thread count does not matter: one run.
         const torchThreads = args.torchDevice === "cuda" || torchVersion.cuda ? [0] : [...new Set(args.torchThreads)];
         for (const threads of torchThreads) {
-          const t = runTorch(net, threads, args.torchDevice, args.rowSeconds);
+          const t = runTorch(net, threads, args.torchDevice, args.rowSeconds, args.rowTimeout);
           const previous = torchRuns.get(threads);
           if (!previous || (t.imagesPerSec ?? 0) > (previous.imagesPerSec ?? 0)) torchRuns.set(threads, t);
         }
