@@ -119,6 +119,30 @@ describe("one subscription feeds every stream", () => {
   });
 });
 
+describe("when the notification connection is lost", () => {
+  it("streams catch up on what changed meanwhile and follow the next connection", async () => {
+    const database = (await api.db.$queryRaw<{ name: string }[]>`SELECT current_database() AS name`)[0]!.name;
+    await api.db.job.updateMany({ data: { status: "cancelled" } });
+    const jobId = (await createJob(api.keyA)).json().id as string;
+    const received: string[] = [];
+    const stream = await openStream(jobId, api.keyA, (chunk) => received.push(chunk));
+    expect(stream.status).toBe(200);
+    const terminated = await api.db.$queryRaw<{ done: boolean }[]>`
+      SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE datname = ${database} AND query LIKE 'LISTEN%'`;
+    expect(terminated).toEqual([{ done: true }]);
+    await api.db.jobEvent.create({ data: { jobId, type: "log", data: { message: "while away" } } });
+    const until = async (text: string) => {
+      const deadline = Date.now() + 5_000;
+      while (!received.some((chunk) => chunk.includes(text)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      return received.some((chunk) => chunk.includes(text));
+    };
+    expect(await until("while away")).toBe(true);
+    await api.db.jobEvent.create({ data: { jobId, type: "log", data: { message: "after reconnecting" } } });
+    expect(await until("after reconnecting")).toBe(true);
+    stream.request.destroy();
+  });
+});
+
 describe("queued jobs per tenant", () => {
   it("answers the submit past TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT with 429 problem+json naming the limit", async () => {
     await api.db.job.updateMany({ data: { status: "cancelled" } });

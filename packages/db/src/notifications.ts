@@ -47,7 +47,9 @@ export function listenToChannel(databaseUrl: string, channel: string, handlers: 
   }
 
   function lost(which: pg.Client) {
-    if (client === which) client = null;
+    // An old connection's late error: the current one is fine.
+    if (client !== null && client !== which) return;
+    client = null;
     which.removeAllListeners("end");
     void which.end().catch(() => undefined);
     if (closed || retry) return;
