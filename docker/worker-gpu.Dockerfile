@@ -5,8 +5,9 @@
 #   downloads at `npm ci` (so the build needs internet). That build is made for CUDA 11.2 and
 #   cuDNN 8.1, the pairing tfjs-node's README documents for its GPU package (with an NVIDIA driver
 #   > 450.x). The base image carries exactly that: the CUDA 11.2 runtime libraries and cuDNN 8.1
-#   (libcudnn8 8.1.1 for CUDA 11.2). A newer CUDA in the image does not help: libtensorflow 2.9
-#   loads libcudart.so.11.0 and libcudnn.so.8 as built against 11.2 / 8.1.
+#   (libcudnn8 8.1.1 for CUDA 11.2). libtensorflow 2.9 loads CUDA 11 and cuDNN 8 libraries by
+#   their sonames (libcudart.so.11.0, libcudnn.so.8): CUDA 12 cannot serve, a later 11.x might,
+#   but 11.2 + 8.1 is what it was built and documented for.
 # - webgpu: Dawn (npm `webgpu`, prebuilt, no download) on NVIDIA's Vulkan driver. The image has
 #   the Vulkan loader (libvulkan1), the libraries NVIDIA's Vulkan library links against, and the
 #   ICD file that tells the loader where the driver is (libGLX_nvidia.so.0). The driver itself
