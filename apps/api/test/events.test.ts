@@ -152,6 +152,7 @@ describe("GET /v1/jobs/{id}/events", () => {
     const jobId = await createJob();
     await api.db.job.update({ where: { id: jobId }, data: { status: "running", progress: progress(1) } });
     const runningId = await addEvent(jobId, "status", { status: "running" });
+    const writerStartedAt = Date.now();
     const writer = (async () => {
       for (let step = 2; step <= 30; step += 1) {
         await api.db.job.update({ where: { id: jobId }, data: { progress: progress(step) } });
@@ -163,11 +164,13 @@ describe("GET /v1/jobs/{id}/events", () => {
     })();
     const events = await follow(`/v1/jobs/${jobId}/events`, auth(api.keyA));
     await writer;
+    const writerSeconds = (Date.now() - writerStartedAt) / 1000;
     expect(events.at(0)?.data.status).toBe("queued");
     expect(events.at(-1)?.data.status).toBe("succeeded");
     const progressEvents = events.filter((event) => event.event === "progress");
     expect(progressEvents.length).toBeGreaterThanOrEqual(2);
-    expect(progressEvents.length).toBeLessThanOrEqual(5);
+    // 29 writes 0.1 s apart take about 3 s (longer on a loaded machine): at most one progress event a second of it.
+    expect(progressEvents.length).toBeLessThanOrEqual(Math.floor(writerSeconds) + 1);
     for (let i = 1; i < progressEvents.length; i += 1) {
       expect(progressEvents[i].receivedAt - progressEvents[i - 1].receivedAt).toBeGreaterThanOrEqual(900);
     }
