@@ -127,7 +127,7 @@ const urlComponent = fc.oneof(
   },
 );
 
-const realId = fc.constantFrom("JOB", "synthetic-shapes", "lenet", "model.json");
+const realId = fc.constantFrom("JOB", "synthetic-shapes", "lenet", "alexnet", "model.json");
 
 const number = fc.oneof(
   fc.integer(),
@@ -261,7 +261,19 @@ function operationRequest(operation: Operation): fc.Arbitrary<FuzzRequest> {
           fc.oneof(
             urlComponent,
             number.map(String),
-            fc.constantFrom("true", "json", "csv", "best", "last", "queued", "224,224,3", "0,0,0"),
+            fc.constantFrom(
+              "true",
+              "json",
+              "csv",
+              "best",
+              "last",
+              "queued",
+              "224,224,3",
+              "0,0,0",
+              "100000,100000,1",
+              "1024,1024,1",
+              "100000",
+            ),
           ),
         ),
         { maxLength: 4 },
