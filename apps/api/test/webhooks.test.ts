@@ -343,6 +343,17 @@ describe("webhooks to private addresses", () => {
     expect(await api.db.job.count()).toBe(0);
   });
 
+  it("masks credentials in the URL of a job stored before submits refused them", async () => {
+    const jobId = (await submit("https://example.org/hook")).json().id as string;
+    const job = await api.db.job.findUniqueOrThrow({ where: { id: jobId } });
+    const spec = { ...(job.spec as object), webhook: { url: "https://user:pass-word@example.org/hook", events: ["status"] } };
+    await api.db.job.update({ where: { id: jobId }, data: { spec } });
+    const shown = await api.app.inject({ url: `/v1/jobs/${jobId}`, headers: auth(api.keyA) });
+    expect(shown.json().spec.webhook.url).toBe("https://********@example.org/hook");
+    expect(shown.body).not.toContain("pass-word");
+    await api.db.job.delete({ where: { id: jobId } });
+  });
+
   it("still refuses at delivery an address that a job holds (a name resolving elsewhere at submit), without retrying", async () => {
     const jobId = (await submit("https://example.org/hook")).json().id as string;
     const job = await api.db.job.findUniqueOrThrow({ where: { id: jobId } });

@@ -1,10 +1,25 @@
 import type { Job } from "@trainyard/db";
 
-/** A webhook secret is write-only: the spec shows that one is set, never its value. */
+/** A URL's `user:password@`, masked; submits refuse such URLs, but jobs stored before that may hold one. */
+function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.username && !parsed.password) return url;
+    parsed.username = "********";
+    parsed.password = "";
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** A webhook secret is write-only: the spec shows that one is set, never its value (nor credentials in its URL). */
 export function withoutSecrets(spec: Job["spec"]): Job["spec"] {
-  const webhook = (spec as { webhook?: { secret?: string } | null }).webhook;
-  if (!webhook?.secret) return spec;
-  return { ...(spec as object), webhook: { ...webhook, secret: "********" } } as Job["spec"];
+  const webhook = (spec as { webhook?: { secret?: string; url?: string } | null }).webhook;
+  if (!webhook) return spec;
+  const url = typeof webhook.url === "string" ? withoutCredentials(webhook.url) : webhook.url;
+  if (!webhook.secret && url === webhook.url) return spec;
+  return { ...(spec as object), webhook: { ...webhook, url, ...(webhook.secret ? { secret: "********" } : {}) } } as Job["spec"];
 }
 
 /** The job as api.md shows it. */
