@@ -8,7 +8,7 @@
  *
  *   npm run bench:train -- [--backends tensorflow,webgpu,wasm,cpu] [--networks lenet,lenet-relu-max,resnet18,resnet18-224]
  *                          [--steps N] [--warmup N] [--threads 1,2|none] [--replicas 1,2] [--torch-threads 0,2]
- *                          [--torch-device auto|cpu|cuda] [--row-seconds S] [--row-timeout S] [--engine-only] [--batch resnet18-224=2,…]
+ *                          [--torch-device auto|cpu|cuda] [--row-seconds S] [--row-timeout S] [--deadline S] [--engine-only] [--batch resnet18-224=2,…]
  *                          [--repeat N] [--no-torch] [--slow]
  *
  * Rows on wasm: the layers API's trainOnBatch with kernel threads (`--threads`), and the
@@ -26,7 +26,10 @@
  *
  * `--row-seconds S` bounds each row: warm-up stops once it took S/2 (after one step), measured
  * steps once they took S (after one), so a slow backend gives a row instead of taking the hour
- * (scripts/gpu-check.sh); `--row-timeout S` ends a row's process after S seconds (a note says so). `--engine-only` leaves out the trainOnBatch rows (the engine's step is
+ * (scripts/gpu-check.sh); `--row-timeout S` ends a row's process after S seconds (a note says so).
+ * `--deadline S` shares S seconds between the rows: each row on the CPU (wasm, cpu, PyTorch) is
+ * allowed --row-seconds + 15 s, the GPU rows (webgpu, tensorflow) share what is left, a row that
+ * ends early leaving its time to the next. The exit code is 1 when a row gave no result. `--engine-only` leaves out the trainOnBatch rows (the engine's step is
  * what the service runs). PyTorch runs on CUDA when torch.cuda.is_available() (`--torch-device`),
  * else on the CPU. `resnet18-224` (ResNet-18 at 224×224, batch 8) is not in the default list.
  * `--batch NAME=N` changes a network's batch (for both TF.js and PyTorch).
@@ -43,6 +46,8 @@ interface NetworkSpec {
   name: string;
   label: string;
   model: string;
+  /** The network's name in bench/train_throughput_torch.py when it is not `name`. */
+  torch?: string;
   options?: Record<string, unknown>;
   inputShape: [number, number, number];
   batch: number;
@@ -79,6 +84,7 @@ const NETWORKS: NetworkSpec[] = [
     name: "resnet18-224",
     label: "ResNet-18 224×224×1",
     model: "resnet18",
+    torch: "resnet18",
     inputShape: [224, 224, 1],
     batch: 8,
     warmup: 1,
@@ -177,6 +183,43 @@ async function webgpuAdapterInfo() {
   return webgpuAdapter() ?? undefined;
 }
 
+/** Backends on a GPU: their rows share the time --deadline leaves after the CPU rows. */
+const GPU_BACKENDS = new Set(["webgpu", "tensorflow"]);
+
+/**
+ * Row timeouts under --deadline: a CPU row (wasm, cpu, PyTorch; bounded by --row-seconds) is
+ * given `fastSeconds`, the GPU rows share the rest equally, so time a row does not use goes to
+ * the rows after it. 0: the deadline has passed. Without --deadline, --row-timeout (or none).
+ */
+class RowClock {
+  private readonly end: number | undefined;
+  constructor(
+    deadlineSeconds: number | undefined,
+    private readonly cap: number | undefined,
+    private readonly fastSeconds: number,
+    private slowLeft: number,
+    private fastLeft: number,
+  ) {
+    this.end = deadlineSeconds === undefined ? undefined : performance.now() / 1000 + deadlineSeconds;
+  }
+
+  timeout(gpu: boolean): number | undefined {
+    if (this.end === undefined) return this.cap;
+    const remaining = this.end - performance.now() / 1000;
+    if (remaining <= 1) return 0;
+    const share = gpu
+      ? (remaining - this.fastSeconds * this.fastLeft) / Math.max(1, this.slowLeft)
+      : Math.min(this.fastSeconds * 2, remaining);
+    const seconds = Math.max(Math.min(share, remaining), Math.min(10, remaining));
+    return Math.round(this.cap ? Math.min(this.cap, seconds) : seconds);
+  }
+
+  done(gpu: boolean): void {
+    if (gpu) this.slowLeft--;
+    else this.fastLeft--;
+  }
+}
+
 interface BenchStep {
   run(x: TF.Tensor, y: TF.Tensor): Promise<unknown>;
   stop(): Promise<void>;
@@ -233,8 +276,7 @@ function runRow(spec: RowSpec, timeoutSeconds: number | undefined): Promise<RowR
       : undefined;
     child.on("close", (code) => {
       clearTimeout(timer);
-      if (timedOut)
-        return resolve({ error: `no result within --row-timeout ${timeoutSeconds} s (first step and warm-up included); stopped` });
+      if (timedOut) return resolve({ error: `no result within ${timeoutSeconds} s (first step and warm-up included); stopped` });
       try {
         resolve(lastJsonLine(out) as RowResult);
       } catch {
@@ -269,7 +311,7 @@ function runTorch(
     [
       join(here, "train_throughput_torch.py"),
       "--network",
-      net.name,
+      net.torch ?? net.name,
       "--size",
       String(net.inputShape[0]),
       "--batch",
@@ -286,7 +328,7 @@ function runTorch(
     ],
     { encoding: "utf8", timeout: timeoutSeconds ? timeoutSeconds * 1000 : undefined, killSignal: "SIGKILL" },
   );
-  if (r.signal === "SIGKILL") return { error: `no result within --row-timeout ${timeoutSeconds} s; stopped` };
+  if (r.signal === "SIGKILL") return { error: `no result within ${timeoutSeconds} s; stopped` };
   if (r.status !== 0) return { error: r.stderr.split("\n").slice(-3).join(" ") };
   return lastJsonLine(r.stdout) as TorchResult;
 }
@@ -313,6 +355,7 @@ function parseArgs(argv: string[]) {
     torchDevice: get("torch-device") ?? "auto",
     rowSeconds: get("row-seconds") ? Number(get("row-seconds")) : undefined,
     rowTimeout: get("row-timeout") ? Number(get("row-timeout")) : undefined,
+    deadline: get("deadline") ? Number(get("deadline")) : undefined,
     engineOnly: argv.includes("--engine-only"),
     batch: new Map(
       (get("batch") ?? "")
@@ -357,10 +400,22 @@ async function main(): Promise<void> {
   const print = (cells: string[]) => console.log(`| ${cells.join(" | ")} |`);
   print(header);
   print(header.map(() => "---"));
-  for (const net of NETWORKS.filter((n) => args.networks.includes(n.name)).map((n) => ({
-    ...n,
-    batch: args.batch.get(n.name) ?? n.batch,
-  }))) {
+  const nets = NETWORKS.filter((n) => args.networks.includes(n.name)).map((n) => ({ ...n, batch: args.batch.get(n.name) ?? n.batch }));
+  const plan = nets.map((net) => ({ net, specs: specsFor(net) }));
+  const torchThreads = !torchVersion
+    ? []
+    : args.torchDevice === "cuda" || torchVersion.cuda
+      ? [0] // On CUDA the thread count does not matter: one run.
+      : [...new Set(args.torchThreads)];
+  const clock = new RowClock(
+    args.deadline,
+    args.rowTimeout,
+    (args.rowSeconds ?? 10) + 15,
+    args.repeat * plan.reduce((n, p) => n + p.specs.filter((spec) => GPU_BACKENDS.has(spec.backend)).length, 0),
+    args.repeat * plan.reduce((n, p) => n + p.specs.filter((spec) => !GPU_BACKENDS.has(spec.backend)).length + torchThreads.length, 0),
+  );
+  let failedRows = 0;
+  function specsFor(net: NetworkSpec): RowSpec[] {
     const specs: RowSpec[] = [];
     for (const backend of args.backends) {
       const slowRow = backend === "cpu" && net.name === "resnet18";
@@ -382,21 +437,30 @@ async function main(): Promise<void> {
       if (backend === "cpu" && args.slow && net.name !== "resnet18")
         specs.push({ network: net, backend, stock: true, warmup: 1, steps: 1 });
     }
+    return specs;
+  }
+  for (const { net, specs } of plan) {
     // Each row `--repeat` times, TF.js and PyTorch interleaved; the best run of each row counts
     // (the machine's other load only ever slows a run down).
     const best = new Map<RowSpec, RowResult>();
     const torchRuns = new Map<number, TorchResult>();
     for (let round = 0; round < args.repeat; round++) {
       for (const spec of specs) {
-        const r = await runRow(spec, args.rowTimeout);
+        const gpu = GPU_BACKENDS.has(spec.backend);
+        const timeout = clock.timeout(gpu);
+        const r = timeout === 0 ? { error: `not run: --deadline ${args.deadline} s reached` } : await runRow(spec, timeout);
+        clock.done(gpu);
         const previous = best.get(spec);
         if (!previous || (r.imagesPerSec ?? 0) > (previous.imagesPerSec ?? 0)) best.set(spec, r);
       }
       if (torchVersion) {
-        // On CUDA the thread count does not matter: one run.
-        const torchThreads = args.torchDevice === "cuda" || torchVersion.cuda ? [0] : [...new Set(args.torchThreads)];
         for (const threads of torchThreads) {
-          const t = runTorch(net, threads, args.torchDevice, args.rowSeconds, args.rowTimeout);
+          const timeout = clock.timeout(false);
+          const t: TorchResult =
+            timeout === 0
+              ? { error: `not run: --deadline ${args.deadline} s reached` }
+              : runTorch(net, threads, args.torchDevice, args.rowSeconds, timeout);
+          clock.done(false);
           const previous = torchRuns.get(threads);
           if (!previous || (t.imagesPerSec ?? 0) > (previous.imagesPerSec ?? 0)) torchRuns.set(threads, t);
         }
@@ -415,6 +479,7 @@ async function main(): Promise<void> {
         ? `${spec.backend}${on}, engine step (${spec.replicas} replica${spec.replicas === 1 ? "" : "s"})`
         : `${spec.backend}${on}${spec.stock ? " (stock kernels)" : ""}${r.threads ? ` (${r.threads} thread${r.threads === 1 ? "" : "s"})` : ""}`;
       if (r.error || r.note) {
+        if (r.error) failedRows++;
         notes.push(r.error ? `${net.name} on ${label}: ${r.error}` : `${net.name} on ${label}: ${r.note}`);
         continue;
       }
@@ -444,6 +509,7 @@ async function main(): Promise<void> {
       print(cells);
     }
     for (const [threads, run] of torchRuns) {
+      if (run.error) failedRows++;
       if (run.error) notes.push(`${net.name} in PyTorch (${threads || "default"} threads): ${run.error}`);
       else {
         const ratio = torch?.imagesPerSec && run.imagesPerSec ? (run.imagesPerSec / torch.imagesPerSec).toFixed(2) + "×" : "—";
@@ -467,6 +533,10 @@ async function main(): Promise<void> {
   }
   for (const note of [...new Set(notes)]) console.log(`- ${note}`);
   console.log(`# load average ${loadavg()[0].toFixed(1)} at end (other processes on the machine skew the numbers)`);
+  if (failedRows > 0) {
+    console.log(`# ${failedRows} row${failedRows === 1 ? "" : "s"} gave no result (see the notes)`);
+    process.exitCode = 1;
+  }
 }
 
 await main();
