@@ -128,7 +128,7 @@ describe("when the notification connection is lost", () => {
     const stream = await openStream(jobId, api.keyA, (chunk) => received.push(chunk));
     expect(stream.status).toBe(200);
     const terminated = await api.db.$queryRaw<{ done: boolean }[]>`
-      SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE datname = ${database} AND query LIKE 'LISTEN%'`;
+      SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE datname = ${database} AND query = 'LISTEN "trainyard_job_changes"'`;
     expect(terminated).toEqual([{ done: true }]);
     await api.db.jobEvent.create({ data: { jobId, type: "log", data: { message: "while away" } } });
     const until = async (text: string) => {

@@ -9,6 +9,9 @@ import type { TrainingQueue } from "./trainingQueue.ts";
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 
+/** Below the cap by more than this, concurrent submits of one tenant cannot reach it: the second count is skipped. */
+const CONCURRENT_SUBMITS_MARGIN = 1_000;
+
 export interface JobServiceDeps {
   db: Db;
   queue: TrainingQueue;
@@ -58,8 +61,10 @@ export function createJobService({ db, queue, publisher, maxQueuedPerTenant = 0 
         const existing = await findIdempotent(tenantId, idempotencyKey, hash);
         if (existing) return { job: existing, created: false };
       }
-      if (maxQueuedPerTenant > 0 && (await db.job.count({ where: { tenantId, status: "queued" } })) >= maxQueuedPerTenant)
-        throw queueFull();
+      // Counting stops at the cap, so a tenant with many queued jobs costs no more than one at the cap.
+      const queuedBefore =
+        maxQueuedPerTenant > 0 ? await db.job.count({ where: { tenantId, status: "queued" }, take: maxQueuedPerTenant }) : 0;
+      if (maxQueuedPerTenant > 0 && queuedBefore >= maxQueuedPerTenant) throw queueFull();
       const { spec, datasetId } = await normalizeSpec(db, tenantId, body);
       const id = newId("job");
       let job: Job;
@@ -89,15 +94,16 @@ export function createJobService({ db, queue, publisher, maxQueuedPerTenant = 0 
         }
         throw error;
       }
-      if (maxQueuedPerTenant > 0) {
-        // Concurrent submits all passed the count above: the ones ranked past the cap, in the
-        // order the list shows jobs, take theirs back before anything is enqueued.
+      if (maxQueuedPerTenant > 0 && queuedBefore >= maxQueuedPerTenant - CONCURRENT_SUBMITS_MARGIN) {
+        // Concurrent submits near the cap all passed the count above: the ones ranked past it, in
+        // the order the list shows jobs, take theirs back before anything is enqueued.
         const ahead = await db.job.count({
           where: {
             tenantId,
             status: "queued",
             OR: [{ createdAt: { lt: job.createdAt } }, { createdAt: job.createdAt, id: { lte: job.id } }],
           },
+          take: maxQueuedPerTenant + 1,
         });
         if (ahead > maxQueuedPerTenant) {
           await db.job.delete({ where: { id: job.id } });
