@@ -17,7 +17,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
@@ -34,12 +34,16 @@ const { values: args } = parseArgs({
     streams: { type: "string", default: "500" },
     /** Writes a V8 CPU profile of the API process during the load runs to this file (.cpuprofile). */
     profile: { type: "string" },
+    /** Runs only these rows (comma-separated: bare, get, post, streams), e.g. to profile one. */
+    only: { type: "string", default: "bare,get,post,streams" },
   },
 });
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 const POST_CONNECTIONS = Number(args["post-connections"]);
 const STREAMS = Number(args.streams);
+const ONLY = new Set(args.only.split(","));
+const SKIPPED: Load = { requestsPerSecond: NaN, cpuMsPerRequest: NaN, p50: NaN, p99: NaN, non2xx: 0, errors: 0 };
 const JOB = { architecture: "lenet", dataset: { name: "synthetic-shapes" }, training: { epochs: 1 } };
 
 /** Starts a script in a child process that reports its port once listening. */
@@ -65,16 +69,20 @@ async function stop(child: ChildProcess) {
 
 interface Load {
   requestsPerSecond: number;
+  /** CPU the measured process spent per request (ms): what the API costs, however busy the machine is. */
+  cpuMsPerRequest: number;
   p50: number;
   p99: number;
   non2xx: number;
   errors: number;
 }
 
-async function load(options: autocannon.Options): Promise<Load> {
+async function load(pid: number, options: autocannon.Options): Promise<Load> {
+  const cpuBefore = cpuSeconds(pid);
   const result = await autocannon({ duration: SECONDS, ...options });
   return {
     requestsPerSecond: result.requests.average,
+    cpuMsPerRequest: ((cpuSeconds(pid) - cpuBefore) * 1000) / result.requests.total,
     p50: result.latency.p50,
     p99: result.latency.p99,
     non2xx: result.non2xx,
@@ -143,9 +151,21 @@ try {
   await autocannon({ url: `http://127.0.0.1:${bare.port}/bare/${jobId}`, connections: 10, duration: 2 });
   await autocannon({ url: `${base}/v1/jobs/${jobId}`, headers, connections: 10, duration: 2 });
 
-  const bareRun = await load({ url: `http://127.0.0.1:${bare.port}/bare/${jobId}`, connections: CONNECTIONS });
-  const getRun = await load({ url: `${base}/v1/jobs/${jobId}`, headers, connections: CONNECTIONS });
-  const postRun = await load({ url: `${base}/v1/jobs`, method: "POST", headers, body: JSON.stringify(JOB), connections: POST_CONNECTIONS });
+  const bareRun = ONLY.has("bare")
+    ? await load(bare.child.pid!, { url: `http://127.0.0.1:${bare.port}/bare/${jobId}`, connections: CONNECTIONS })
+    : SKIPPED;
+  const getRun = ONLY.has("get")
+    ? await load(api.child.pid!, { url: `${base}/v1/jobs/${jobId}`, headers, connections: CONNECTIONS })
+    : SKIPPED;
+  const postRun = ONLY.has("post")
+    ? await load(api.child.pid!, {
+        url: `${base}/v1/jobs`,
+        method: "POST",
+        headers,
+        body: JSON.stringify(JOB),
+        connections: POST_CONNECTIONS,
+      })
+    : SKIPPED;
 
   if (args.profile) {
     const written = new Promise((resolve) => api.child.once("message", resolve));
@@ -158,7 +178,7 @@ try {
     const response = await fetch(`${base}/v1/jobs`, { method: "POST", headers, body: JSON.stringify(JOB) });
     jobIds.push(((await response.json()) as { id: string }).id);
   }
-  const streams = await openStreams(api.port, key, jobIds, STREAMS);
+  const streams = ONLY.has("streams") ? await openStreams(api.port, key, jobIds, STREAMS) : [];
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const cpuBefore = cpuSeconds(api.child.pid!);
   const idleStarted = Date.now();
@@ -167,27 +187,38 @@ try {
   for (const stream of streams) stream.destroy();
 
   const ratio = getRun.requestsPerSecond / bareRun.requestsPerSecond;
-  const rows: [string, string, string, string][] = [
-    ["bare Fastify route", `${Math.round(bareRun.requestsPerSecond)} req/s`, `p50 ${bareRun.p50} ms, p99 ${bareRun.p99} ms`, ""],
+  const rows: [string, string, string, string, string][] = [
+    [
+      "bare Fastify route",
+      `${Math.round(bareRun.requestsPerSecond)} req/s`,
+      `p50 ${bareRun.p50} ms, p99 ${bareRun.p99} ms`,
+      `${bareRun.cpuMsPerRequest.toFixed(3)} ms`,
+      "",
+    ],
     [
       "GET /v1/jobs/{id}",
       `${Math.round(getRun.requestsPerSecond)} req/s (${ratio.toFixed(2)}× bare)`,
       `p50 ${getRun.p50} ms, p99 ${getRun.p99} ms`,
+      `${getRun.cpuMsPerRequest.toFixed(3)} ms`,
       `≥ 0.3× ${ratio >= 0.3 ? "✓" : "✗"}; p99 < 25 ms ${getRun.p99 < 25 ? "✓" : "✗"}`,
     ],
     [
       `POST /v1/jobs (${POST_CONNECTIONS} conn.)`,
       `${Math.round(postRun.requestsPerSecond)} jobs/s`,
       `p50 ${postRun.p50} ms, p99 ${postRun.p99} ms`,
+      `${postRun.cpuMsPerRequest.toFixed(3)} ms`,
       `≥ 1,000 jobs/s ${postRun.requestsPerSecond >= 1000 ? "✓" : "✗"}`,
     ],
-    [`${STREAMS} open event streams, idle`, `API CPU ${(idleCpu * 100).toFixed(1)}%`, "", `< 5% ${idleCpu < 0.05 ? "✓" : "✗"}`],
+    [`${STREAMS} open event streams, idle`, `API CPU ${(idleCpu * 100).toFixed(1)}%`, "", "", `< 5% ${idleCpu < 0.05 ? "✓" : "✗"}`],
   ];
   const failures = [bareRun, getRun, postRun].filter((run) => run.non2xx > 0 || run.errors > 0);
-  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i].length), ["", "throughput", "latency", "target"][i].length));
+  const header = ["", "throughput", "latency", "CPU / request", "target"];
+  const widths = header.map((title, i) => Math.max(...rows.map((row) => row[i].length), title.length));
   const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i])).join(" | ")} |`;
-  console.log(`\nbench:api — ${SECONDS} s per run, ${CONNECTIONS} connections, loopback\n`);
-  console.log(line(["", "throughput", "latency", "target"]));
+  console.log(
+    `\nbench:api — ${SECONDS} s per run, ${CONNECTIONS} connections, loopback; load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores\n`,
+  );
+  console.log(line(header));
   console.log(`|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`);
   for (const row of rows) console.log(line(row));
   if (failures.length > 0) {

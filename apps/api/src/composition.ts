@@ -5,6 +5,7 @@ import app from "./app.ts";
 import { clientErrorHandler, frameworkErrors } from "./plugins/app/errorHandler.ts";
 import type { ApiConfig } from "./config.ts";
 import { requestSerializer } from "./logRedaction.ts";
+import { createApiKeyCache } from "./services/apiKeyCache.ts";
 import { createArchitectureSummaries } from "./services/architectures/summaries.ts";
 import { createDatasetService } from "./services/datasets/service.ts";
 import { createJobChangeFeed } from "./services/jobChangeFeed.ts";
@@ -49,6 +50,7 @@ export async function buildServer(
     limits: { extractedBytes: config.TRAINYARD_EXTRACT_LIMIT_BYTES },
     logger: server.log,
   });
+  const apiKeys = createApiKeyCache(db, config.DATABASE_URL, server.log);
   const architectures = createArchitectureSummaries({
     maxParams: config.TRAINYARD_MAX_PARAMS,
     maxActivations: config.TRAINYARD_MAX_ACTIVATIONS,
@@ -65,6 +67,7 @@ export async function buildServer(
       models: createModelArtifactService(db),
       webhookDeliveries: createWebhookDeliveryStore(db),
       architectures,
+      apiKeys,
     },
   });
   // Open event streams would hold server.close() forever; clients reconnect with Last-Event-ID.
@@ -85,6 +88,7 @@ export async function buildServer(
   server.addHook("onClose", async () => {
     await datasets.stopProcessing();
     await architectures.close();
+    await apiKeys.close();
     await reconciler.stop();
     await webhooks.stop();
     await queue.close();

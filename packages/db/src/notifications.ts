@@ -67,6 +67,21 @@ export function listenToChannel(databaseUrl: string, channel: string, handlers: 
     get listening() {
       return client !== null;
     },
+    /**
+     * Resolves true once every notification committed before the call has been handled: a round
+     * trip on the listening connection, which PostgreSQL answers after the notifications pending
+     * for it. False when not listening (then nothing can be assumed).
+     */
+    async sync(): Promise<boolean> {
+      const current = client;
+      if (!current) return false;
+      try {
+        await current.query("SELECT 1");
+        return client === current;
+      } catch {
+        return false;
+      }
+    },
     async close(): Promise<void> {
       closed = true;
       if (retry) clearTimeout(retry);

@@ -1,5 +1,5 @@
 import fp from "fastify-plugin";
-import { bearerToken, tenantForApiKey } from "../../services/apiKeys.ts";
+import { bearerToken } from "../../services/apiKeys.ts";
 import { unauthorized } from "../../problems.ts";
 
 declare module "fastify" {
@@ -15,7 +15,7 @@ export default fp(
     app.addHook("onRequest", async (request) => {
       const key = bearerToken(request.headers.authorization);
       if (!key) throw unauthorized("send Authorization: Bearer <api key>");
-      const tenantId = await tenantForApiKey(app.deps.db, key);
+      const tenantId = await app.deps.apiKeys.tenantFor(key);
       if (!tenantId) throw unauthorized("unknown or revoked API key");
       request.tenantId = tenantId;
     });

@@ -2,6 +2,7 @@ import fp from "fastify-plugin";
 import type { Redis } from "ioredis";
 import type { Db } from "@trainyard/db";
 import type { ApiConfig } from "../../config.ts";
+import type { ApiKeyCache } from "../../services/apiKeyCache.ts";
 import type { ArchitectureSummaries } from "../../services/architectures/summaries.ts";
 import type { DatasetService } from "../../services/datasets/service.ts";
 import type { JobEventStreams } from "../../services/jobEvents.ts";
@@ -21,6 +22,7 @@ export interface AppDeps {
   models: ModelArtifactService;
   webhookDeliveries: WebhookDeliveryStore;
   architectures: ArchitectureSummaries;
+  apiKeys: ApiKeyCache;
 }
 
 declare module "fastify" {
