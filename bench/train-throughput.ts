@@ -372,6 +372,16 @@ function parseArgs(argv: string[]) {
   };
 }
 
+/** Digits for images/s: a software GPU adapter's rows run below one image a second. */
+function rateDigits(v: number | undefined): number {
+  return v === undefined ? 0 : v < 1 ? 2 : v < 10 ? 1 : 0;
+}
+
+/** TF.js/PyTorch: two decimals, or two significant digits below 0.1 (0.0042×, not 0.00×). */
+function ratioText(ratio: number): string {
+  return `${ratio >= 0.1 ? ratio.toFixed(2) : ratio.toPrecision(2)}×`;
+}
+
 function fmt(v: number | undefined, digits = 0): string {
   return v === undefined || !Number.isFinite(v) ? "—" : v.toFixed(digits);
 }
@@ -489,18 +499,18 @@ async function main(): Promise<void> {
         );
       }
       if (spec.backend === "webgpu" && r.firstStepMs !== undefined) {
-        notes.push(`${net.name} on ${label}: first step ${(r.firstStepMs / 1000).toFixed(1)} s (shader compilation), not counted`);
+        notes.push(`${net.name} on ${label}: first step ${(r.firstStepMs / 1000).toFixed(1)} s (it compiles the shaders), not counted`);
       }
       if (r.stepsRun !== undefined && r.stepsRun < spec.steps) {
         notes.push(`${net.name} on ${label}: ${r.stepsRun} of ${spec.steps} steps measured (--row-seconds ${spec.rowSeconds})`);
       }
-      const ratio = torch?.imagesPerSec && r.imagesPerSec ? (r.imagesPerSec / torch.imagesPerSec).toFixed(2) + "×" : "—";
+      const ratio = torch?.imagesPerSec && r.imagesPerSec ? ratioText(r.imagesPerSec / torch.imagesPerSec) : "—";
       const cells = [
         net.label,
         String(net.batch),
         label,
         String(r.stepsRun ?? spec.steps),
-        fmt(r.imagesPerSec),
+        fmt(r.imagesPerSec, rateDigits(r.imagesPerSec)),
         fmt(r.msPerStep, 1),
         fmt(r.maxRssMB),
         ratio,
@@ -512,7 +522,7 @@ async function main(): Promise<void> {
       if (run.error) failedRows++;
       if (run.error) notes.push(`${net.name} in PyTorch (${threads || "default"} threads): ${run.error}`);
       else {
-        const ratio = torch?.imagesPerSec && run.imagesPerSec ? (run.imagesPerSec / torch.imagesPerSec).toFixed(2) + "×" : "—";
+        const ratio = torch?.imagesPerSec && run.imagesPerSec ? ratioText(run.imagesPerSec / torch.imagesPerSec) : "—";
         const label = run.device?.startsWith("cuda")
           ? `PyTorch CUDA (${run.device})`
           : `PyTorch CPU (${run.threads} thread${run.threads === 1 ? "" : "s"}${threads === 0 ? ", its default" : ""})`;
@@ -521,7 +531,7 @@ async function main(): Promise<void> {
           String(net.batch),
           label,
           String(run.stepsRun ?? net.steps),
-          fmt(run.imagesPerSec),
+          fmt(run.imagesPerSec, rateDigits(run.imagesPerSec)),
           fmt(run.msPerStep, 1),
           fmt(run.maxRssMB),
           ratio,
