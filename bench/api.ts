@@ -135,7 +135,8 @@ try {
     TRAINYARD_QUEUE_PREFIX: queuePrefix,
     TRAINYARD_DATA_DIR: dataDir,
     TRAINYARD_RATE_LIMIT_PER_MINUTE: "100000000",
-    TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT: "100000000",
+    // 0: no cap (a count of queued jobs per submit would grow with the run).
+    TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT: "0",
     TRAINYARD_MAX_EVENT_STREAMS_PER_KEY: String(STREAMS + 10),
   };
   const bare = await start("./api-bare.ts", env);
