@@ -65,8 +65,9 @@ export function createArchitectureSummaries(limits: SummaryLimits) {
       for (const { reject } of waiting.values()) reject(error);
       waiting.clear();
     };
-    started.on("error", lost);
-    started.on("exit", (code) => lost(new Error(`the summary thread exited with code ${code}`)));
+    started.on("error", () => lost(unavailable("the model could not be described just now; try again")));
+    // A thread that died (or was stopped for a hung build) fails what it had: the next request starts another.
+    started.on("exit", () => lost(unavailable("the model could not be described just now; try again")));
     thread = started;
     return started;
   }
