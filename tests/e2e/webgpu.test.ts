@@ -28,13 +28,13 @@ const SMALL_SPEC = {
   training: { ...SPEC.training, epochs: 1, maxTrainSamples: 256, seed: 12 },
 };
 /**
- * webgpu and wasm sum in different orders, so the two runs part after the first steps. Measured
- * with this spec (docs/gpu.md): test accuracy 0.674–0.693 on both, same-seed differences 0.001–0.016
- * over four pairs (seeds 11–13, and seed 11 through the service); the seeds themselves spread
- * 0.005 on wasm. A band of three times the largest difference; a broken kernel (a wrong
- * gradient) trains to well under 0.6, or to chance (0.1).
+ * Runs with one seed are not bit-reproducible, on either backend (float sums in other orders;
+ * measured: two processes, same spec and seed, differ), and webgpu and wasm part after the first
+ * steps. Measured with this spec (docs/gpu.md): wasm 0.682–0.695 over five runs, webgpu
+ * 0.675–0.731 over five; the largest same-seed difference 0.036. The band is 0.08, above that
+ * spread; a broken kernel (a wrong gradient) trains to well under 0.6, or to chance (0.1).
  */
-const ACCURACY_BAND = 0.05;
+const ACCURACY_BAND = 0.08;
 const MIN_ACCURACY = 0.6;
 /** Generous for a loaded machine: on an idle 2-core one the two jobs take about a minute. */
 const JOB_TIMEOUT_MS = 900_000;
