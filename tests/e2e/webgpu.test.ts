@@ -30,8 +30,8 @@ const SMALL_SPEC = {
 /**
  * Runs with one seed are not bit-reproducible, on either backend (float sums in other orders;
  * measured: two processes, same spec and seed, differ), and webgpu and wasm part after the first
- * steps. Measured with this spec (docs/gpu.md): wasm 0.682–0.695 over five runs, webgpu
- * 0.675–0.731 over five; the largest same-seed difference 0.036. The band is 0.08, above that
+ * steps. Measured with this spec (docs/gpu.md): wasm 0.675–0.695 over six runs, webgpu
+ * 0.675–0.731 over six; the largest same-seed difference 0.036. The band is 0.08, above that
  * spread; a broken kernel (a wrong gradient) trains to well under 0.6, or to chance (0.1).
  */
 const ACCURACY_BAND = 0.08;
