@@ -103,12 +103,6 @@ function convolutionCases(): Case[] {
         attrs: { strides, pad, dataFormat: NHWC, dilations: [1, 1], activation: "linear" },
       },
       {
-        kernel: "FusedConv2D",
-        name: `${label} +bias relu`,
-        inputs: { x: { shape: x }, filter: { shape: f }, bias: { shape: [f[3]] } },
-        attrs: { strides, pad, dataFormat: NHWC, dilations: [1, 1], activation: "relu" },
-      },
-      {
         kernel: "Conv2DBackpropFilter",
         name: label,
         inputs: { x: { shape: x }, dy: { shape: dy } },
@@ -122,6 +116,24 @@ function convolutionCases(): Case[] {
       },
     );
   }
+  // The zoo's layers fuse only the bias ("linear"); a fused ReLU on two geometries (vec4 channels and
+  // not), each a shader of its own that llvmpipe takes seconds to compile.
+  for (const [x, f] of [
+    [
+      [2, 8, 8, 8],
+      [3, 3, 8, 16],
+    ],
+    [
+      [2, 7, 7, 3],
+      [3, 3, 3, 5],
+    ],
+  ])
+    cases.push({
+      kernel: "FusedConv2D",
+      name: `x ${x.join("×")} f ${f.join("×")} s 1 same +bias relu`,
+      inputs: { x: { shape: x }, filter: { shape: f }, bias: { shape: [f[3]] } },
+      attrs: { strides: [1, 1], pad: "same", dataFormat: NHWC, dilations: [1, 1], activation: "relu" },
+    });
   // Depthwise (MobileNet v1/v2 3×3, EfficientNet 3×3 and 5×5; stride 2 after explicit padding),
   // and the 1×1×1×1 one a LeNet step dispatches.
   const depthwise: [number[], number[], number, "same" | "valid"][] = [
