@@ -65,6 +65,15 @@ export const ZOO_KERNELS = [
 
 const NHWC = "NHWC";
 
+/** A convolution's case label, strides and output (dy) shape. */
+function convGeometry(x: number[], f: number[], s: number, pad: "same" | "valid", depthwise: boolean) {
+  return {
+    label: `x ${x.join("×")} f ${f.join("×")} s ${s} ${pad}`,
+    strides: [s, s],
+    dy: convInfo(x, f, s, 1, pad, undefined, depthwise).outShape,
+  };
+}
+
 function convolutionCases(): Case[] {
   const cases: Case[] = [];
   // [x, filter, strides, pad]: LeNet's 5×5 (1 → 6 same, 6 → 16 valid), AlexNet's 11×11/4 stem and
@@ -86,9 +95,7 @@ function convolutionCases(): Case[] {
     [[2, 1, 1, 12], [3, 3, 12, 4], 1, "same"],
   ];
   for (const [x, f, s, pad] of geometries) {
-    const label = `x ${x.join("×")} f ${f.join("×")} s ${s} ${pad}`;
-    const strides = [s, s];
-    const dy = convInfo(x, f, s, 1, pad).outShape;
+    const { label, strides, dy } = convGeometry(x, f, s, pad, false);
     cases.push(
       {
         kernel: "Conv2D",
@@ -146,9 +153,7 @@ function convolutionCases(): Case[] {
     [[2, 12, 12, 1], [1, 1, 1, 1], 1, "valid"],
   ];
   for (const [x, f, s, pad] of depthwise) {
-    const label = `x ${x.join("×")} f ${f.join("×")} s ${s} ${pad}`;
-    const strides = [s, s];
-    const dy = convInfo(x, f, s, 1, pad, undefined, true).outShape;
+    const { label, strides, dy } = convGeometry(x, f, s, pad, true);
     cases.push(
       {
         kernel: "DepthwiseConv2dNative",
