@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
-import { createDb } from "@trainyard/db";
+import { createDb, createSqlPool } from "@trainyard/db";
 import app from "./app.ts";
 import { clientErrorHandler, frameworkErrors } from "./plugins/app/errorHandler.ts";
 import type { ApiConfig } from "./config.ts";
@@ -24,6 +24,7 @@ export async function buildServer(
   options: { logStream?: { write(line: string): void } } = {},
 ): Promise<FastifyInstance> {
   const db = createDb(config.DATABASE_URL);
+  const sql = createSqlPool(config.DATABASE_URL);
   // Commands fail fast while Redis is away, so a POST answers 503 instead of hanging.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
   redis.on("error", () => undefined);
@@ -60,7 +61,14 @@ export async function buildServer(
       config,
       db,
       redis,
-      jobs: createJobService({ db, queue, publisher: redis, maxQueuedPerTenant: config.TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT }),
+      jobs: createJobService({
+        db,
+        sql,
+        architectures,
+        queue,
+        publisher: redis,
+        maxQueuedPerTenant: config.TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT,
+      }),
       events,
       datasets,
       workers: createWorkerService({ db }),
@@ -96,6 +104,7 @@ export async function buildServer(
     queueConnection.disconnect();
     await changes.close();
     await db.$disconnect();
+    await sql.end();
   });
   return server;
 }

@@ -67,6 +67,48 @@ describe("model summaries and dry runs under a budget (issue 13)", () => {
     expectProblem(result, "inputShape", /^lenet at 1024×1024×1 with \d+ classes has [\d,]+ parameters \(its largest layer, \w+ \(Dense\)/);
   });
 
+  it("holds a job submission (not only a dry run) to TRAINYARD_MAX_PARAMS: a 400 naming inputShape, nothing queued", async () => {
+    const jobsOf = async () => (await get("/v1/jobs?limit=200")).json().items.length;
+    const before = await jobsOf();
+    const spec = { architecture: "lenet", dataset: { name: "synthetic-shapes" }, inputShape: [1024, 1024, 1] };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const response = await api.app.inject({ method: "POST", url: "/v1/jobs", headers: auth(api.keyA), payload: spec });
+      expectProblem(response, "inputShape", /^lenet at 1024×1024×1 with \d+ classes has [\d,]+ parameters .*\(TRAINYARD_MAX_PARAMS\)$/);
+    }
+    expect(await jobsOf()).toBe(before);
+    // Within the budget, the same model is queued.
+    const fits = await api.app.inject({
+      method: "POST",
+      url: "/v1/jobs",
+      headers: auth(api.keyA),
+      payload: { ...spec, inputShape: [28, 28, 1] },
+    });
+    expect(fits.statusCode).toBe(202);
+    expect(await jobsOf()).toBe(before + 1);
+  });
+
+  it("holds a job submission to TRAINYARD_MAX_ACTIVATIONS: a 400 naming inputShape", async () => {
+    // LeNet's 28×28×1 input (784 values) is under this budget; its layers' outputs together are not.
+    const small = await startTestApi({ TRAINYARD_MAX_ACTIVATIONS: "2000" });
+    try {
+      const response = await small.app.inject({
+        method: "POST",
+        url: "/v1/jobs",
+        headers: auth(small.keyA),
+        payload: { architecture: "lenet", dataset: { name: "synthetic-shapes" }, inputShape: [28, 28, 1] },
+      });
+      expectProblem(
+        response,
+        "inputShape",
+        /^lenet at 28×28×1 .* activation values per sample; at most 2,000 are allowed \(TRAINYARD_MAX_ACTIVATIONS\)/,
+      );
+      const listed = await small.app.inject({ method: "GET", url: "/v1/jobs", headers: auth(small.keyA) });
+      expect(listed.json().items).toEqual([]);
+    } finally {
+      await small.close();
+    }
+  });
+
   it("describes VGG-16 at 224×224×3 with 1000 classes (138 M parameters) off the event loop, then from the cache", async () => {
     const big = await startTestApi({ TRAINYARD_MAX_PARAMS: "150000000" });
     try {

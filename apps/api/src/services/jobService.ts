@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
-import { Prisma, type Db, type Job } from "@trainyard/db";
+import type { Db, Job, SqlPool } from "@trainyard/db";
 import { CANCEL_CHANNEL, FINISHED_STATUSES, newId, type JobStatus, type ParsedJobSpec } from "@trainyard/shared";
 import { conflict, notFound, tooManyRequests, unavailable } from "../problems.ts";
+import type { ArchitectureSummaries } from "./architectures/summaries.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { normalizeSpec } from "./specNormalizer.ts";
 import type { TrainingQueue } from "./trainingQueue.ts";
@@ -14,6 +15,10 @@ const CONCURRENT_SUBMITS_MARGIN = 1_000;
 
 export interface JobServiceDeps {
   db: Db;
+  /** node-postgres beside Prisma for the hot path: a job by id, and a new job with its first event. */
+  sql: SqlPool;
+  /** Holds a submit to the parameter and activation budget as the dry run does (cached per model). */
+  architectures: ArchitectureSummaries;
   queue: TrainingQueue;
   publisher: Redis;
   /** Jobs one tenant may have queued at once; 0: no limit. */
@@ -26,7 +31,31 @@ function requestHash(body: unknown): string {
   return createHash("sha256").update(JSON.stringify(body)).digest("hex");
 }
 
-export function createJobService({ db, queue, publisher, maxQueuedPerTenant = 0 }: JobServiceDeps) {
+/** PostgreSQL's unique_violation, as node-postgres reports it. */
+const UNIQUE_VIOLATION = "23505";
+
+/**
+ * The job row and its first status event in one statement (so an event stream always starts
+ * with it): one round trip instead of Prisma's BEGIN, two INSERTs and COMMIT. Timestamps are
+ * passed in as UTC, as Prisma writes them; updatedAt is Prisma's @updatedAt, set by the client.
+ */
+const INSERT_JOB = `
+WITH job AS (
+  INSERT INTO "Job" ("id", "tenantId", "datasetId", "status", "spec", "tags", "priority", "idempotencyKey", "requestHash", "createdAt", "updatedAt")
+  VALUES ($1, $2, $3, 'queued', $4::jsonb, $5::text[], $6, $7, $8, $9::timestamp(3), $9::timestamp(3))
+  RETURNING *
+), event AS (
+  INSERT INTO "JobEvent" ("jobId", "type", "data", "createdAt")
+  SELECT "id", 'status', '{"status":"queued"}'::jsonb, $9::timestamp(3) FROM job
+)
+SELECT * FROM job`;
+
+const SELECT_JOB = `SELECT * FROM "Job" WHERE "id" = $1 AND "tenantId" = $2`;
+
+/** A Date as a timestamp without time zone in UTC, the way Prisma stores DateTime. */
+const utcTimestamp = (date: Date) => date.toISOString().replace("T", " ").replace("Z", "");
+
+export function createJobService({ db, sql, architectures, queue, publisher, maxQueuedPerTenant = 0 }: JobServiceDeps) {
   const queueFull = () =>
     tooManyRequests(
       `this tenant already has ${maxQueuedPerTenant} jobs queued, the most it may (TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT); wait for some to start or cancel them`,
@@ -34,9 +63,9 @@ export function createJobService({ db, queue, publisher, maxQueuedPerTenant = 0 
     );
 
   async function findOwned(tenantId: string, jobId: string): Promise<Job> {
-    const job = await db.job.findFirst({ where: { id: jobId, tenantId } });
-    if (!job) throw notFound(`job ${jobId}`);
-    return job;
+    const { rows } = await sql.query<Job>({ name: "trainyard_job_by_id", text: SELECT_JOB, values: [jobId, tenantId] });
+    if (rows.length === 0) throw notFound(`job ${jobId}`);
+    return rows[0]!;
   }
 
   /** Lazy until awaited, so it can also join a batch transaction. */
@@ -65,30 +94,35 @@ export function createJobService({ db, queue, publisher, maxQueuedPerTenant = 0 
       const queuedBefore =
         maxQueuedPerTenant > 0 ? await db.job.count({ where: { tenantId, status: "queued" }, take: maxQueuedPerTenant }) : 0;
       if (maxQueuedPerTenant > 0 && queuedBefore >= maxQueuedPerTenant) throw queueFull();
-      const { spec, datasetId } = await normalizeSpec(db, tenantId, body);
+      const { spec, datasetId, dataset } = await normalizeSpec(db, tenantId, body);
+      // A submit is held to the budgets a dry run reports (TRAINYARD_MAX_PARAMS / _ACTIVATIONS): a 400 naming the field.
+      await architectures.summary(
+        spec.architecture,
+        { inputShape: spec.inputShape, classes: dataset.classes, options: spec.architectureOptions },
+        { classes: "dataset", inputShape: "inputShape", architectureOptions: "architectureOptions" },
+      );
       const id = newId("job");
       let job: Job;
       try {
-        // The first status event is written with the job, so an event stream always starts with it.
-        [job] = await db.$transaction([
-          db.job.create({
-            data: {
-              id,
-              tenantId,
-              datasetId,
-              status: "queued",
-              spec: spec as unknown as Prisma.InputJsonValue,
-              tags: spec.tags,
-              priority: spec.priority,
-              idempotencyKey: idempotencyKey ?? null,
-              requestHash: hash,
-            },
-          }),
-          statusEvent(id, "queued"),
-        ]);
+        const { rows } = await sql.query<Job>({
+          name: "trainyard_insert_job",
+          text: INSERT_JOB,
+          values: [
+            id,
+            tenantId,
+            datasetId,
+            JSON.stringify(spec),
+            spec.tags,
+            spec.priority,
+            idempotencyKey ?? null,
+            hash,
+            utcTimestamp(new Date()),
+          ],
+        });
+        job = rows[0]!;
       } catch (error) {
         // Two requests with one key raced: the loser answers with the winner's job.
-        if (idempotencyKey && error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") {
+        if (idempotencyKey && (error as { code?: string }).code === UNIQUE_VIOLATION) {
           const existing = await findIdempotent(tenantId, idempotencyKey, hash);
           if (existing) return { job: existing, created: false };
         }
