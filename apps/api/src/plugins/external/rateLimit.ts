@@ -6,26 +6,51 @@ import { bearerToken, hashApiKey } from "../../services/apiKeys.ts";
 
 const WINDOW_MS = 60_000;
 
-/** Counts one request in a fixed one-minute window; answers the count and the window's milliseconds left. */
-const HIT = `
-local count = redis.call("INCR", KEYS[1])
-if count == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end
-return { count, redis.call("PTTL", KEYS[1]) }`;
+/**
+ * Before authentication, one round trip: KEYS[1] the presented key's bucket (or none), KEYS[2]
+ * the address's. A key spent this window answers { 1, count, ttl } (limited, not counted); a key
+ * already counted this window is counted now, ahead of its lookup ({ 2, count, ttl }: a failed
+ * lookup forgets it); otherwise the address is counted ({ 3, count, ttl }).
+ */
+const ARRIVE = `
+local max = tonumber(ARGV[2])
+if KEYS[1] ~= "" then
+  local spent = tonumber(redis.call("GET", KEYS[1]) or "0")
+  if spent >= max then return { 1, spent, redis.call("PTTL", KEYS[1]) } end
+  if spent > 0 then
+    local count = redis.call("INCR", KEYS[1])
+    if redis.call("PTTL", KEYS[1]) < 0 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end
+    return { 2, count, redis.call("PTTL", KEYS[1]) }
+  end
+end
+local count = redis.call("INCR", KEYS[2])
+if count == 1 then redis.call("PEXPIRE", KEYS[2], ARGV[1]) end
+return { 3, count, redis.call("PTTL", KEYS[2]) }`;
 
-/** Gives back one request (never below zero, never creating a key without an expiry). */
-const REFUND = `
-if redis.call("EXISTS", KEYS[1]) == 1 and tonumber(redis.call("GET", KEYS[1])) > 0 then return redis.call("DECR", KEYS[1]) end
-return 0`;
+/**
+ * After authentication succeeded for a request counted against its address, one round trip:
+ * gives that request back to the address (KEYS[1]; never below zero, never creating a key without
+ * an expiry) and counts it against the key (KEYS[2]); answers the key's count and milliseconds left.
+ */
+const AUTHENTICATED = `
+if redis.call("EXISTS", KEYS[1]) == 1 and tonumber(redis.call("GET", KEYS[1])) > 0 then redis.call("DECR", KEYS[1]) end
+local count = redis.call("INCR", KEYS[2])
+if count == 1 then redis.call("PEXPIRE", KEYS[2], ARGV[1]) end
+return { count, redis.call("PTTL", KEYS[2]) }`;
 
-const FORGET = `return redis.call("DEL", KEYS[1])`;
-
-/** The count and milliseconds left of a bucket, without counting. */
-const PEEK = `return { tonumber(redis.call("GET", KEYS[1]) or "0"), redis.call("PTTL", KEYS[1]) }`;
+/** A key that skipped the address count and then failed: forgets the key (KEYS[1]) and counts the address (KEYS[2]). */
+const FAILED = `
+redis.call("DEL", KEYS[1])
+local count = redis.call("INCR", KEYS[2])
+if count == 1 then redis.call("PEXPIRE", KEYS[2], ARGV[1]) end
+return count`;
 
 declare module "fastify" {
   interface FastifyRequest {
     /** Set by the rate limiter when this request was counted against its client address. */
     rateLimitAddressKey: string | null;
+    /** Set by the rate limiter when this request was counted against its key before authentication: [count, ms left]. */
+    rateLimitKeyHit: [number, number] | null;
   }
 }
 
@@ -58,33 +83,43 @@ export default fp(
     const { config, redis } = app.deps;
     const max = config.TRAINYARD_RATE_LIMIT_PER_MINUTE;
     const namespace = `${config.TRAINYARD_QUEUE_PREFIX}:rate-limit:`;
-    const run = <T>(script: string, key: string, ...args: (string | number)[]) =>
-      (redis as Redis).eval(script, 1, `${namespace}${key}`, ...args).then(
+    const run = <T>(script: string, keys: string[], ...args: (string | number)[]) =>
+      (redis as Redis).eval(script, keys.length, ...keys, ...args).then(
         (value) => value as T,
         () => null,
       );
+    const keyBucket = (token: string) => `${namespace}key:${hashApiKey(token)}`;
+    const addressBucket = (request: FastifyRequest) => `${namespace}ip:${request.ip}`;
     app.decorateRequest("rateLimitAddressKey", null);
+    app.decorateRequest("rateLimitKeyHit", null);
 
     app.addHook("onRequest", async (request: FastifyRequest) => {
       const token = bearerToken(request.headers.authorization);
-      if (token) {
-        const spent = await run<[number, number]>(PEEK, `key:${hashApiKey(token)}`);
-        if (spent && spent[0] >= max) throw limited(max, spent[1], "for this API key");
-        if (spent && spent[0] > 0) return;
-      }
-      const addressKey = `ip:${request.ip}`;
-      const hit = await run<[number, number]>(HIT, addressKey, WINDOW_MS);
+      const addressKey = addressBucket(request);
+      const hit = await run<[number, number, number]>(ARRIVE, [token ? keyBucket(token) : "", addressKey], WINDOW_MS, max);
       if (!hit) return;
+      const [outcome, count, ttl] = hit;
+      if (outcome === 1) throw limited(max, ttl, "for this API key");
+      if (outcome === 2) {
+        request.rateLimitKeyHit = [count, ttl];
+        return;
+      }
       request.rateLimitAddressKey = addressKey;
-      if (hit[0] > max) throw limited(max, hit[1], "without a valid API key from this address");
+      if (count > max) throw limited(max, ttl, "without a valid API key from this address");
     });
 
     // preParsing runs after every onRequest hook of the scope, so after authentication.
     app.addHook("preParsing", async (request, reply) => {
       if (!request.tenantId) return;
-      if (request.rateLimitAddressKey) await run(REFUND, request.rateLimitAddressKey);
-      const token = bearerToken(request.headers.authorization)!;
-      const hit = await run<[number, number]>(HIT, `key:${hashApiKey(token)}`, WINDOW_MS);
+      const hit =
+        request.rateLimitKeyHit ??
+        (request.rateLimitAddressKey
+          ? await run<[number, number]>(
+              AUTHENTICATED,
+              [request.rateLimitAddressKey, keyBucket(bearerToken(request.headers.authorization)!)],
+              WINDOW_MS,
+            )
+          : null);
       if (!hit) return;
       setHeaders(reply, max, hit[0], hit[1]);
       if (hit[0] > max) throw limited(max, hit[1], "for this API key");
@@ -94,8 +129,7 @@ export default fp(
     app.addHook("onResponse", async (request, reply) => {
       if (reply.statusCode !== 401 || request.rateLimitAddressKey) return;
       const token = bearerToken(request.headers.authorization);
-      if (token) await run(FORGET, `key:${hashApiKey(token)}`);
-      await run(HIT, `ip:${request.ip}`, WINDOW_MS);
+      await run(FAILED, [token ? keyBucket(token) : `${namespace}key:`, addressBucket(request)], WINDOW_MS);
     });
   },
   { name: "rate-limit", dependencies: ["deps"] },
