@@ -10,6 +10,7 @@ import architectures from "./routes/architectures/index.ts";
 import datasets from "./routes/datasets/index.ts";
 import health from "./routes/health/index.ts";
 import jobs from "./routes/jobs/index.ts";
+import models from "./routes/models/index.ts";
 import queue from "./routes/queue/index.ts";
 import workers from "./routes/workers/index.ts";
 import { zodValidatorCompiler } from "./validation.ts";
@@ -28,6 +29,7 @@ export default async function app(instance: FastifyInstance, options: { deps: Ap
       await v1.register(rateLimit);
       await v1.register(auth);
       await v1.register(jobs);
+      await v1.register(models);
       await v1.register(datasets);
       await v1.register(architectures);
       await v1.register(workers);

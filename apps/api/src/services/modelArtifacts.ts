@@ -1,12 +1,23 @@
 import type { Readable } from "node:stream";
 import yazl from "yazl";
-import { readArtifact, streamArtifact, type Db, type Job } from "@trainyard/db";
+import { readArtifact, streamArtifact, type Artifact, type Db, type Job } from "@trainyard/db";
 import { conflict, notFound } from "../problems.ts";
 import { withoutSecrets } from "./jobView.ts";
+import { createModelRegistry, type CheckpointChoice, type ResolvedModelVersion } from "./models.ts";
 
-export type CheckpointChoice = "best" | "last";
+export type { CheckpointChoice } from "./models.ts";
 
-/** Model files of a job's best or last checkpoint, streamed from their chunks. */
+/** What a download is made of, whether it is a job's checkpoint or a registered version's. */
+interface ModelFiles {
+  artifacts: Artifact[];
+  labels: Buffer;
+  /** trainyard.json */
+  description: Record<string, unknown>;
+}
+
+type ModelFile = { stream: Readable; contentType: string; size: number };
+
+/** Model files of a job's best or last checkpoint, or of a registered model version, streamed from their chunks. */
 export function createModelArtifactService(db: Db) {
   async function artifactsOf(jobId: string, checkpoint: CheckpointChoice) {
     const artifacts = await db.artifact.findMany({ where: { jobId, kind: checkpoint } });
@@ -16,16 +27,41 @@ export function createModelArtifactService(db: Db) {
     return artifacts;
   }
 
+  function file(artifacts: Artifact[], name: string): ModelFile {
+    const artifact = artifacts.find((candidate) => candidate.name === name);
+    if (!artifact) throw notFound(`model file ${name}`);
+    return { stream: streamArtifact(db, artifact.id), contentType: artifact.contentType, size: artifact.size };
+  }
+
+  /** model.json, weights, labels.json and trainyard.json in one zip: one implementation for jobs and versions. */
+  function zip(files: ModelFiles): Readable {
+    const archive = new yazl.ZipFile();
+    for (const artifact of files.artifacts) {
+      archive.addReadStream(streamArtifact(db, artifact.id), artifact.name, { size: artifact.size });
+    }
+    archive.addBuffer(files.labels, "labels.json");
+    archive.addBuffer(Buffer.from(JSON.stringify(files.description, null, 2)), "trainyard.json");
+    archive.end();
+    return archive.outputStream as Readable;
+  }
+
+  function preprocessing(spec: unknown) {
+    const { inputShape, augmentation } = (spec ?? {}) as { inputShape?: number[]; augmentation?: { normalize?: unknown } };
+    return {
+      input: "raw pixel values 0–255, float32, shaped [batch, ...inputShape]",
+      inputShape,
+      normalizeInsideModel: augmentation?.normalize,
+      output: "class probabilities in labels.json order",
+    };
+  }
+
+  const registry = createModelRegistry(db);
+
   return {
-    async file(
-      jobId: string,
-      checkpoint: CheckpointChoice,
-      name: string,
-    ): Promise<{ stream: Readable; contentType: string; size: number }> {
-      const artifacts = await artifactsOf(jobId, checkpoint);
-      const artifact = artifacts.find((candidate) => candidate.name === name);
-      if (!artifact) throw notFound(`model file ${name}`);
-      return { stream: streamArtifact(db, artifact.id), contentType: artifact.contentType, size: artifact.size };
+    registry,
+
+    async file(jobId: string, checkpoint: CheckpointChoice, name: string): Promise<ModelFile> {
+      return file(await artifactsOf(jobId, checkpoint), name);
     },
 
     /** model.json, weights, labels.json and trainyard.json (spec, metrics, preprocessing) in one zip. */
@@ -33,28 +69,38 @@ export function createModelArtifactService(db: Db) {
       const artifacts = await artifactsOf(job.id, checkpoint);
       const labels = await db.artifact.findFirst({ where: { jobId: job.id, kind: "meta", name: "labels.json" } });
       const metrics = await db.epochMetric.findMany({ where: { jobId: job.id }, orderBy: { epoch: "asc" } });
-      const spec = job.spec as { inputShape: number[]; augmentation: { normalize: unknown } };
-      const zip = new yazl.ZipFile();
-      for (const artifact of artifacts) {
-        zip.addReadStream(streamArtifact(db, artifact.id), artifact.name, { size: artifact.size });
-      }
-      zip.addBuffer(labels ? await readArtifact(db, labels.id) : Buffer.from("[]"), "labels.json");
-      const description = {
-        jobId: job.id,
-        checkpoint,
-        spec: withoutSecrets(job.spec),
-        result: job.result,
-        metrics: metrics.map(({ jobId: _jobId, createdAt: _createdAt, ...row }) => row),
-        preprocessing: {
-          input: "raw pixel values 0–255, float32, shaped [batch, ...inputShape]",
-          inputShape: spec.inputShape,
-          normalizeInsideModel: spec.augmentation.normalize,
-          output: "class probabilities in labels.json order",
+      return zip({
+        artifacts,
+        labels: labels ? await readArtifact(db, labels.id) : Buffer.from("[]"),
+        description: {
+          jobId: job.id,
+          checkpoint,
+          spec: withoutSecrets(job.spec),
+          result: job.result,
+          metrics: metrics.map(({ jobId: _jobId, createdAt: _createdAt, ...row }) => row),
+          preprocessing: preprocessing(job.spec),
         },
-      };
-      zip.addBuffer(Buffer.from(JSON.stringify(description, null, 2)), "trainyard.json");
-      zip.end();
-      return zip.outputStream as Readable;
+      });
+    },
+
+    /** One file (model.json or a weight file) of a registered version. */
+    versionFile: (version: ResolvedModelVersion, name: string): ModelFile => file(version.artifacts, name),
+
+    /** A registered version as the same zip a job's download is. */
+    versionZip(version: ResolvedModelVersion): Readable {
+      return zip({
+        artifacts: version.artifacts,
+        labels: Buffer.from(JSON.stringify(version.labels)),
+        description: {
+          model: version.name,
+          version: version.version,
+          jobId: version.sourceJobId,
+          checkpoint: version.checkpoint,
+          spec: version.spec,
+          metrics: version.metrics,
+          preprocessing: preprocessing(version.spec ?? { inputShape: version.inputShape }),
+        },
+      });
     },
   };
 }

@@ -1,0 +1,321 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { putArtifact } from "@trainyard/db";
+import { saveCheckpoint } from "../../worker/src/checkpointStore.ts";
+import { auth, startTestApi, type TestApi } from "./helpers/testApi.ts";
+
+let api: TestApi;
+
+const lenetJob = { architecture: "lenet", dataset: { name: "synthetic-shapes" }, training: { epochs: 2 } };
+const LABELS = ["circle", "square", "triangle"];
+
+function exported(epoch: number, size: number) {
+  const weights = new Uint8Array(size).map((_, i) => (i * 31 + epoch * 7) % 251);
+  const modelJson = {
+    format: "layers-model",
+    modelTopology: { epoch },
+    weightsManifest: [{ paths: ["weights.bin"], weights: [{ name: "w", shape: [size / 4], dtype: "float32" }] }],
+  };
+  return { modelJson, weights };
+}
+
+/** One epoch's checkpoint written as the worker writes it (saveCheckpoint), with its metrics row. */
+async function checkpoint(jobId: string, epoch: number, isBest: boolean, size = 4096) {
+  await api.db.$transaction(async (tx) => {
+    await saveCheckpoint(
+      tx,
+      jobId,
+      {
+        epoch,
+        partial: null,
+        model: exported(epoch, size),
+        optimizer: { specs: [], data: new Uint8Array([epoch]) },
+        bestEpoch: epoch,
+        bestMetric: 0.5 + epoch / 10,
+        epochsWithoutImprovement: 0,
+      } as unknown as Parameters<typeof saveCheckpoint>[2],
+      isBest,
+    );
+    await tx.epochMetric.create({
+      data: {
+        jobId,
+        epoch,
+        trainLoss: 1 / epoch,
+        trainAccuracy: 0.5 + epoch / 10,
+        valLoss: 1.1 / epoch,
+        valAccuracy: 0.4 + epoch / 10,
+        learningRate: 0.1,
+        seconds: 1,
+        samplesPerSecond: 100,
+      },
+    });
+  });
+}
+
+/** A submitted job that then trained two epochs (the first the best) and succeeded. */
+async function trainedJob(key = api.keyA, size = 4096): Promise<string> {
+  const created = await api.app.inject({ method: "POST", url: "/v1/jobs", headers: auth(key), payload: lenetJob });
+  expect(created.statusCode).toBe(202);
+  const jobId = created.json().id as string;
+  await api.db.$transaction((tx) =>
+    putArtifact(tx, {
+      jobId,
+      kind: "meta",
+      name: "labels.json",
+      contentType: "application/json",
+      data: Buffer.from(JSON.stringify(LABELS)),
+    }),
+  );
+  await checkpoint(jobId, 1, true, size);
+  await checkpoint(jobId, 2, false, size);
+  await api.db.job.update({
+    where: { id: jobId },
+    data: { status: "succeeded", result: { testLoss: 0.4, testAccuracy: 0.8, bestEpoch: 1 }, finishedAt: new Date() },
+  });
+  return jobId;
+}
+
+const register = (payload: Record<string, unknown>, key = api.keyA) =>
+  api.app.inject({ method: "POST", url: "/v1/models", headers: auth(key), payload });
+const get = (url: string, key = api.keyA) => api.app.inject({ method: "GET", url, headers: auth(key) });
+
+beforeAll(async () => {
+  api = await startTestApi();
+});
+
+afterAll(async () => {
+  await api?.close();
+});
+
+describe("model registry", () => {
+  it("registers a job's best and last checkpoints as versions 1 and 2 of a name, with the job's architecture, labels and metrics", async () => {
+    const jobId = await trainedJob();
+    const first = await register({ name: "shapes-lenet", fromJobId: jobId, checkpoint: "best", description: "first try" });
+    expect(first.statusCode).toBe(201);
+    expect(first.headers.location).toBe("/v1/models/shapes-lenet/versions/1");
+    expect(first.json()).toMatchObject({
+      version: 1,
+      aliases: [],
+      description: "first try",
+      sourceJobId: jobId,
+      checkpoint: "best",
+      architecture: "lenet",
+      labels: LABELS,
+      metrics: { epoch: 1, trainAccuracy: 0.6, valAccuracy: 0.5, testAccuracy: 0.8 },
+    });
+    expect(first.json().inputShape).toHaveLength(3);
+    const second = await register({ name: "shapes-lenet", fromJobId: jobId, checkpoint: "last" });
+    expect(second.statusCode).toBe(201);
+    expect(second.json()).toMatchObject({ version: 2, checkpoint: "last", metrics: { epoch: 2 } });
+    const other = await register({ name: "other-name", fromJobId: jobId });
+    expect(other.json()).toMatchObject({ version: 1, checkpoint: "best" });
+
+    const model = await get("/v1/models/shapes-lenet");
+    expect(model.statusCode).toBe(200);
+    expect(model.json().name).toBe("shapes-lenet");
+    expect(model.json().versions.map((v: { version: number }) => v.version)).toEqual([1, 2]);
+  });
+
+  it("answers 400 naming an invalid name, 404 for an unknown job, 409 for a job without that checkpoint", async () => {
+    const jobId = await trainedJob();
+    for (const name of ["", "has space", "a@b", "a/b", "-leading", "x".repeat(101)]) {
+      const bad = await register({ name, fromJobId: jobId });
+      expect(bad.statusCode, name).toBe(400);
+      expect(bad.headers["content-type"]).toContain("application/problem+json");
+      expect(bad.json().errors.map((e: { path: string }) => e.path)).toContain("name");
+    }
+    const badCheckpoint = await register({ name: "ok", fromJobId: jobId, checkpoint: "middle" });
+    expect(badCheckpoint.statusCode).toBe(400);
+    expect((await register({ name: "ok", fromJobId: "job_missing" })).statusCode).toBe(404);
+    const queued = await api.app.inject({ method: "POST", url: "/v1/jobs", headers: auth(api.keyA), payload: lenetJob });
+    const noCheckpoint = await register({ name: "ok", fromJobId: queued.json().id });
+    expect(noCheckpoint.statusCode).toBe(409);
+    expect(noCheckpoint.json().detail).toContain("no best checkpoint");
+    // Nothing was registered by the refused requests.
+    expect((await get("/v1/models/ok")).statusCode).toBe(404);
+  });
+
+  it("moves aliases, resolves a ref by number or alias, and answers 404 for an unknown version or alias", async () => {
+    const jobId = await trainedJob();
+    await register({ name: "aliased", fromJobId: jobId, checkpoint: "best" });
+    await register({ name: "aliased", fromJobId: jobId, checkpoint: "last" });
+    const put = (alias: string, version: unknown) =>
+      api.app.inject({ method: "PUT", url: `/v1/models/aliased/aliases/${alias}`, headers: auth(api.keyA), payload: { version } });
+    expect((await put("production", 1)).json()).toMatchObject({ version: 1, aliases: ["production"] });
+    await put("staging", 2);
+    let versions = (await get("/v1/models/aliased")).json().versions;
+    expect(versions.map((v: { aliases: string[] }) => v.aliases)).toEqual([["production"], ["staging"]]);
+    const moved = await put("production", 2);
+    expect(moved.statusCode).toBe(200);
+    versions = (await get("/v1/models/aliased")).json().versions;
+    expect(versions.map((v: { aliases: string[] }) => v.aliases)).toEqual([[], ["production", "staging"]]);
+
+    expect((await put("production", 9)).statusCode).toBe(404);
+    expect((await put("123", 1)).statusCode).toBe(400);
+    expect((await put("production", "one")).statusCode).toBe(400);
+
+    const byAlias = await get("/v1/models/aliased/versions/production/model/model.json");
+    const byNumber = await get("/v1/models/aliased/versions/2/model/model.json");
+    expect(byAlias.statusCode).toBe(200);
+    expect(byAlias.rawPayload.equals(byNumber.rawPayload)).toBe(true);
+    expect(JSON.parse(byAlias.body).modelTopology).toEqual({ epoch: 2 });
+    expect((await get("/v1/models/aliased/versions/1/model/model.json")).json().modelTopology).toEqual({ epoch: 1 });
+    expect((await get("/v1/models/aliased/versions/7/model/model.json")).statusCode).toBe(404);
+    expect((await get("/v1/models/aliased/versions/canary/model")).statusCode).toBe(404);
+    expect((await get("/v1/models/aliased/versions/1/model/nope.bin")).statusCode).toBe(404);
+    expect((await get("/v1/models/missing/versions/1/model")).statusCode).toBe(404);
+  });
+
+  it("downloads a version's model.json, weights and zip byte-identical to its job's", async () => {
+    const jobId = await trainedJob(api.keyA, 3 * 1024 * 1024 + 17);
+    await register({ name: "downloads", fromJobId: jobId, checkpoint: "last" });
+    for (const file of ["model.json", "weights.bin"]) {
+      const fromJob = await get(`/v1/jobs/${jobId}/model/${file}?checkpoint=last`);
+      const fromVersion = await get(`/v1/models/downloads/versions/1/model/${file}`);
+      expect(fromVersion.statusCode).toBe(200);
+      expect(fromVersion.headers["content-type"]).toBe(fromJob.headers["content-type"]);
+      expect(fromVersion.rawPayload.length).toBe(fromJob.rawPayload.length);
+      expect(fromVersion.rawPayload.equals(fromJob.rawPayload)).toBe(true);
+    }
+    const zip = await get("/v1/models/downloads/versions/1/model");
+    expect(zip.statusCode).toBe(200);
+    expect(zip.headers["content-type"]).toBe("application/zip");
+    const names = listZip(zip.rawPayload);
+    expect(names.sort()).toEqual(["labels.json", "model.json", "trainyard.json", "weights.bin"]);
+  });
+
+  it("shares the job's stored artifacts instead of copying them", async () => {
+    const jobId = await trainedJob();
+    const before = await api.db.artifact.count();
+    const chunksBefore = await api.db.artifactChunk.count();
+    await register({ name: "shared", fromJobId: jobId });
+    await register({ name: "shared", fromJobId: jobId });
+    expect(await api.db.artifact.count()).toBe(before);
+    expect(await api.db.artifactChunk.count()).toBe(chunksBefore);
+    const best = await api.db.artifact.findMany({ where: { jobId, kind: "best" } });
+    const references = await api.db.modelVersionArtifact.findMany({ where: { artifactId: { in: best.map((a) => a.id) } } });
+    expect(references).toHaveLength(best.length * 2);
+  });
+
+  it("keeps a version's weights when its job is deleted, and frees them when the last version referring to them goes", async () => {
+    const jobId = await trainedJob();
+    await register({ name: "survivor", fromJobId: jobId });
+    await register({ name: "survivor", fromJobId: jobId });
+    const weightsBefore = (await get("/v1/models/survivor/versions/1/model/weights.bin")).rawPayload;
+    const best = await api.db.artifact.findMany({ where: { jobId, kind: "best" } });
+    const others = await api.db.artifact.findMany({ where: { jobId, kind: { not: "best" } } });
+
+    await api.db.job.delete({ where: { id: jobId } });
+    expect((await get(`/v1/jobs/${jobId}`)).statusCode).toBe(404);
+    // The job's other files went with it; the referenced ones stay, detached from it.
+    expect(await api.db.artifact.count({ where: { id: { in: others.map((a) => a.id) } } })).toBe(0);
+    const kept = await api.db.artifact.findMany({ where: { id: { in: best.map((a) => a.id) } } });
+    expect(kept).toHaveLength(best.length);
+    expect(kept.every((a) => a.jobId === null && a.checkpointId === null)).toBe(true);
+    const after = await get("/v1/models/survivor/versions/1/model/weights.bin");
+    expect(after.statusCode).toBe(200);
+    expect(after.rawPayload.equals(weightsBefore)).toBe(true);
+    expect((await get("/v1/models/survivor")).json().versions[0].sourceJobId).toBe(jobId);
+
+    const del = (version: number) =>
+      api.app.inject({ method: "DELETE", url: `/v1/models/survivor/versions/${version}`, headers: auth(api.keyA) });
+    expect((await del(1)).statusCode).toBe(204);
+    expect((await del(1)).statusCode).toBe(404);
+    expect(await api.db.artifact.count({ where: { id: { in: best.map((a) => a.id) } } })).toBe(best.length);
+    expect((await get("/v1/models/survivor/versions/2/model/weights.bin")).rawPayload.equals(weightsBefore)).toBe(true);
+    expect((await del(2)).statusCode).toBe(204);
+    expect(await api.db.artifact.count({ where: { id: { in: best.map((a) => a.id) } } })).toBe(0);
+    expect(await api.db.artifactChunk.count({ where: { artifactId: { in: best.map((a) => a.id) } } })).toBe(0);
+    // Numbers are never reused.
+    const jobId2 = await trainedJob();
+    expect((await register({ name: "survivor", fromJobId: jobId2 })).json().version).toBe(3);
+  });
+
+  it("deleting a version whose job still exists keeps the job's files", async () => {
+    const jobId = await trainedJob();
+    await register({ name: "transient", fromJobId: jobId });
+    const jobWeights = (await get(`/v1/jobs/${jobId}/model/weights.bin`)).rawPayload;
+    const del = await api.app.inject({ method: "DELETE", url: "/v1/models/transient/versions/1", headers: auth(api.keyA) });
+    expect(del.statusCode).toBe(204);
+    const again = await get(`/v1/jobs/${jobId}/model/weights.bin`);
+    expect(again.statusCode).toBe(200);
+    expect(again.rawPayload.equals(jobWeights)).toBe(true);
+    expect((await get("/v1/models/transient")).json().versions).toEqual([]);
+  });
+
+  it("keeps a version's weights when training replaces the job's checkpoint it came from", async () => {
+    const jobId = await trainedJob();
+    await register({ name: "replaced", fromJobId: jobId, checkpoint: "best" });
+    const original = (await get("/v1/models/replaced/versions/1/model/model.json")).json();
+    // A resumed run rewrites epoch 1 (saveCheckpoint deletes later checkpoints, putArtifact replaces best).
+    await api.db.epochMetric.deleteMany({ where: { jobId } });
+    await checkpoint(jobId, 1, true, 2048);
+    const jobBest = await get(`/v1/jobs/${jobId}/model/weights.bin`);
+    expect(jobBest.rawPayload.length).toBe(2048);
+    const version = await get("/v1/models/replaced/versions/1/model/weights.bin");
+    expect(version.rawPayload.length).toBe(4096);
+    expect((await get("/v1/models/replaced/versions/1/model/model.json")).json()).toEqual(original);
+    const del = await api.app.inject({ method: "DELETE", url: "/v1/models/replaced/versions/1", headers: auth(api.keyA) });
+    expect(del.statusCode).toBe(204);
+    expect(await api.db.artifact.count({ where: { jobId: null } })).toBe(await orphansReferenced());
+    expect((await get(`/v1/jobs/${jobId}/model/weights.bin`)).rawPayload.length).toBe(2048);
+  });
+
+  it("answers 404 for another tenant's model and job, and lists only the tenant's models", async () => {
+    const jobId = await trainedJob();
+    await register({ name: "private", fromJobId: jobId });
+    expect((await register({ name: "stolen", fromJobId: jobId }, api.keyB)).statusCode).toBe(404);
+    expect((await get("/v1/models/private", api.keyB)).statusCode).toBe(404);
+    expect((await get("/v1/models/private/versions/1/model", api.keyB)).statusCode).toBe(404);
+    expect((await get("/v1/models/private/versions/1/model/model.json", api.keyB)).statusCode).toBe(404);
+    const alias = await api.app.inject({
+      method: "PUT",
+      url: "/v1/models/private/aliases/prod",
+      headers: auth(api.keyB),
+      payload: { version: 1 },
+    });
+    expect(alias.statusCode).toBe(404);
+    const del = await api.app.inject({ method: "DELETE", url: "/v1/models/private/versions/1", headers: auth(api.keyB) });
+    expect(del.statusCode).toBe(404);
+    expect((await get("/v1/models/private")).json().versions).toHaveLength(1);
+    // Tenant B's own "private" is a separate line of versions.
+    const jobB = await trainedJob(api.keyB);
+    expect((await register({ name: "private", fromJobId: jobB }, api.keyB)).json().version).toBe(1);
+    const listB = (await get("/v1/models", api.keyB)).json();
+    expect(listB.items.map((m: { name: string }) => m.name)).toEqual(["private"]);
+  });
+
+  it("pages the model list newest first", async () => {
+    const jobId = await trainedJob(api.keyB);
+    for (const name of ["page-a", "page-b", "page-c"]) await register({ name, fromJobId: jobId }, api.keyB);
+    const seen: string[] = [];
+    let url = "/v1/models?limit=2";
+    for (;;) {
+      const page = (await get(url, api.keyB)).json();
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items.map((m: { name: string }) => m.name));
+      if (!page.nextCursor) break;
+      url = `/v1/models?limit=2&cursor=${page.nextCursor}`;
+    }
+    expect(seen).toEqual(["page-c", "page-b", "page-a", "private"]);
+  });
+});
+
+async function orphansReferenced(): Promise<number> {
+  return api.db.artifact.count({ where: { jobId: null, modelVersions: { some: {} } } });
+}
+
+/** Entry names of a zip, from its central directory. */
+function listZip(zip: Buffer): string[] {
+  const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  const count = zip.readUInt16LE(end + 10);
+  let offset = zip.readUInt32LE(end + 16);
+  const names: string[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const nameLength = zip.readUInt16LE(offset + 28);
+    const extra = zip.readUInt16LE(offset + 30);
+    const comment = zip.readUInt16LE(offset + 32);
+    names.push(zip.toString("utf8", offset + 46, offset + 46 + nameLength));
+    offset += 46 + nameLength + extra + comment;
+  }
+  return names;
+}
