@@ -83,11 +83,17 @@ export default fp(
     const { config, redis } = app.deps;
     const max = config.TRAINYARD_RATE_LIMIT_PER_MINUTE;
     const namespace = `${config.TRAINYARD_QUEUE_PREFIX}:rate-limit:`;
-    const run = <T>(script: string, keys: string[], ...args: (string | number)[]) =>
-      (redis as Redis).eval(script, keys.length, ...keys, ...args).then(
+    // Sent as EVALSHA (ioredis loads a script once per connection), not the script's text with every request.
+    const scripts = { ARRIVE, AUTHENTICATED, FAILED };
+    for (const [name, lua] of Object.entries(scripts)) (redis as Redis).defineCommand(`trainyardRateLimit${name}`, { lua });
+    type ScriptCommand = (numberOfKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
+    const run = <T>(name: keyof typeof scripts, keys: string[], ...args: (string | number)[]) => {
+      const command = (redis as unknown as Record<string, ScriptCommand>)[`trainyardRateLimit${name}`]!;
+      return command.call(redis, keys.length, ...keys, ...args).then(
         (value) => value as T,
         () => null,
       );
+    };
     const keyBucket = (token: string) => `${namespace}key:${hashApiKey(token)}`;
     const addressBucket = (request: FastifyRequest) => `${namespace}ip:${request.ip}`;
     app.decorateRequest("rateLimitAddressKey", null);
@@ -96,7 +102,7 @@ export default fp(
     app.addHook("onRequest", async (request: FastifyRequest) => {
       const token = bearerToken(request.headers.authorization);
       const addressKey = addressBucket(request);
-      const hit = await run<[number, number, number]>(ARRIVE, [token ? keyBucket(token) : "", addressKey], WINDOW_MS, max);
+      const hit = await run<[number, number, number]>("ARRIVE", [token ? keyBucket(token) : "", addressKey], WINDOW_MS, max);
       if (!hit) return;
       const [outcome, count, ttl] = hit;
       if (outcome === 1) throw limited(max, ttl, "for this API key");
@@ -115,7 +121,7 @@ export default fp(
         request.rateLimitKeyHit ??
         (request.rateLimitAddressKey
           ? await run<[number, number]>(
-              AUTHENTICATED,
+              "AUTHENTICATED",
               [request.rateLimitAddressKey, keyBucket(bearerToken(request.headers.authorization)!)],
               WINDOW_MS,
             )
@@ -129,7 +135,7 @@ export default fp(
     app.addHook("onResponse", async (request, reply) => {
       if (reply.statusCode !== 401 || request.rateLimitAddressKey) return;
       const token = bearerToken(request.headers.authorization);
-      await run(FAILED, [token ? keyBucket(token) : `${namespace}key:`, addressBucket(request)], WINDOW_MS);
+      await run("FAILED", [token ? keyBucket(token) : `${namespace}key:`, addressBucket(request)], WINDOW_MS);
     });
   },
   { name: "rate-limit", dependencies: ["deps"] },
