@@ -1,11 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
 import { getModel } from "@trainyard/models";
 import type { JobSpec } from "@trainyard/shared";
+import { mixSeed, withSeededMathRandom } from "./data/random.ts";
 import { freezeLayers } from "./fineTune.ts";
 import { weightDecayMode } from "./optimizer.ts";
 import { OptimizerGroups } from "./optimizerGroups.ts";
 import { inputScalingFor } from "./preprocessing.ts";
 import { logitsOf, parameterGroups } from "./trainingModel.ts";
+
+/** Salt of the seed the initial weights are drawn from (the data order uses the epoch numbers). */
+const INITIAL_WEIGHTS_SALT = 0x1417;
 
 /** What one replica computed for its part of a batch; the caller disposes the tensors. */
 export interface ShardGradients {
@@ -50,12 +54,15 @@ export class TrainingReplica {
 
   /** Builds the job's network (fine-tuning: with its frozen layers) and optimizer; weights freshly initialized. */
   static build(spec: JobSpec, classes: number, learningRate: number): TrainingReplica {
-    const model = getModel(spec.architecture, {
-      inputShape: spec.inputShape,
-      classes,
-      inputScaling: inputScalingFor(spec.augmentation.normalize, spec.inputShape[2]),
-      options: spec.architectureOptions,
-    });
+    // The initial weights are a function of the job's seed: the same spec and seed start from the same network anywhere.
+    const model = withSeededMathRandom(mixSeed(spec.training.seed, INITIAL_WEIGHTS_SALT), () =>
+      getModel(spec.architecture, {
+        inputShape: spec.inputShape,
+        classes,
+        inputScaling: inputScalingFor(spec.augmentation.normalize, spec.inputShape[2]),
+        options: spec.architectureOptions,
+      }),
+    );
     if (spec.fineTune) freezeLayers(model, spec.fineTune.freeze);
     return new TrainingReplica(model, spec, learningRate);
   }

@@ -35,3 +35,18 @@ export function shuffledIndices(count: number, seed: number): Uint32Array {
   }
   return indices;
 }
+
+/**
+ * Runs `build` with Math.random drawn from `seed`. TF.js seeds every unseeded random op (the
+ * layers' weight initializers among them) from Math.random, so a network built inside this has
+ * the same initial weights in every process for the same seed.
+ */
+export function withSeededMathRandom<T>(seed: number, build: () => T): T {
+  const original = Math.random;
+  Math.random = seededRandom(seed);
+  try {
+    return build();
+  } finally {
+    Math.random = original;
+  }
+}
