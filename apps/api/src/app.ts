@@ -11,6 +11,7 @@ import datasets from "./routes/datasets/index.ts";
 import health from "./routes/health/index.ts";
 import jobs from "./routes/jobs/index.ts";
 import models from "./routes/models/index.ts";
+import predictions from "./routes/predictions/index.ts";
 import queue from "./routes/queue/index.ts";
 import workers from "./routes/workers/index.ts";
 import { zodValidatorCompiler } from "./validation.ts";
@@ -30,6 +31,7 @@ export default async function app(instance: FastifyInstance, options: { deps: Ap
       await v1.register(auth);
       await v1.register(jobs);
       await v1.register(models);
+      await v1.register(predictions);
       await v1.register(datasets);
       await v1.register(architectures);
       await v1.register(workers);

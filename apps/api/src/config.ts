@@ -38,6 +38,10 @@ const configSchema = z.object({
   TRAINYARD_MAX_PARAMS: z.coerce.number().int().positive().default(150_000_000),
   /** Values of all layer outputs for one sample a model may have (ResNet-50 at 224×224 has ~40 M). */
   TRAINYARD_MAX_ACTIVATIONS: z.coerce.number().int().positive().default(500_000_000),
+  /** Weights the prediction threads keep loaded (an LRU by stored artifact), in MB, split between the threads. */
+  TRAINYARD_PREDICT_CACHE_MB: z.coerce.number().positive().default(256),
+  /** Worker threads that run predictions (TF.js wasm on CPU) in the API process. */
+  TRAINYARD_PREDICT_THREADS: z.coerce.number().int().min(1).max(64).default(1),
   TRAINYARD_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
   /** Event streams one API key may hold open at once (per API process); 0: no limit. */
   TRAINYARD_MAX_EVENT_STREAMS_PER_KEY: z.coerce.number().int().min(0).default(20),

@@ -3,12 +3,17 @@ import { getModel } from "@trainyard/models";
 import type { StoredModel } from "../src/index.ts";
 
 /** A zoo LeNet with random weights, and its model.json + weights.bin as a job stores them. */
-export async function randomLenet(
-  inputShape: [number, number, number] = [28, 28, 1],
-  classes = 10,
+export function randomLenet(inputShape: [number, number, number] = [28, 28, 1], classes = 10) {
+  return randomZooModel("lenet", inputShape, classes);
+}
+
+/** A zoo network with random weights (raw 0–255 pixels in, probabilities out), and its stored files. */
+export async function randomZooModel(
+  architecture: string,
+  inputShape: [number, number, number],
+  classes: number,
 ): Promise<{ model: tf.LayersModel; stored: StoredModel }> {
-  tf.randomUniform([1]).dispose();
-  const model = getModel("lenet", {
+  const model = getModel(architecture, {
     inputShape,
     classes,
     inputScaling: { scale: Array(inputShape[2]).fill(1 / 255), offset: Array(inputShape[2]).fill(0) },

@@ -14,17 +14,20 @@ const FORMATS = new Set(["png", "jpeg", "gif", "webp", "tiff", "heif"]);
 const MAX_INPUT_PIXELS = 40_000_000;
 const GREY_SPACES = new Set(["b-w", "grey16"]);
 
-const open = (path: string) => sharp(path, { failOn: "error", limitInputPixels: MAX_INPUT_PIXELS, autoOrient: true });
+/** A file path (training) or the bytes of an upload (predictions). */
+export type ImageInput = string | Buffer;
+
+const open = (input: ImageInput) => sharp(input, { failOn: "error", limitInputPixels: MAX_INPUT_PIXELS, autoOrient: true });
 
 function unreadable(name: string, error: unknown): DatasetError {
   return new DatasetError(`${name} is not a readable image (${(error as Error).message})`);
 }
 
 /** Size as displayed (EXIF orientation applied) and whether the image is greyscale. */
-export async function probeImage(path: string, name: string): Promise<ImageInfo> {
+export async function probeImage(input: ImageInput, name: string): Promise<ImageInfo> {
   let metadata: Metadata;
   try {
-    metadata = await open(path).metadata();
+    metadata = await open(input).metadata();
   } catch (error) {
     throw unreadable(name, error);
   }
@@ -47,9 +50,9 @@ export function chooseShape(infos: ImageInfo[]): ImageShape {
 }
 
 /** Pixels as uint8 HWC at `shape`: stretched to size, alpha flattened onto black, grey or sRGB. */
-export async function decodeImage(path: string, name: string, shape: ImageShape, info: ImageInfo): Promise<Buffer> {
+export async function decodeImage(input: ImageInput, name: string, shape: ImageShape, info: ImageInfo): Promise<Buffer> {
   const [height, width, channels] = shape;
-  let image = open(path);
+  let image = open(input);
   if (info.width !== width || info.height !== height) image = image.resize(width, height, { fit: "fill" });
   image = image.flatten({ background: "#000000" }).toColourspace(channels === 1 ? "b-w" : "srgb");
   let result: { data: Buffer; info: OutputInfo };

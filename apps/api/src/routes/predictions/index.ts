@@ -1,0 +1,105 @@
+import multipart from "@fastify/multipart";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { createPredictor } from "@trainyard/inference";
+import { badRequest, payloadTooLarge } from "../../problems.ts";
+import {
+  jobTarget,
+  MAX_PREDICT_INPUTS,
+  pixelsFromImages,
+  pixelsFromInstances,
+  predictWith,
+  type ImageUpload,
+  type PredictionTarget,
+} from "../../services/predictions.ts";
+import { jobIdParams } from "../jobs/schemas.ts";
+
+/** One image's bytes at most: far above any photo a classifier takes, and 64 of them fit in memory. */
+const MAX_IMAGE_BYTES = 32 * 1024 * 1024;
+
+const topK = z.coerce.number().int().min(1).max(10_000).default(5);
+const jobPredictQuery = z.strictObject({ checkpoint: z.enum(["best", "last"]).default("best"), topK });
+
+const DESCRIPTION =
+  "multipart/form-data with one or more `image` files (PNG, JPEG, WebP; resized and converted to the model's input " +
+  "shape as in training), or JSON `{ instances: [[h][w][c] raw pixels 0–255] }`; at most 64 a request. The top-k " +
+  "labels (labels.json order) with probabilities. Server-Timing gives decode, load (a cache miss), infer and total.";
+
+/** The `image` files of a multipart body, read whole (each at most 32 MiB); the 65th is a 413. */
+async function readImages(request: FastifyRequest): Promise<ImageUpload[]> {
+  const images: ImageUpload[] = [];
+  for await (const part of request.parts()) {
+    if (part.type === "field") continue;
+    if (part.fieldname !== "image") {
+      part.file.resume();
+      throw badRequest("unexpected file field", [{ path: part.fieldname, message: "send each image as a field named image" }]);
+    }
+    if (images.length === MAX_PREDICT_INPUTS) {
+      part.file.resume();
+      throw payloadTooLarge(`at most ${MAX_PREDICT_INPUTS} images a request`);
+    }
+    const data = await part.toBuffer();
+    if (part.file.truncated) throw payloadTooLarge(`${part.filename || "an image"} is larger than ${MAX_IMAGE_BYTES} bytes`);
+    images.push({ field: part.fieldname, filename: part.filename, data });
+  }
+  if (images.length === 0)
+    throw badRequest("send one or more images", [{ path: "image", message: "one or more image files are required" }]);
+  return images;
+}
+
+const ms = (value: number) => value.toFixed(2);
+
+/**
+ * Predictions from a stored model (a job's checkpoint; a registered version where the registry
+ * resolves one), in the inference package's worker threads: the event loop only decodes the
+ * request (sharp works on libuv's threads) and writes the answer.
+ */
+const predictions: FastifyPluginAsync = async (app) => {
+  const { config, db, jobs } = app.deps;
+  const predictor = createPredictor({
+    threads: config.TRAINYARD_PREDICT_THREADS,
+    cacheBytes: config.TRAINYARD_PREDICT_CACHE_MB * 1024 * 1024,
+  });
+  app.addHook("onClose", async () => predictor.close());
+  await app.register(multipart, {
+    limits: { fileSize: MAX_IMAGE_BYTES, files: MAX_PREDICT_INPUTS + 1, fields: 20, fieldSize: 64 * 1024, parts: MAX_PREDICT_INPUTS + 21 },
+  });
+
+  /** Reads the body, predicts, answers with `model` and a Server-Timing header. */
+  async function answer(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    target: PredictionTarget,
+    k: number,
+    model: Record<string, unknown>,
+    started: number,
+  ) {
+    const decodeStarted = performance.now();
+    const pixels = request.isMultipart()
+      ? await pixelsFromImages(await readImages(request), target.inputShape)
+      : pixelsFromInstances((request.body as { instances?: unknown } | undefined)?.instances, target.inputShape);
+    const result = await predictWith(predictor, target, pixels, k, performance.now() - decodeStarted);
+    const timing = [
+      `decode;dur=${ms(result.timing.decodeMs)}`,
+      ...(result.timing.loadMs === null ? [] : [`load;dur=${ms(result.timing.loadMs)}`]),
+      `infer;dur=${ms(result.timing.inferMs)}`,
+      `total;dur=${ms(performance.now() - started)}`,
+    ];
+    return reply.header("server-timing", timing.join(", ")).send({ predictions: result.predictions, model });
+  }
+
+  app.post(
+    "/jobs/:id/predict",
+    { schema: { params: jobIdParams, querystring: jobPredictQuery, tags: ["models"], description: DESCRIPTION } },
+    async (request, reply) => {
+      const started = performance.now();
+      const { id } = request.params as z.infer<typeof jobIdParams>;
+      const query = request.query as z.infer<typeof jobPredictQuery>;
+      const job = await jobs.get(request.tenantId, id);
+      const target = await jobTarget(db, job, query.checkpoint);
+      return answer(request, reply, target, query.topK, { jobId: job.id, checkpoint: query.checkpoint }, started);
+    },
+  );
+};
+
+export default predictions;
