@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { putArtifact } from "@trainyard/db";
-import { saveCheckpoint } from "../../worker/src/checkpointStore.ts";
+import { loadModel, loadRegisteredModel, saveCheckpoint } from "../../worker/src/checkpointStore.ts";
 import { auth, startTestApi, type TestApi } from "./helpers/testApi.ts";
 
 let api: TestApi;
@@ -297,6 +297,64 @@ describe("model registry", () => {
       url = `/v1/models?limit=2&cursor=${page.nextCursor}`;
     }
     expect(seen).toEqual(["page-c", "page-b", "page-a", "private"]);
+  });
+});
+
+describe("fine-tuning from a registered model", () => {
+  const submit = (fineTune: Record<string, unknown>, key = api.keyA, extra: Record<string, unknown> = {}) =>
+    api.app.inject({ method: "POST", url: "/v1/jobs", headers: auth(key), payload: { ...lenetJob, ...extra, fineTune } });
+
+  it("resolves name@alias at submit to the version, inheriting its shape, and the worker loads that version's weights", async () => {
+    const jobId = await trainedJob();
+    await register({ name: "pretrained", fromJobId: jobId, checkpoint: "best" });
+    await register({ name: "pretrained", fromJobId: jobId, checkpoint: "last" });
+    await api.app.inject({
+      method: "PUT",
+      url: "/v1/models/pretrained/aliases/production",
+      headers: auth(api.keyA),
+      payload: { version: 2 },
+    });
+    const source = (await get(`/v1/jobs/${jobId}`)).json().spec;
+
+    const created = await submit({ fromModel: "pretrained@production", freeze: "backbone", headLearningRateMultiplier: 10 });
+    expect(created.statusCode).toBe(202);
+    const spec = created.json().spec;
+    expect(spec.fineTune).toEqual({ fromModel: "pretrained@2", checkpoint: "best", freeze: "backbone", headLearningRateMultiplier: 10 });
+    expect(spec.inputShape).toEqual(source.inputShape);
+    expect(spec.architectureOptions).toEqual(source.architectureOptions);
+    const byNumber = await submit({ fromModel: "pretrained@1" });
+    expect(byNumber.json().spec.fineTune.fromModel).toBe("pretrained@1");
+
+    // What the worker hands the trainer: the version's model, the job's last checkpoint here.
+    const loaded = await loadRegisteredModel(api.db, api.tenantA, spec.fineTune.fromModel);
+    const last = await loadModel(api.db, jobId, "last");
+    expect(loaded).not.toBeNull();
+    expect(loaded!.modelJson).toEqual(last!.modelJson);
+    expect(Buffer.from(loaded!.weights).equals(Buffer.from(last!.weights))).toBe(true);
+    // Still there once the source job is gone; gone with the version.
+    await api.db.job.deleteMany({
+      where: { OR: [{ id: jobId }, { spec: { path: ["fineTune", "fromModel"], string_starts_with: "pretrained@" } }] },
+    });
+    expect((await loadRegisteredModel(api.db, api.tenantA, "pretrained@2"))!.modelJson).toEqual(last!.modelJson);
+    await api.app.inject({ method: "DELETE", url: "/v1/models/pretrained/versions/2", headers: auth(api.keyA) });
+    expect(await loadRegisteredModel(api.db, api.tenantA, "pretrained@2")).toBeNull();
+  });
+
+  it("refuses an unknown or foreign model, a different architecture, and both or neither source", async () => {
+    const jobId = await trainedJob();
+    await register({ name: "mine", fromJobId: jobId });
+    const paths = async (response: Awaited<ReturnType<typeof submit>>) => {
+      expect(response.statusCode).toBe(400);
+      return response.json().errors.map((e: { path: string }) => e.path);
+    };
+    expect(await paths(await submit({ fromModel: "mine@9" }))).toEqual(["fineTune.fromModel"]);
+    expect(await paths(await submit({ fromModel: "mine@nope" }))).toEqual(["fineTune.fromModel"]);
+    expect(await paths(await submit({ fromModel: "mine" }))).toEqual(["fineTune.fromModel"]);
+    expect(await paths(await submit({ fromModel: "mine@1" }, api.keyB))).toEqual(["fineTune.fromModel"]);
+    expect(await paths(await submit({ fromModel: "mine@1", fromJobId: jobId }))).toEqual(["fineTune.fromJobId"]);
+    expect(await paths(await submit({ freeze: "none" }))).toEqual(["fineTune.fromJobId"]);
+    expect(await paths(await submit({ fromModel: "mine@1" }, api.keyA, { architecture: "alexnet" }))).toContain("architecture");
+    expect((await submit({ fromJobId: jobId })).statusCode).toBe(202);
   });
 });
 

@@ -61,6 +61,23 @@ export async function loadModel(db: Db, jobId: string, kind: "best" | "last"): P
   };
 }
 
+/** A registered model version (`fineTune.fromModel`, pinned at submit to `name@version`), or null if it is gone. */
+export async function loadRegisteredModel(db: Db, tenantId: string, fromModel: string): Promise<ExportedModel | null> {
+  const at = fromModel.lastIndexOf("@");
+  const version = await db.modelVersion.findFirst({
+    where: { version: Number(fromModel.slice(at + 1)), model: { tenantId, name: fromModel.slice(0, at) } },
+    include: { artifacts: { include: { artifact: true } } },
+  });
+  const artifacts = version?.artifacts.map((link) => link.artifact) ?? [];
+  const modelJson = artifacts.find((artifact) => artifact.name === "model.json");
+  const weights = artifacts.find((artifact) => artifact.name === WEIGHTS_FILE);
+  if (!modelJson || !weights) return null;
+  return {
+    modelJson: JSON.parse((await readArtifact(db, modelJson.id)).toString("utf8")),
+    weights: new Uint8Array(await readArtifact(db, weights.id)),
+  };
+}
+
 /** The state to resume from, if an earlier attempt left a checkpoint. */
 export async function loadResumeState(db: Db, jobId: string): Promise<ResumeState | null> {
   const latest = await db.checkpoint.findFirst({ where: { jobId }, orderBy: { epoch: "desc" } });

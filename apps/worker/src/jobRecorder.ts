@@ -1,7 +1,7 @@
 import { putArtifact, type Db, type Prisma } from "@trainyard/db";
 import type { EpochReport, TrainingCheckpoint } from "@trainyard/engine";
 import type { ErrorCode, JobResult, Progress } from "@trainyard/shared";
-import { loadModel, loadResumeState, saveCheckpoint } from "./checkpointStore.ts";
+import { loadModel, loadRegisteredModel, loadResumeState, saveCheckpoint } from "./checkpointStore.ts";
 
 const json = (value: unknown) => value as Prisma.InputJsonValue;
 /** Long enough for a stack trace, short enough for a status page. */
@@ -103,8 +103,11 @@ export function createJobRecorder(db: Db) {
       return dataset?.status === "ready" ? dataset.storageDir : null;
     },
 
-    /** The model a fine-tuning job starts from: the source job's best or last checkpoint. */
-    loadFineTuneSource: (sourceJobId: string, checkpoint: "best" | "last") => loadModel(db, sourceJobId, checkpoint),
+    /** The model a fine-tuning job starts from: the source job's best or last checkpoint, or a registered version. */
+    loadFineTuneSource: (tenantId: string, fineTune: { fromJobId?: string; fromModel?: string; checkpoint: "best" | "last" }) =>
+      fineTune.fromModel !== undefined
+        ? loadRegisteredModel(db, tenantId, fineTune.fromModel)
+        : loadModel(db, fineTune.fromJobId ?? "", fineTune.checkpoint),
 
     markSucceeded: (jobId: string, result: JobResult) => finish(jobId, "succeeded", { result: json(result) }, { result }),
 

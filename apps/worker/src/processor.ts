@@ -138,8 +138,7 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
     };
     const spec = job.spec as unknown as JobSpec;
     // A resumed attempt continues from its own checkpoint; only a first start needs the source model.
-    const fineTuneFrom =
-      spec.fineTune && !resumeFrom ? await recorder.loadFineTuneSource(spec.fineTune.fromJobId, spec.fineTune.checkpoint) : null;
+    const fineTuneFrom = spec.fineTune && !resumeFrom ? await recorder.loadFineTuneSource(job.tenantId, spec.fineTune) : null;
     const datasetDir = await recorder.datasetDir(job.datasetId);
     // One Dawn adapter per device: the trainer's own backend runs on the first, a replica thread on each other.
     const adapters = extras.length > 0 ? jobSlots.map((s) => s.env[ADAPTER_ENV] ?? null) : undefined;

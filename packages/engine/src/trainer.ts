@@ -39,7 +39,10 @@ export async function train(
   const { model, optimizer } = replica;
   if (spec.fineTune && !resumeFrom) {
     if (!start.fineTuneFrom)
-      throw new TrainingError("INVALID_FINE_TUNE_SOURCE", `job ${spec.fineTune.fromJobId} has no model to fine-tune from`);
+      throw new TrainingError(
+        "INVALID_FINE_TUNE_SOURCE",
+        `${spec.fineTune.fromModel ? `model ${spec.fineTune.fromModel}` : `job ${spec.fineTune.fromJobId}`} has no model to fine-tune from`,
+      );
     transferWeights(model, start.fineTuneFrom);
   }
   const stepsPerEpoch = Math.ceil(splits.train.indices.length / training.batchSize);

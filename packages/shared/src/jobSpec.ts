@@ -41,7 +41,11 @@ export const optimizerSchema = z.strictObject({
 
 export const lrScheduleSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("constant") }),
-  z.strictObject({ type: z.literal("step"), stepEpochs: positiveInt.max(LIMITS.maxEpochs).default(10), gamma: z.number().positive().max(1).default(0.1) }),
+  z.strictObject({
+    type: z.literal("step"),
+    stepEpochs: positiveInt.max(LIMITS.maxEpochs).default(10),
+    gamma: z.number().positive().max(1).default(0.1),
+  }),
   z.strictObject({
     type: z.literal("cosine"),
     warmupEpochs: z.number().int().min(0).max(LIMITS.maxEpochs).default(0),
@@ -105,15 +109,30 @@ export const augmentationSchema = z.strictObject({
     .describe("applied to pixels scaled to [0, 1]; the default leaves them in [0, 1]"),
 });
 
-export const fineTuneSchema = z.strictObject({
-  fromJobId: z.string().min(1),
-  checkpoint: z.enum(["best", "last"]).default("best"),
-  freeze: z
-    .union([z.enum(["none", "backbone"]), z.number().int().min(0).max(LIMITS.maxFreezeLayers)])
-    .default("backbone")
-    .describe(`none, backbone, or how many of the first layers to freeze (at most ${LIMITS.maxFreezeLayers})`),
-  headLearningRateMultiplier: z.number().positive().max(1000).default(10),
-});
+export const fineTuneSchema = z
+  .strictObject({
+    fromJobId: z.string().min(1).optional().describe("a job of yours to start from (its `checkpoint`); or give `fromModel`"),
+    fromModel: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}@[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+        "name@alias or name@version, e.g. fashion-lenet@production",
+      )
+      .optional()
+      .describe(
+        "a registered model version to start from, `name@alias` or `name@version`; an alias is resolved at submit and the stored spec names the version",
+      ),
+    checkpoint: z.enum(["best", "last"]).default("best").describe("with fromJobId: which of the job's checkpoints"),
+    freeze: z
+      .union([z.enum(["none", "backbone"]), z.number().int().min(0).max(LIMITS.maxFreezeLayers)])
+      .default("backbone")
+      .describe(`none, backbone, or how many of the first layers to freeze (at most ${LIMITS.maxFreezeLayers})`),
+    headLearningRateMultiplier: z.number().positive().max(1000).default(10),
+  })
+  .refine((fineTune) => (fineTune.fromJobId === undefined) !== (fineTune.fromModel === undefined), {
+    message: "give exactly one of fromJobId and fromModel",
+    path: ["fromJobId"],
+  });
 
 export const webhookSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }),

@@ -3,7 +3,8 @@ import type { Db } from "@trainyard/db";
 import { builtinDatasetInfo } from "@trainyard/engine";
 import { checkBuildOptions, getModelDefinition, hasModel, ModelOptionError } from "@trainyard/models";
 import type { JobSpec, ParsedJobSpec } from "@trainyard/shared";
-import { badRequest, type FieldError } from "../problems.ts";
+import { badRequest, Problem, type FieldError } from "../problems.ts";
+import { resolveVersion, type ResolvedModelVersion } from "./models.ts";
 import { mostGpuSlots } from "./workers.ts";
 
 export interface ResolvedDataset {
@@ -62,10 +63,43 @@ interface FineTuneSource {
   inputShape: [number, number, number];
 }
 
-/** The job a fine-tune starts from: the tenant's own, with the checkpoint asked for, same architecture. */
-async function resolveFineTuneSource(db: Db, tenantId: string, spec: ParsedJobSpec, errors: FieldError[]): Promise<FineTuneSource | null> {
+/** A registered version a fine-tune starts from (`name@alias` or `name@version`), pinned to its version number. */
+async function resolveFineTuneModel(db: Db, tenantId: string, spec: ParsedJobSpec, fromModel: string, errors: FieldError[]) {
+  const at = fromModel.lastIndexOf("@");
+  let version: ResolvedModelVersion;
+  try {
+    version = await resolveVersion(db, tenantId, fromModel.slice(0, at), fromModel.slice(at + 1));
+  } catch (error) {
+    if (!(error instanceof Problem) || error.status !== 404) throw error;
+    errors.push({ path: "fineTune.fromModel", message: `no registered model version ${fromModel}` });
+    return null;
+  }
+  if (version.architecture !== spec.architecture) {
+    errors.push({
+      path: "architecture",
+      message: `fine-tuning keeps the source's architecture (${version.architecture}), got ${spec.architecture}`,
+    });
+    return null;
+  }
+  return {
+    architecture: version.architecture,
+    architectureOptions: version.architectureOptions,
+    inputShape: version.inputShape,
+    fromModel: `${version.name}@${version.version}`,
+  };
+}
+
+/** The job or registered model a fine-tune starts from: the tenant's own, with the checkpoint asked for, same architecture. */
+async function resolveFineTuneSource(
+  db: Db,
+  tenantId: string,
+  spec: ParsedJobSpec,
+  errors: FieldError[],
+): Promise<(FineTuneSource & { fromModel?: string }) | null> {
   if (!spec.fineTune) return null;
-  const { fromJobId, checkpoint } = spec.fineTune;
+  const { fromJobId, fromModel, checkpoint } = spec.fineTune;
+  if (fromModel !== undefined) return resolveFineTuneModel(db, tenantId, spec, fromModel, errors);
+  if (fromJobId === undefined) return null;
   const source = await db.job.findFirst({ where: { id: fromJobId, tenantId } });
   if (!source) {
     errors.push({ path: "fineTune.fromJobId", message: `no job with id ${fromJobId}` });
@@ -135,6 +169,7 @@ export async function normalizeSpec(
     ...spec,
     architectureOptions,
     inputShape,
+    ...(spec.fineTune && source?.fromModel ? { fineTune: { ...spec.fineTune, fromModel: source.fromModel } } : {}),
     training: {
       ...spec.training,
       seed: spec.training.seed ?? randomInt(0, 2 ** 31 - 1),
