@@ -183,6 +183,18 @@ describe("jobs", () => {
     expect(different.statusCode).toBe(409);
   });
 
+  it("answers concurrent submits with one Idempotency-Key with one job: one 202, the rest 200 with its id", async () => {
+    const headers = { ...auth(keyA), "idempotency-key": `race-${Date.now()}` };
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, () => app.inject({ method: "POST", url: "/v1/jobs", headers, payload: lenetJob })),
+    );
+    expect(responses.map((response) => response.statusCode).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 202]);
+    const ids = new Set(responses.map((response) => response.json().id));
+    expect(ids.size).toBe(1);
+    const job = (await app.inject({ method: "GET", url: `/v1/jobs/${[...ids][0]}`, headers: auth(keyA) })).json();
+    expect(job.status).toBe("queued");
+  });
+
   it("cancels a queued job at once, then refuses a second cancel with 409", async () => {
     const id = (await app.inject({ method: "POST", url: "/v1/jobs", headers: auth(keyA), payload: lenetJob })).json().id;
     const cancelled = await app.inject({ method: "POST", url: `/v1/jobs/${id}/cancel`, headers: auth(keyA) });
