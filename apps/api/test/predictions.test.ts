@@ -240,6 +240,65 @@ describe("POST /v1/jobs/{id}/predict", () => {
   });
 });
 
+describe("POST /v1/models/{name}/versions/{ref}/predict", () => {
+  it("predicts with a registered version by number or alias, sharing the job's loaded model; unknown versions and other tenants are 404s", async () => {
+    const jobId = await submitJob(api.keyA);
+    const best = await randomLenet([28, 28, 1], LABELS.length);
+    const last = await randomLenet([28, 28, 1], LABELS.length);
+    await storeCheckpoint(jobId, "best", best.stored);
+    await storeCheckpoint(jobId, "last", last.stored);
+    for (const checkpoint of ["best", "last"]) {
+      const registered = await api.app.inject({
+        method: "POST",
+        url: "/v1/models",
+        headers: auth(api.keyA),
+        payload: { name: "shapes-lenet", fromJobId: jobId, checkpoint },
+      });
+      expect(registered.statusCode, registered.body).toBe(201);
+    }
+    const aliased = await api.app.inject({
+      method: "PUT",
+      url: "/v1/models/shapes-lenet/aliases/production",
+      headers: auth(api.keyA),
+      payload: { version: 2 },
+    });
+    expect(aliased.statusCode, aliased.body).toBe(200);
+
+    const raw = randomGrey(7);
+    const body = { payload: { instances: [instance(raw, [28, 28, 1])] } };
+    // The job's best checkpoint is loaded first; version 1 shares its stored files, so no second load.
+    expect((await predict(`/v1/jobs/${jobId}/predict`, api.keyA, body)).statusCode).toBe(200);
+    const one = await predict("/v1/models/shapes-lenet/versions/1/predict?topK=4", api.keyA, body);
+    expect(one.statusCode, one.body).toBe(200);
+    expect(one.headers["server-timing"]).not.toContain("load;");
+    expect((one.json() as Answer).model).toEqual({ name: "shapes-lenet", version: 1 });
+    const directBest = predictDirectly(best.model, Float32Array.from(raw), [1, 28, 28, 1]);
+    LABELS.forEach((label, index) => expect(byLabel(one.json() as Answer, 0)[label]).toBeCloseTo(directBest[0]![index]!, 5));
+
+    const png = await sharp(raw, { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toBuffer();
+    const production = await predict(
+      "/v1/models/shapes-lenet/versions/production/predict?topK=4",
+      api.keyA,
+      multipart([{ filename: "shape.png", type: "image/png", data: png }]),
+    );
+    expect(production.statusCode, production.body).toBe(200);
+    expect((production.json() as Answer).model).toEqual({ name: "shapes-lenet", version: 2 });
+    const directLast = predictDirectly(last.model, Float32Array.from(raw), [1, 28, 28, 1]);
+    LABELS.forEach((label, index) => expect(byLabel(production.json() as Answer, 0)[label]).toBeCloseTo(directLast[0]![index]!, 5));
+
+    for (const url of [
+      "/v1/models/shapes-lenet/versions/3/predict",
+      "/v1/models/shapes-lenet/versions/staging/predict",
+      "/v1/models/no-such-model/versions/1/predict",
+    ]) {
+      expect((await predict(url, api.keyA, body)).statusCode, url).toBe(404);
+    }
+    expect((await predict("/v1/models/shapes-lenet/versions/1/predict", api.keyB, body)).statusCode).toBe(404);
+  });
+});
+
 describe("predictions off the event loop", () => {
   it("/healthz keeps answering while a 64-image batch predicts", async () => {
     const jobId = await submitJob(api.keyA, { inputShape: [64, 64, 3] });

@@ -2,12 +2,12 @@ import { readArtifact, type Artifact, type Db, type Job } from "@trainyard/db";
 import { PredictionInputError, type Predictor, type StoredModel } from "@trainyard/inference";
 import { badRequest, conflict, Problem, unavailable, type FieldError } from "../problems.ts";
 import { decodeImage, probeImage, type ImageShape } from "./datasets/images.ts";
+
+export type { ImageShape };
 import type { CheckpointChoice } from "./modelArtifacts.ts";
 
 /** Images or instances one request may send. */
 export const MAX_PREDICT_INPUTS = 64;
-
-const WEIGHTS_FILE = "weights.bin";
 
 /** A stored model to predict with: its files, what it takes and what its outputs are called. */
 export interface PredictionTarget {
@@ -30,40 +30,51 @@ export interface PredictionAnswer {
   timing: { decodeMs: number; loadMs: number | null; inferMs: number };
 }
 
+/** The weight files model.json names, in its manifest order (TF.js concatenates its shards so). */
+function weightPaths(modelJson: Record<string, unknown>): string[] {
+  const manifest = (modelJson.weightsManifest ?? []) as { paths: string[] }[];
+  return manifest.flatMap((group) => group.paths);
+}
+
 /**
- * A target from the model.json, weights and labels artifacts (a job's checkpoint or a registered
- * version's shared files). Labels missing or short: the class index as its label.
+ * A target from stored files (a job's checkpoint, or a registered version's shared ones):
+ * model.json and the weight files its manifest names. Labels missing or short: the class index
+ * as its label. Null without a model.json.
  */
-export async function targetFromArtifacts(
+export function targetFromArtifacts(
   db: Db,
   files: Pick<Artifact, "id" | "name">[],
-  labelsArtifactId: string | null,
+  labels: string[],
   inputShape: ImageShape,
-): Promise<PredictionTarget | null> {
+): PredictionTarget | null {
   const modelJson = files.find((file) => file.name === "model.json");
-  const weights = files.find((file) => file.name === WEIGHTS_FILE);
-  if (!modelJson || !weights) return null;
-  const labels = labelsArtifactId ? (JSON.parse((await readArtifact(db, labelsArtifactId)).toString("utf8")) as string[]) : [];
+  if (!modelJson) return null;
+  const others = files.filter((file) => file !== modelJson).map((file) => file.id);
   return {
-    key: `${modelJson.id}+${weights.id}`,
+    key: [modelJson.id, ...others.sort()].join("+"),
     inputShape,
     labels,
-    load: async () => ({
-      modelJson: JSON.parse((await readArtifact(db, modelJson.id)).toString("utf8")) as Record<string, unknown>,
-      weights: new Uint8Array(await readArtifact(db, weights.id)),
-    }),
+    load: async () => {
+      const json = JSON.parse((await readArtifact(db, modelJson.id)).toString("utf8")) as Record<string, unknown>;
+      const shards = await Promise.all(
+        weightPaths(json).map(async (path) => {
+          const file = files.find((candidate) => candidate.name === path);
+          if (!file) throw new Error(`the stored model has no weight file ${path}`);
+          return readArtifact(db, file.id);
+        }),
+      );
+      return { modelJson: json, weights: new Uint8Array(Buffer.concat(shards)) };
+    },
   };
 }
 
 /** A job's best or last checkpoint as a target; 409 while it has none. */
 export async function jobTarget(db: Db, job: Job, checkpoint: CheckpointChoice): Promise<PredictionTarget> {
-  const files = await db.artifact.findMany({
-    where: { jobId: job.id, kind: checkpoint, name: { in: ["model.json", WEIGHTS_FILE] } },
-    select: { id: true, name: true },
-  });
+  const files = await db.artifact.findMany({ where: { jobId: job.id, kind: checkpoint }, select: { id: true, name: true } });
   const labels = await db.artifact.findFirst({ where: { jobId: job.id, kind: "meta", name: "labels.json" }, select: { id: true } });
+  const names = labels ? (JSON.parse((await readArtifact(db, labels.id)).toString("utf8")) as string[]) : [];
   const spec = job.spec as { inputShape: ImageShape };
-  const target = await targetFromArtifacts(db, files, labels?.id ?? null, spec.inputShape);
+  const target = targetFromArtifacts(db, files, names, spec.inputShape);
   if (!target) throw conflict(`the job has no ${checkpoint} checkpoint yet`);
   return target;
 }

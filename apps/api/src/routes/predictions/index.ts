@@ -9,9 +9,12 @@ import {
   pixelsFromImages,
   pixelsFromInstances,
   predictWith,
+  targetFromArtifacts,
   type ImageUpload,
+  type ImageShape,
   type PredictionTarget,
 } from "../../services/predictions.ts";
+import { resolveVersion } from "../../services/models.ts";
 import { jobIdParams } from "../jobs/schemas.ts";
 
 /** One image's bytes at most: far above any photo a classifier takes, and 64 of them fit in memory. */
@@ -19,6 +22,11 @@ const MAX_IMAGE_BYTES = 32 * 1024 * 1024;
 
 const topK = z.coerce.number().int().min(1).max(10_000).default(5);
 const jobPredictQuery = z.strictObject({ checkpoint: z.enum(["best", "last"]).default("best"), topK });
+const versionPredictQuery = z.strictObject({ topK });
+const versionParams = z.strictObject({
+  name: z.string().min(1),
+  ref: z.string().min(1).describe("a version number (`3`) or an alias (`production`)"),
+});
 
 const DESCRIPTION =
   "multipart/form-data with one or more `image` files (PNG, JPEG, WebP; resized and converted to the model's input " +
@@ -98,6 +106,20 @@ const predictions: FastifyPluginAsync = async (app) => {
       const job = await jobs.get(request.tenantId, id);
       const target = await jobTarget(db, job, query.checkpoint);
       return answer(request, reply, target, query.topK, { jobId: job.id, checkpoint: query.checkpoint }, started);
+    },
+  );
+
+  app.post(
+    "/models/:name/versions/:ref/predict",
+    { schema: { params: versionParams, querystring: versionPredictQuery, tags: ["models"], description: DESCRIPTION } },
+    async (request, reply) => {
+      const started = performance.now();
+      const { name, ref } = request.params as z.infer<typeof versionParams>;
+      const query = request.query as z.infer<typeof versionPredictQuery>;
+      const version = await resolveVersion(db, request.tenantId, name, ref);
+      const target = targetFromArtifacts(db, version.artifacts, version.labels, version.inputShape as ImageShape);
+      if (!target) throw new Error(`model ${name} version ${version.version} has no model.json`);
+      return answer(request, reply, target, query.topK, { name: version.name, version: version.version }, started);
     },
   );
 };
