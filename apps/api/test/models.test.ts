@@ -300,6 +300,38 @@ describe("model registry", () => {
   });
 });
 
+describe("model registry, data sets and OpenAPI", () => {
+  it("keeps a version when its job's data set is deleted", async () => {
+    const jobId = await trainedJob();
+    const datasetId = "ds_models_test";
+    await api.db.dataset.create({
+      data: { id: datasetId, tenantId: api.tenantA, name: "uploaded", status: "ready", classes: LABELS, imageShape: [28, 28, 1] },
+    });
+    await api.db.job.update({ where: { id: jobId }, data: { datasetId } });
+    await register({ name: "from-upload", fromJobId: jobId });
+    const weights = (await get("/v1/models/from-upload/versions/1/model/weights.bin")).rawPayload;
+    const deleted = await api.app.inject({ method: "DELETE", url: `/v1/datasets/${datasetId}`, headers: auth(api.keyA) });
+    expect(deleted.statusCode).toBe(204);
+    await api.db.job.delete({ where: { id: jobId } });
+    const after = await get("/v1/models/from-upload/versions/1/model/weights.bin");
+    expect(after.statusCode).toBe(200);
+    expect(after.rawPayload.equals(weights)).toBe(true);
+    expect((await get("/v1/models/from-upload/versions/1/model")).statusCode).toBe(200);
+  });
+
+  it("lists the registry's routes in OpenAPI with their response schemas", async () => {
+    const spec = (await api.app.inject({ url: "/openapi.json" })).json();
+    const paths = spec.paths as Record<string, Record<string, { responses: Record<string, { content?: unknown }> }>>;
+    expect(paths["/v1/models"]?.post?.responses["201"]?.content).toBeDefined();
+    expect(paths["/v1/models"]?.get?.responses["200"]?.content).toBeDefined();
+    expect(paths["/v1/models/{name}"]?.get?.responses["200"]?.content).toBeDefined();
+    expect(paths["/v1/models/{name}/aliases/{alias}"]?.put?.responses["200"]?.content).toBeDefined();
+    expect(paths["/v1/models/{name}/versions/{version}"]?.delete).toBeDefined();
+    expect(paths["/v1/models/{name}/versions/{ref}/model"]?.get).toBeDefined();
+    expect(paths["/v1/models/{name}/versions/{ref}/model/{file}"]?.get).toBeDefined();
+  });
+});
+
 describe("fine-tuning from a registered model", () => {
   const submit = (fineTune: Record<string, unknown>, key = api.keyA, extra: Record<string, unknown> = {}) =>
     api.app.inject({ method: "POST", url: "/v1/jobs", headers: auth(key), payload: { ...lenetJob, ...extra, fineTune } });
