@@ -2,6 +2,7 @@ import { UsageError } from "./args.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { doctorCommand } from "./commands/doctor.ts";
 import { keysCommand } from "./commands/keys.ts";
+import { modelsCommand } from "./commands/models.ts";
 import { apiCommand, migrateCommand, upCommand, workerCommand } from "./commands/serve.ts";
 import { trainCommand } from "./commands/train.ts";
 import { withDefaults } from "./env.ts";
@@ -14,6 +15,8 @@ const USAGE = `trainyard <command>
   keys create --tenant NAME                   create an API key (printed once, last line)
   doctor                                      what this machine trains on (backends, GPUs), PostgreSQL, Redis, data sets
   train --arch lenet --dataset fashion-mnist --epochs N [--max-train-samples N] [--follow] [--out DIR]
+  models register --name NAME --job JOB_ID [--checkpoint best|last] [--description TEXT]
+  models list [--name NAME]                   registered models: versions, aliases, accuracy, source job
 
 Configured by DATABASE_URL, REDIS_URL, PORT, TRAINYARD_API_URL, TRAINYARD_API_KEY and TRAINYARD_* variables.`;
 
@@ -37,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
       return doctorCommand(rest, env);
     case "train":
       return trainCommand(rest, env);
+    case "models":
+      return modelsCommand(rest, env);
     case undefined:
     case "help":
     case "--help":

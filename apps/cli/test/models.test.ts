@@ -1,0 +1,84 @@
+/** `trainyard models register|list` run as a process against the real API on PostgreSQL. */
+import { execFile } from "node:child_process";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApi, type TestApi } from "../../api/test/helpers/testApi.ts";
+import { trainedJob } from "../../api/test/helpers/trainedJobs.ts";
+import { TRAINYARD_BIN } from "../../../tests/helpers/processes.ts";
+
+let api: TestApi;
+let baseUrl: string;
+
+function trainyard(args: string[], key: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [TRAINYARD_BIN, ...args],
+      { env: { ...process.env, TRAINYARD_API_URL: baseUrl, TRAINYARD_API_KEY: key }, encoding: "utf8", timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? ((error as { code?: number }).code ?? 1) : 0;
+        resolve({ code: typeof code === "number" ? code : 1, stdout, stderr });
+      },
+    );
+  });
+}
+
+beforeAll(async () => {
+  api = await startTestApi();
+  await api.app.listen({ port: 0, host: "127.0.0.1" });
+  baseUrl = `http://127.0.0.1:${(api.app.server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await api?.close();
+});
+
+describe("trainyard models", () => {
+  it("registers a job's checkpoints and lists the versions with aliases, accuracy and source", async () => {
+    const jobId = await trainedJob(api);
+    const first = await trainyard(["models", "register", "--name", "cli-lenet", "--job", jobId], api.keyA);
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    expect(first.stdout.trim()).toBe(`registered cli-lenet version 1 from job ${jobId} (best)`);
+    const second = await trainyard(["models", "register", "--name", "cli-lenet", "--job", jobId, "--checkpoint", "last"], api.keyA);
+    expect(second.stdout.trim()).toBe(`registered cli-lenet version 2 from job ${jobId} (last)`);
+    await api.app.inject({
+      method: "PUT",
+      url: "/v1/models/cli-lenet/aliases/production",
+      headers: { authorization: `Bearer ${api.keyA}` },
+      payload: { version: 2 },
+    });
+
+    const list = await trainyard(["models", "list"], api.keyA);
+    expect(list.code).toBe(0);
+    const rows = list.stdout
+      .trim()
+      .split("\n")
+      .map((line) => line.split("\t"));
+    expect(rows[0]).toEqual(["NAME", "VERSION", "ALIASES", "ARCHITECTURE", "ACCURACY", "SOURCE", "CREATED"]);
+    expect(rows.slice(1).map((row) => row.slice(0, 6))).toEqual([
+      ["cli-lenet", "1", "-", "lenet", "80.00%", `${jobId} (best)`],
+      ["cli-lenet", "2", "production", "lenet", "80.00%", `${jobId} (last)`],
+    ]);
+    const one = await trainyard(["models", "list", "--name", "cli-lenet"], api.keyA);
+    expect(one.stdout).toBe(list.stdout);
+    // Another tenant sees none of it.
+    const foreign = await trainyard(["models", "list"], api.keyB);
+    expect(foreign.stdout.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("fails with the API's problem for an unknown job, an invalid name, and a usage error without --job", async () => {
+    const unknown = await trainyard(["models", "register", "--name", "x", "--job", "job_missing"], api.keyA);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("404");
+    const invalid = await trainyard(["models", "register", "--name", "a b", "--job", "job_missing"], api.keyA);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toContain("name:");
+    const usage = await trainyard(["models", "register", "--name", "x"], api.keyA);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("--name and --job");
+    const missing = await trainyard(["models", "list", "--name", "nope"], api.keyA);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("404");
+  });
+});
