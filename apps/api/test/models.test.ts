@@ -305,6 +305,27 @@ describe("fine-tuning from a registered model", () => {
     expect(await loadRegisteredModel(api.db, api.tenantA, "pretrained@2")).toBeNull();
   });
 
+  it("refuses to delete a version a queued job is to fine-tune from, until that job is finished", async () => {
+    const jobId = await trainedJob();
+    await register({ name: "in-use", fromJobId: jobId });
+    const tuned = await submit({ fromModel: "in-use@1" });
+    expect(tuned.statusCode).toBe(202);
+    const del = () => api.app.inject({ method: "DELETE", url: "/v1/models/in-use/versions/1", headers: auth(api.keyA) });
+    const refused = await del();
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().detail).toContain("1 queued or running job");
+    const cancelled = await api.app.inject({ method: "POST", url: `/v1/jobs/${tuned.json().id}/cancel`, headers: auth(api.keyA) });
+    expect(cancelled.statusCode).toBe(202);
+    expect((await del()).statusCode).toBe(204);
+  });
+
+  it("numbers concurrent registrations of one new name 1…n without a gap or a duplicate", async () => {
+    const jobId = await trainedJob();
+    const answers = await Promise.all(Array.from({ length: 6 }, () => register({ name: "concurrent", fromJobId: jobId })));
+    expect(answers.map((a) => a.statusCode)).toEqual(Array(6).fill(201));
+    expect(answers.map((a) => a.json().version).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
   it("refuses an unknown or foreign model, a different architecture, and both or neither source", async () => {
     const jobId = await trainedJob();
     await register({ name: "mine", fromJobId: jobId });

@@ -6,6 +6,8 @@ import { withoutSecrets } from "./jobView.ts";
 
 export type CheckpointChoice = "best" | "last";
 
+const ACTIVE_JOB_STATUSES = ["queued", "running", "cancelling"];
+
 /** Letters, digits, `.`, `_`, `-`; starts with a letter or digit. No `@` or `/`: "name@alias" and paths stay unambiguous. */
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 /** An alias starts with a letter, so it is never mistaken for a version number. */
@@ -238,11 +240,27 @@ export function createModelRegistry(db: Db) {
       return versionView(updated);
     },
 
-    /** Deletes one version and its aliases; its artifacts go when nothing else refers to them (migration triggers). */
+    /**
+     * Deletes one version and its aliases; its artifacts go when nothing else refers to them
+     * (migration triggers). 409 while a queued or running job is to fine-tune from it.
+     */
     async deleteVersion(tenantId: string, name: string, version: number) {
       const model = await modelOf(tenantId, name);
-      const { count } = await db.modelVersion.deleteMany({ where: { modelId: model.id, version } });
-      if (count === 0) throw notFound(`version ${version} of model ${name}`);
+      await db.$transaction(async (tx) => {
+        const row = await tx.modelVersion.findUnique({ where: { modelId_version: { modelId: model.id, version } } });
+        if (!row) throw notFound(`version ${version} of model ${name}`);
+        // Submits pin fromModel to `name@version` (specNormalizer). A submit racing this delete still
+        // gets a job, which then fails at start with INVALID_FINE_TUNE_SOURCE.
+        const users = await tx.job.count({
+          where: {
+            tenantId,
+            status: { in: ACTIVE_JOB_STATUSES },
+            spec: { path: ["fineTune", "fromModel"], equals: `${name}@${version}` },
+          },
+        });
+        if (users > 0) throw conflict(`version ${version} of model ${name} is the fine-tune source of ${users} queued or running job(s)`);
+        await tx.modelVersion.delete({ where: { id: row.id } });
+      });
     },
   };
 }

@@ -104,7 +104,8 @@ const models: FastifyPluginAsyncZod = async (app) => {
         params: z.strictObject({ name: z.string().min(1), version: versionNumber }),
         tags: ["models"],
         description:
-          "Deletes the version and its aliases. Its stored files go only when nothing else (its job, another version) refers to them.",
+          "Deletes the version and its aliases. Its stored files go only when nothing else (its job, another version) refers to them. " +
+          "409 while a queued or running job is to fine-tune from it (`fineTune.fromModel`).",
       },
     },
     async (request, reply) => {
