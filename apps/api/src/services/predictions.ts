@@ -68,13 +68,34 @@ export function targetFromArtifacts(
   };
 }
 
-/** A job's best or last checkpoint as a target; 409 while it has none. */
+/** labels.json by artifact id: an artifact is never rewritten in place (a new one replaces it), so this never goes stale. */
+const labelsCache = new Map<string, string[]>();
+const LABELS_CACHE_SIZE = 256;
+
+async function labelsOf(db: Db, artifactId: string | undefined): Promise<string[]> {
+  if (!artifactId) return [];
+  const cached = labelsCache.get(artifactId);
+  if (cached) return cached;
+  const labels = JSON.parse((await readArtifact(db, artifactId)).toString("utf8")) as string[];
+  if (labelsCache.size >= LABELS_CACHE_SIZE) labelsCache.delete(labelsCache.keys().next().value!);
+  labelsCache.set(artifactId, labels);
+  return labels;
+}
+
+/** A job's best or last checkpoint as a target (one query for its files and labels); 409 while it has none. */
 export async function jobTarget(db: Db, job: Job, checkpoint: CheckpointChoice): Promise<PredictionTarget> {
-  const files = await db.artifact.findMany({ where: { jobId: job.id, kind: checkpoint }, select: { id: true, name: true } });
-  const labels = await db.artifact.findFirst({ where: { jobId: job.id, kind: "meta", name: "labels.json" }, select: { id: true } });
-  const names = labels ? (JSON.parse((await readArtifact(db, labels.id)).toString("utf8")) as string[]) : [];
+  const files = await db.artifact.findMany({
+    where: { jobId: job.id, OR: [{ kind: checkpoint }, { kind: "meta", name: "labels.json" }] },
+    select: { id: true, name: true, kind: true },
+  });
+  const labels = await labelsOf(db, files.find((file) => file.kind === "meta")?.id);
   const spec = job.spec as { inputShape: ImageShape };
-  const target = targetFromArtifacts(db, files, names, spec.inputShape);
+  const target = targetFromArtifacts(
+    db,
+    files.filter((file) => file.kind === checkpoint),
+    labels,
+    spec.inputShape,
+  );
   if (!target) throw conflict(`the job has no ${checkpoint} checkpoint yet`);
   return target;
 }
