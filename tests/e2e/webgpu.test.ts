@@ -28,13 +28,14 @@ const SMALL_SPEC = {
   training: { ...SPEC.training, epochs: 1, maxTrainSamples: 256, seed: 12 },
 };
 /**
- * Runs with one seed are not bit-reproducible, on either backend (float sums in other orders;
- * measured: two processes, same spec and seed, differ), and webgpu and wasm part after the first
- * steps. Measured with this spec (docs/gpu.md): wasm 0.675–0.695 over six runs, webgpu
- * 0.675–0.731 over six; the largest same-seed difference 0.036. The band is 0.08, above that
- * spread; a broken kernel (a wrong gradient) trains to well under 0.6, or to chance (0.1).
+ * The same spec and seed start from the same weights and see the same batches on both backends
+ * (initial weights are drawn from the seed); the two part only by the float rounding of their
+ * kernels, which grows over the steps. Measured with this spec, in-process (docs/gpu.md): seeds 11
+ * and 13 end at the same test accuracy on both (0.6917, 0.6708), seed 12 at 0.6857 (wasm) and
+ * 0.7016 (webgpu). The band is 0.05, three times the largest difference seen; a broken kernel (a
+ * wrong gradient) trains to well under 0.6, or to chance (0.1).
  */
-const ACCURACY_BAND = 0.08;
+const ACCURACY_BAND = 0.05;
 const MIN_ACCURACY = 0.6;
 /** Generous for a loaded machine: on an idle 2-core one the two jobs take about a minute. */
 const JOB_TIMEOUT_MS = 900_000;
