@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import yauzl from "yauzl";
 import { loadModel, loadRegisteredModel } from "../../worker/src/checkpointStore.ts";
 import { checkpoint as writeCheckpoint, LABELS, lenetJob, trainedJob as trainedJobOf } from "./helpers/trainedJobs.ts";
 import { auth, startTestApi, type TestApi } from "./helpers/testApi.ts";
@@ -112,8 +113,18 @@ describe("model registry", () => {
     const zip = await get("/v1/models/downloads/versions/1/model");
     expect(zip.statusCode).toBe(200);
     expect(zip.headers["content-type"]).toBe("application/zip");
-    const names = listZip(zip.rawPayload);
-    expect(names.sort()).toEqual(["labels.json", "model.json", "trainyard.json", "weights.bin"]);
+    const entries = await unzip(zip.rawPayload);
+    expect([...entries.keys()].sort()).toEqual(["labels.json", "model.json", "trainyard.json", "weights.bin"]);
+    const jobEntries = await unzip((await get(`/v1/jobs/${jobId}/model?checkpoint=last`)).rawPayload);
+    for (const name of ["labels.json", "model.json", "weights.bin"])
+      expect(entries.get(name)!.equals(jobEntries.get(name)!), name).toBe(true);
+    expect(JSON.parse(entries.get("trainyard.json")!.toString("utf8"))).toMatchObject({
+      model: "downloads",
+      version: 1,
+      jobId,
+      checkpoint: "last",
+      preprocessing: { inputShape: [28, 28, 1] },
+    });
   });
 
   it("shares the job's stored artifacts instead of copying them", async () => {
@@ -348,18 +359,24 @@ async function orphansReferenced(): Promise<number> {
   return api.db.artifact.count({ where: { jobId: null, modelVersions: { some: {} } } });
 }
 
-/** Entry names of a zip, from its central directory. */
-function listZip(zip: Buffer): string[] {
-  const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  const count = zip.readUInt16LE(end + 10);
-  let offset = zip.readUInt32LE(end + 16);
-  const names: string[] = [];
-  for (let i = 0; i < count; i += 1) {
-    const nameLength = zip.readUInt16LE(offset + 28);
-    const extra = zip.readUInt16LE(offset + 30);
-    const comment = zip.readUInt16LE(offset + 32);
-    names.push(zip.toString("utf8", offset + 46, offset + 46 + nameLength));
-    offset += 46 + nameLength + extra + comment;
-  }
-  return names;
+/** A zip's entries, read with yauzl. */
+function unzip(archive: Buffer): Promise<Map<string, Buffer>> {
+  return new Promise((resolve, reject) => {
+    yauzl.fromBuffer(archive, { lazyEntries: true }, (error, zipFile) => {
+      if (error || !zipFile) return reject(error ?? new Error("no zip"));
+      const entries = new Map<string, Buffer>();
+      zipFile.on("entry", (entry: yauzl.Entry) => {
+        zipFile.openReadStream(entry, async (streamError, stream) => {
+          if (streamError || !stream) return reject(streamError ?? new Error("no stream"));
+          const chunks: Buffer[] = [];
+          for await (const chunk of stream) chunks.push(chunk as Buffer);
+          entries.set(entry.fileName, Buffer.concat(chunks));
+          zipFile.readEntry();
+        });
+      });
+      zipFile.on("end", () => resolve(entries));
+      zipFile.on("error", reject);
+      zipFile.readEntry();
+    });
+  });
 }
