@@ -195,6 +195,22 @@ describe("jobs", () => {
     expect(job.status).toBe("queued");
   });
 
+  it("shows a new job the same in its 202, by id and in the list (one read through node-postgres, one through Prisma)", async () => {
+    const submitted = await app.inject({
+      method: "POST",
+      url: "/v1/jobs",
+      headers: auth(keyA),
+      payload: { ...lenetJob, tags: [`same-${Date.now()}`], priority: 3 },
+    });
+    expect(submitted.statusCode).toBe(202);
+    const job = submitted.json();
+    expect(Math.abs(Date.parse(job.createdAt) - Date.now())).toBeLessThan(60_000);
+    const byId = (await app.inject({ method: "GET", url: `/v1/jobs/${job.id}`, headers: auth(keyA) })).json();
+    const listed = (await app.inject({ method: "GET", url: `/v1/jobs?tag=${job.spec.tags[0]}`, headers: auth(keyA) })).json();
+    expect(byId).toEqual(job);
+    expect(listed.items).toEqual([job]);
+  });
+
   it("cancels a queued job at once, then refuses a second cancel with 409", async () => {
     const id = (await app.inject({ method: "POST", url: "/v1/jobs", headers: auth(keyA), payload: lenetJob })).json().id;
     const cancelled = await app.inject({ method: "POST", url: `/v1/jobs/${id}/cancel`, headers: auth(keyA) });
