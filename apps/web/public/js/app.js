@@ -5,6 +5,7 @@ import { h, replace } from "./dom.js";
 import { architecturesView, architectureView } from "./views/architectures.js";
 import { jobsView } from "./views/jobs.js";
 import { jobView } from "./views/job.js";
+import { modelsView, modelView } from "./views/models.js";
 import { newJobView } from "./views/newJob.js";
 import { workersView } from "./views/workers.js";
 
@@ -25,6 +26,8 @@ const ROUTES = [
   [/^\/jobs$/, "jobs", jobsView],
   [/^\/jobs\/([^/]+)$/, "jobs", jobView],
   [/^\/new$/, "new", newJobView],
+  [/^\/models$/, "models", modelsView],
+  [/^\/models\/([^/]+)$/, "models", modelView],
   [/^\/architectures$/, "architectures", architecturesView],
   [/^\/architectures\/([^/]+)$/, "architectures", architectureView],
   [/^\/workers$/, "workers", workersView],
