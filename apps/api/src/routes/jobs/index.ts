@@ -32,7 +32,9 @@ const METRIC_COLUMNS = [
 const CREATE_DESCRIPTION =
   "Queues a job (202) or, with dryRun=true, validates it and estimates its cost (200). A tenant may have " +
   "TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT jobs queued at once (default 100); one more answers 429 with Retry-After. " +
-  "A webhook URL with credentials, or one that is or resolves to a loopback, private or link-local address, is a 400.";
+  "A webhook URL with credentials, or one that is or resolves to a loopback, private or link-local address, is a 400. " +
+  "A model over TRAINYARD_MAX_PARAMS parameters or TRAINYARD_MAX_ACTIVATIONS activation values per sample is a 400 " +
+  "naming dataset (its classes), inputShape or architectureOptions, for a submit as for a dry run.";
 
 const jobs: FastifyPluginAsyncZod = async (app) => {
   const { jobs: service, models, db, events, config } = app.deps;
