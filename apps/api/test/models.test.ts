@@ -40,6 +40,9 @@ describe("model registry", () => {
     const second = await register({ name: "shapes-lenet", fromJobId: jobId, checkpoint: "last" });
     expect(second.statusCode).toBe(201);
     expect(second.json()).toMatchObject({ version: 2, checkpoint: "last", metrics: { epoch: 2 } });
+    expect(second.json().metrics.valAccuracy).toBeCloseTo(0.6);
+    // The job's test accuracy is its best checkpoint's (epoch 1), not this one's.
+    expect(second.json().metrics.testAccuracy).toBeUndefined();
     const other = await register({ name: "other-name", fromJobId: jobId });
     expect(other.json()).toMatchObject({ version: 1, checkpoint: "best" });
 

@@ -58,7 +58,7 @@ describe("trainyard models", () => {
     expect(rows[0]).toEqual(["NAME", "VERSION", "ALIASES", "ARCHITECTURE", "ACCURACY", "SOURCE", "CREATED"]);
     expect(rows.slice(1).map((row) => row.slice(0, 6))).toEqual([
       ["cli-lenet", "1", "-", "lenet", "80.00%", `${jobId} (best)`],
-      ["cli-lenet", "2", "production", "lenet", "80.00%", `${jobId} (last)`],
+      ["cli-lenet", "2", "production", "lenet", "60.00%", `${jobId} (last)`],
     ]);
     const one = await trainyard(["models", "list", "--name", "cli-lenet"], api.keyA);
     expect(one.stdout).toBe(list.stdout);

@@ -56,7 +56,7 @@ export function streamArtifact(db: Db, artifactId: string): Readable {
   });
 }
 
-export async function readArtifact(db: Db, artifactId: string): Promise<Buffer> {
+export async function readArtifact(db: Db | Prisma.TransactionClient, artifactId: string): Promise<Buffer> {
   const chunks = await db.artifactChunk.findMany({ where: { artifactId }, orderBy: { index: "asc" } });
   return Buffer.concat(chunks.map((chunk) => Buffer.from(chunk.data)));
 }

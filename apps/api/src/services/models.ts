@@ -158,13 +158,12 @@ export function createModelRegistry(db: Db) {
         const modelJson = artifacts.find((artifact) => artifact.name === "model.json");
         if (!modelJson) throw conflict(`job ${job.id} has no ${input.checkpoint} checkpoint`);
         const labelsArtifact = await tx.artifact.findFirst({ where: { jobId: job.id, kind: "meta", name: "labels.json" } });
-        const labels = labelsArtifact
-          ? (JSON.parse((await readArtifact(tx as unknown as Db, labelsArtifact.id)).toString("utf8")) as string[])
-          : [];
+        const labels = labelsArtifact ? (JSON.parse((await readArtifact(tx, labelsArtifact.id)).toString("utf8")) as string[]) : [];
         const checkpoint = modelJson.checkpointId ? await tx.checkpoint.findUnique({ where: { id: modelJson.checkpointId } }) : null;
         const epochRow = checkpoint
           ? await tx.epochMetric.findUnique({ where: { jobId_epoch: { jobId: job.id, epoch: checkpoint.epoch } } })
           : null;
+        const result = job.result as { testLoss: number; testAccuracy: number; bestEpoch: number } | null;
         const metrics = {
           ...(epochRow
             ? {
@@ -175,7 +174,8 @@ export function createModelRegistry(db: Db) {
                 valAccuracy: epochRow.valAccuracy,
               }
             : {}),
-          ...((job.result as Record<string, unknown> | null) ?? {}),
+          // The job's test metrics are of its best checkpoint: they describe this version only if it is that one.
+          ...(result && (input.checkpoint === "best" || epochRow?.epoch === result.bestEpoch) ? result : {}),
         };
         await tx.model.createMany({ data: [{ id: newId("mdl"), tenantId, name: input.name }], skipDuplicates: true });
         // The row lock of this update orders concurrent registrations: each gets its own number.
