@@ -113,7 +113,9 @@ try {
   const url = `http://127.0.0.1:${api.port}/v1/jobs/${jobId}/predict`;
 
   const pixels = Buffer.from(Array.from({ length: 28 * 28 }, (_, index) => (index * 29) % 256));
+  // A one-channel PNG, as Fashion-MNIST's images are (sharp writes raw one-channel pixels as RGB unless told b-w).
   const png = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } })
+    .toColourspace("b-w")
     .png()
     .toBuffer();
   const form = (count: number) => {

@@ -1,6 +1,6 @@
-import { readArtifact, type Artifact, type Db, type Job } from "@trainyard/db";
+import { readArtifact, type Artifact, type Db, type SqlPool } from "@trainyard/db";
 import { PredictionInputError, type Predictor, type StoredModel } from "@trainyard/inference";
-import { badRequest, conflict, Problem, unavailable, type FieldError } from "../problems.ts";
+import { badRequest, conflict, notFound, Problem, unavailable, type FieldError } from "../problems.ts";
 import { decodeImage, probeImage, type ImageShape } from "./datasets/images.ts";
 
 export type { ImageShape };
@@ -82,19 +82,36 @@ async function labelsOf(db: Db, artifactId: string | undefined): Promise<string[
   return labels;
 }
 
-/** A job's best or last checkpoint as a target (one query for its files and labels); 409 while it has none. */
-export async function jobTarget(db: Db, job: Job, checkpoint: CheckpointChoice): Promise<PredictionTarget> {
-  const files = await db.artifact.findMany({
-    where: { jobId: job.id, OR: [{ kind: checkpoint }, { kind: "meta", name: "labels.json" }] },
-    select: { id: true, name: true, kind: true },
+/** The job (the tenant's only) with its checkpoint's files and labels.json, in one statement. */
+const SELECT_JOB_FILES = `SELECT j."spec"->'inputShape' AS "inputShape", a."id", a."name", a."kind"
+  FROM "Job" j LEFT JOIN "Artifact" a
+    ON a."jobId" = j."id" AND (a."kind" = $3 OR (a."kind" = 'meta' AND a."name" = 'labels.json'))
+  WHERE j."id" = $1 AND j."tenantId" = $2`;
+
+/**
+ * A job's best or last checkpoint as a target, in one round trip (node-postgres, as the job
+ * service's hot path). Another tenant's or an unknown job: 404; no checkpoint yet: 409.
+ */
+export async function jobTarget(
+  db: Db,
+  sql: SqlPool,
+  tenantId: string,
+  jobId: string,
+  checkpoint: CheckpointChoice,
+): Promise<PredictionTarget> {
+  const { rows } = await sql.query<{ inputShape: ImageShape; id: string | null; name: string | null; kind: string | null }>({
+    name: "trainyard_predict_job_files",
+    text: SELECT_JOB_FILES,
+    values: [jobId, tenantId, checkpoint],
   });
+  if (rows.length === 0) throw notFound(`job ${jobId}`);
+  const files = rows.flatMap((row) => (row.id && row.name ? [{ id: row.id, name: row.name, kind: row.kind }] : []));
   const labels = await labelsOf(db, files.find((file) => file.kind === "meta")?.id);
-  const spec = job.spec as { inputShape: ImageShape };
   const target = targetFromArtifacts(
     db,
     files.filter((file) => file.kind === checkpoint),
     labels,
-    spec.inputShape,
+    rows[0]!.inputShape,
   );
   if (!target) throw conflict(`the job has no ${checkpoint} checkpoint yet`);
   return target;
