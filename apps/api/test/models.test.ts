@@ -276,6 +276,9 @@ describe("model registry, data sets and OpenAPI", () => {
     expect(paths["/v1/models/{name}/versions/{version}"]?.delete).toBeDefined();
     expect(paths["/v1/models/{name}/versions/{ref}/model"]?.get).toBeDefined();
     expect(paths["/v1/models/{name}/versions/{ref}/model/{file}"]?.get).toBeDefined();
+    const jobBody = JSON.stringify((paths["/v1/jobs"]?.post as { requestBody?: unknown }).requestBody);
+    expect(jobBody).toContain('"fromModel"');
+    expect(jobBody).toContain('"fromJobId"');
   });
 });
 
