@@ -110,7 +110,7 @@ try {
   // A fresh API process: its first prediction starts the inference thread and loads the model.
   await stopApi(api.child);
   api = await startApi(env);
-  const url = `http://127.0.0.1:${api.port}/v1/jobs/${jobId}/predict`;
+  let url = `http://127.0.0.1:${api.port}/v1/jobs/${jobId}/predict`;
 
   const pixels = Buffer.from(Array.from({ length: 28 * 28 }, (_, index) => (index * 29) % 256));
   // A one-channel PNG, as Fashion-MNIST's images are (sharp writes raw one-channel pixels as RGB unless told b-w).
@@ -149,6 +149,12 @@ try {
   }
 
   const cold = await request(1);
+  // Restarted again, the first request 3 s later: the listening API started its inference thread meanwhile.
+  await stopApi(api.child);
+  api = await startApi(env);
+  url = `http://127.0.0.1:${api.port}/v1/jobs/${jobId}/predict`;
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const settled = await request(1);
   const single = await measure(1, 20, REQUESTS);
   const batch = await measure(64, 3, BATCHES);
   const batchOfInstances = await measure(64, 3, BATCHES, true);
@@ -162,13 +168,24 @@ try {
   const rows: string[][] = [
     ["case", "n", "server p50 ms", "server p99 ms", "decode p50", "infer p50", "client p50", "target", "met"],
     [
-      "cold start, 1st request",
+      "cold start: 1st request at once",
       "1",
-      `${f(cold.total)}: thread+wasm start ${f(cold.total - (cold.load ?? 0) - cold.decode - cold.infer)}, model read+load ${f(cold.load ?? NaN)}`,
+      `${f(cold.total)}: thread start and queries ${f(cold.total - (cold.load ?? 0) - cold.decode - cold.infer)}, model read+load ${f(cold.load ?? NaN)}`,
       "—",
       f(cold.decode),
       f(cold.infer),
       f(cold.client),
+      "states its load time",
+      "—",
+    ],
+    [
+      "cold start: 1st request 3 s after",
+      "1",
+      `${f(settled.total)}: thread start and queries ${f(settled.total - (settled.load ?? 0) - settled.decode - settled.infer)}, model read+load ${f(settled.load ?? NaN)}`,
+      "—",
+      f(settled.decode),
+      f(settled.infer),
+      f(settled.client),
       "states its load time",
       "—",
     ],

@@ -117,6 +117,12 @@ export function createPredictor(options: PredictorOptions) {
   }
 
   return {
+    /** Starts the threads now (TF.js and wasm load in each), so the first request pays only its model's load. */
+    start(): void {
+      if (closed) return;
+      for (let slot = 0; slot < threadCount; slot += 1) threadAt(slot);
+    },
+
     /** Top-k classes of each of `shape[0]` inputs (raw 0–255 pixels, [count, ...inputShape]). */
     async predict(source: ModelSource, pixels: Float32Array, shape: number[], k: number): Promise<Prediction> {
       if (closed) throw new PredictionError("the predictor is closed");

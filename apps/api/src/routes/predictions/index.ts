@@ -71,6 +71,8 @@ const predictions: FastifyPluginAsync = async (app) => {
   });
   // A job's files in one statement, as the job service's hot path does (Prisma's client costs several times the CPU).
   const sql = createSqlPool(config.DATABASE_URL, { poolSize: 4 });
+  // A listening API starts its inference threads at once; an injected one (tests) only when it predicts.
+  app.addHook("onListen", async () => predictor.start());
   app.addHook("onClose", async () => {
     await predictor.close();
     await sql.end();
