@@ -337,3 +337,19 @@ describe("predictions off the event loop", () => {
     expect(Math.max(...healthLatencies)).toBeLessThan(100);
   });
 });
+
+describe("OpenAPI", () => {
+  it("lists both predict routes with the answer's schema", async () => {
+    const document = (await api.app.inject({ method: "GET", url: "/openapi.json" })).json() as {
+      paths: Record<
+        string,
+        Record<string, { responses: Record<string, { content: Record<string, { schema: { properties: Record<string, unknown> } }> }> }>
+      >;
+    };
+    for (const path of ["/v1/jobs/{id}/predict", "/v1/models/{name}/versions/{ref}/predict"]) {
+      const ok = document.paths[path]?.post?.responses["200"];
+      expect(ok, path).toBeDefined();
+      expect(Object.keys(ok!.content["application/json"]!.schema.properties)).toEqual(["predictions", "model"]);
+    }
+  });
+});

@@ -29,6 +29,18 @@ const versionParams = z.strictObject({
   ref: z.string().min(1).describe("a version number (`3`) or an alias (`production`)"),
 });
 
+const predictionsSchema = z.array(
+  z.object({ top: z.array(z.object({ label: z.string(), probability: z.number() })).describe("largest first") }),
+);
+const jobPredictResponse = z.object({
+  predictions: predictionsSchema,
+  model: z.object({ jobId: z.string(), checkpoint: z.enum(["best", "last"]) }),
+});
+const versionPredictResponse = z.object({
+  predictions: predictionsSchema,
+  model: z.object({ name: z.string(), version: z.number().int() }),
+});
+
 const DESCRIPTION =
   "multipart/form-data with one or more `image` files (PNG, JPEG, WebP; resized and converted to the model's input " +
   "shape as in training), or JSON `{ instances: [[h][w][c] raw pixels 0–255] }`; at most 64 a request. The top-k " +
@@ -106,7 +118,15 @@ const predictions: FastifyPluginAsync = async (app) => {
 
   app.post(
     "/jobs/:id/predict",
-    { schema: { params: jobIdParams, querystring: jobPredictQuery, tags: ["models"], description: DESCRIPTION } },
+    {
+      schema: {
+        params: jobIdParams,
+        querystring: jobPredictQuery,
+        response: { 200: jobPredictResponse },
+        tags: ["models"],
+        description: DESCRIPTION,
+      },
+    },
     async (request, reply) => {
       const started = performance.now();
       const { id } = request.params as z.infer<typeof jobIdParams>;
@@ -118,7 +138,15 @@ const predictions: FastifyPluginAsync = async (app) => {
 
   app.post(
     "/models/:name/versions/:ref/predict",
-    { schema: { params: versionParams, querystring: versionPredictQuery, tags: ["models"], description: DESCRIPTION } },
+    {
+      schema: {
+        params: versionParams,
+        querystring: versionPredictQuery,
+        response: { 200: versionPredictResponse },
+        tags: ["models"],
+        description: DESCRIPTION,
+      },
+    },
     async (request, reply) => {
       const started = performance.now();
       const { name, ref } = request.params as z.infer<typeof versionParams>;
