@@ -4,7 +4,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import yazl from "yazl";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seededRandom } from "../../packages/engine/src/data/random.ts";
+import { seededRandom } from "@trainyard/datasets";
 import { waitFor } from "../helpers/processes.ts";
 import { startStack, type Stack } from "../helpers/stack.ts";
 

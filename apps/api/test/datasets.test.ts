@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadUploadedDataset } from "@trainyard/engine";
+import { loadUploadedDataset } from "@trainyard/datasets";
 import { multipartBody, renameInZip, solidPng, tarGz, zip, type ArchiveEntry } from "./helpers/archives.ts";
 import { auth, startTestApi, type TestApi } from "./helpers/testApi.ts";
 

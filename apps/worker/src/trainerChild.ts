@@ -1,13 +1,5 @@
-import {
-  DatasetUnavailableError,
-  initBackend,
-  loadBuiltinDataset,
-  loadUploadedDataset,
-  replicasFor,
-  train,
-  TrainingError,
-  type LoadedDataset,
-} from "@trainyard/engine";
+import { DatasetUnavailableError, loadBuiltinDataset, loadUploadedDataset, type LoadedDataset } from "@trainyard/datasets";
+import { initBackend, replicasFor, train, TrainingError } from "@trainyard/engine";
 import { ModelOptionError } from "@trainyard/models";
 import type { JobSpec } from "@trainyard/shared";
 import type { FromTrainer, ToTrainer } from "./protocol.ts";

@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { getModel } from "@trainyard/models";
 import type { JobSpec } from "@trainyard/shared";
-import { mixSeed, withSeededMathRandom } from "./data/random.ts";
+import { mixSeed } from "@trainyard/datasets";
+import { withSeededMathRandom } from "./data/random.ts";
 import { freezeLayers } from "./fineTune.ts";
 import { weightDecayMode } from "./optimizer.ts";
 import { OptimizerGroups } from "./optimizerGroups.ts";

@@ -14,7 +14,7 @@ import {
   type ImagePlan,
   type JitterOp,
 } from "../src/data/augment.ts";
-import { seededRandom } from "../src/data/random.ts";
+import { seededRandom } from "@trainyard/datasets";
 
 const spec = (input: Record<string, unknown>): AugmentationSpec => augmentationSchema.parse(input);
 const ALL = spec({

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../src/backend/index.ts";
 import { batchRanges } from "../src/data/batches.ts";
 import { batchSource, type BatchSource } from "../src/data/batchSource.ts";
-import { loadBuiltinDataset } from "../src/data/builtins.ts";
+import { loadBuiltinDataset } from "@trainyard/datasets";
 import { shuffledIndices } from "../src/data/random.ts";
 import { makeSplits } from "../src/data/splits.ts";
 import { testJobSpec } from "./support/jobSpec.ts";

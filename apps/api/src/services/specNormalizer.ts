@@ -1,6 +1,6 @@
 import { randomInt } from "node:crypto";
 import type { Db } from "@trainyard/db";
-import { builtinDatasetInfo } from "@trainyard/engine";
+import { builtinDatasetInfo } from "@trainyard/datasets";
 import { checkBuildOptions, getModelDefinition, hasModel, ModelOptionError } from "@trainyard/models";
 import type { JobSpec, ParsedJobSpec } from "@trainyard/shared";
 import { badRequest, Problem, type FieldError } from "../problems.ts";

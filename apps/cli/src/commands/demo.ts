@@ -1,6 +1,6 @@
 import { createApiKey } from "@trainyard/api";
 import { applyMigrations, createDb } from "@trainyard/db";
-import { builtinDatasetInfo } from "@trainyard/engine";
+import { builtinDatasetInfo } from "@trainyard/datasets";
 import { parseOptions, requireInt } from "../args.ts";
 import { ApiClient } from "../client.ts";
 import { freePort } from "../net.ts";

@@ -12,9 +12,8 @@ import type { JobSpec } from "@trainyard/shared";
 import { startWorkerThread, ThreadChannel } from "../workerThread.ts";
 import { AUGMENT_SALT, augmentBatch, hasAugmentation, planAugmentation } from "./augment.ts";
 import { assembleBatch, type BatchShape } from "./batches.ts";
-import { mixSeed, seededRandom } from "./random.ts";
+import { mixSeed, seededRandom, type LoadedDataset } from "@trainyard/datasets";
 import type { IndexedSplit } from "./splits.ts";
-import type { LoadedDataset } from "./types.ts";
 import type { FromLoader, ToLoader } from "./loaderProtocol.ts";
 
 export interface Batch {

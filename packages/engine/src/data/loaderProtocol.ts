@@ -1,6 +1,6 @@
 import type { JobSpec } from "@trainyard/shared";
 import type { BatchShape } from "./batches.ts";
-import type { LoadedDataset } from "./types.ts";
+import type { LoadedDataset } from "@trainyard/datasets";
 
 /** Trainer → batch loader thread. */
 export type ToLoader =

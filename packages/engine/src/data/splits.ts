@@ -1,5 +1,5 @@
-import { identityIndices, mixSeed, shuffledIndices } from "./random.ts";
-import type { ImageSplit, LoadedDataset } from "./types.ts";
+import { mixSeed, type ImageSplit, type LoadedDataset } from "@trainyard/datasets";
+import { identityIndices, shuffledIndices } from "./random.ts";
 
 /** Indices into the data set's own arrays; copying images is left to batch assembly. */
 export interface IndexedSplit {

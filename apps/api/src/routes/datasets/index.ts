@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { builtinDatasetInfo, listBuiltinDatasets } from "@trainyard/engine";
+import { builtinDatasetInfo, listBuiltinDatasets } from "@trainyard/datasets";
 import multipart from "../../plugins/external/multipart.ts";
 import { conflict } from "../../problems.ts";
 import { builtinDatasetView, datasetView } from "../../services/datasets/view.ts";

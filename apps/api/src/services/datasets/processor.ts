@@ -1,6 +1,6 @@
 import { open, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { seededRandom, UPLOADED_DATASET_META, type UploadedDatasetMeta, type UploadedSplitFiles } from "@trainyard/engine";
+import { seededRandom, UPLOADED_DATASET_META, type UploadedDatasetMeta, type UploadedSplitFiles } from "@trainyard/datasets";
 import { extractArchive, type ArchiveKind, type ExtractLimits } from "./archive.ts";
 import { DatasetError, formatBytes } from "./errors.ts";
 import { chooseShape, decodeImage, probeImage, type ImageShape } from "./images.ts";

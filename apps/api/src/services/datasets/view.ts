@@ -1,5 +1,5 @@
 import type { Dataset } from "@trainyard/db";
-import type { BuiltinDatasetInfo } from "@trainyard/engine";
+import type { BuiltinDatasetInfo } from "@trainyard/datasets";
 
 const BUILTIN_CREATED_AT = "1970-01-01T00:00:00.000Z";
 
