@@ -24,6 +24,24 @@ export default tseslint.config(
     },
   },
   {
+    // The API and the CLI read data sets through @trainyard/datasets; only the worker (and benchmarks and
+    // end-to-end tests) train, so only they import the engine. The CLI's doctor is the one exception:
+    // its probes start a backend the way a training child does (the engine's initBackend).
+    files: ["apps/api/**/*.ts", "apps/cli/**/*.ts"],
+    ignores: ["apps/cli/src/commands/doctor.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: [{ name: "@trainyard/engine", message: "The API and the CLI do not train: import data sets from @trainyard/datasets." }],
+          patterns: [
+            { group: ["**/packages/engine/**"], message: "The API and the CLI do not train: import data sets from @trainyard/datasets." },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ["**/*.mjs", "scripts/**"],
     languageOptions: { globals: { process: "readonly", console: "readonly" } },
   },
