@@ -1,6 +1,4 @@
 export { initBackend, replicasFor, type BackendInfo, type BackendPreference } from "./backend/index.ts";
-// The engine's own tests train on a built-in data set; everything else imports data sets from @trainyard/datasets.
-export { loadBuiltinDataset } from "@trainyard/datasets";
 export { augmentBatch, hasAugmentation, type AugmentationSpec } from "./data/augment.ts";
 export { TrainingError } from "./errors.ts";
 export { exportModel, loadExportedWeights, WEIGHTS_FILE, type ExportedModel, type OptimizerState } from "./modelExport.ts";

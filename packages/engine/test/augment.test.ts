@@ -3,7 +3,7 @@ import { augmentationSchema, jobSpecInputSchema, type JobSpec } from "@trainyard
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../src/backend/index.ts";
 import { decodeExportedWeights } from "../src/modelExport.ts";
-import { loadBuiltinDataset, train, type ExportedModel, type TrainerHooks, type TrainingCheckpoint } from "../src/index.ts";
+import { train, type ExportedModel, type TrainerHooks, type TrainingCheckpoint } from "../src/index.ts";
 import {
   applyAugmentation,
   augmentBatch,
@@ -14,7 +14,7 @@ import {
   type ImagePlan,
   type JitterOp,
 } from "../src/data/augment.ts";
-import { seededRandom } from "@trainyard/datasets";
+import { loadBuiltinDataset, seededRandom } from "@trainyard/datasets";
 
 const spec = (input: Record<string, unknown>): AugmentationSpec => augmentationSchema.parse(input);
 const ALL = spec({

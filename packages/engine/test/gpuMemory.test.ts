@@ -7,7 +7,8 @@ import { getModel } from "@trainyard/models";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deviceErrorKind, releaseWebGpu, takeDeviceError } from "../src/backend/webgpu.ts";
 import { GpuMemoryGuard } from "../src/gpuMemory.ts";
-import { initBackend, loadBuiltinDataset, train, TrainingError } from "../src/index.ts";
+import { initBackend, train, TrainingError } from "../src/index.ts";
+import { loadBuiltinDataset } from "@trainyard/datasets";
 import { testJobSpec } from "./support/jobSpec.ts";
 
 beforeAll(async () => {

@@ -7,57 +7,16 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JobSpec } from "@trainyard/shared";
-import { initBackend, loadBuiltinDataset, train, type ExportedModel, type TrainerHooks, type TrainingOutcome } from "../src/index.ts";
+import { initBackend, train } from "../src/index.ts";
+import { loadBuiltinDataset } from "@trainyard/datasets";
 import { releaseWebGpu } from "../src/backend/webgpu.ts";
-import { decodeExportedWeights, exportModel } from "../src/modelExport.ts";
 import { ReplicaGroup } from "../src/replicas/group.ts";
 import { TrainingReplica } from "../src/trainingReplica.ts";
-import type { TrainingStart } from "../src/trainingTypes.ts";
 import { testJobSpec } from "./support/jobSpec.ts";
+import { completed, maxRelativeDifference, quietHooks, sameStart } from "./support/replicaComparison.ts";
 
 /** Dawn's adapter option matches a part of the adapter's name. */
 const ADAPTER = "llvmpipe";
-
-const hooks: TrainerHooks = { onProgress: () => undefined, onEpoch: async () => undefined, stopRequested: () => null };
-
-async function weightsOf(model: ExportedModel): Promise<Record<string, Float32Array>> {
-  const named = decodeExportedWeights(model);
-  const entries = await Promise.all(
-    Object.entries(named).map(async ([name, tensor]) => [name, (await tensor.data()) as Float32Array] as const),
-  );
-  tf.dispose(Object.values(named));
-  return Object.fromEntries(entries);
-}
-
-/** Largest |a − b| over every weight, relative to max(1, |a|). */
-async function maxRelativeDifference(a: ExportedModel, b: ExportedModel): Promise<number> {
-  const [wa, wb] = await Promise.all([weightsOf(a), weightsOf(b)]);
-  expect(Object.keys(wb).sort()).toEqual(Object.keys(wa).sort());
-  let max = 0;
-  for (const name of Object.keys(wa)) {
-    for (let i = 0; i < wa[name].length; i++) max = Math.max(max, Math.abs(wa[name][i] - wb[name][i]) / Math.max(1, Math.abs(wa[name][i])));
-  }
-  return max;
-}
-
-/** An "epoch 0" checkpoint: both runs of a comparison start from the same initial weights. */
-async function sameStart(spec: JobSpec, classes: number): Promise<TrainingStart> {
-  const initial = TrainingReplica.build(spec, classes, spec.training.optimizer.learningRate);
-  const [model, optimizer] = [await exportModel(initial.model), await initial.optimizer.exportState()];
-  initial.dispose();
-  return {
-    resumeFrom: {
-      checkpoint: { epoch: 0, partial: null, model, optimizer, bestEpoch: 0, bestMetric: null, epochsWithoutImprovement: 0 },
-      best: null,
-    },
-  };
-}
-
-function completed(outcome: TrainingOutcome) {
-  if (outcome.status !== "completed") throw new Error(`training ${outcome.status}`);
-  return outcome;
-}
 
 beforeAll(async () => {
   const info = await initBackend("webgpu", { env: { TRAINYARD_WEBGPU_ADAPTER: ADAPTER } });
@@ -92,10 +51,10 @@ describe("data-parallel training on WebGPU adapters", () => {
       test: { images: data.test.images.subarray(0, 64 * 784), labels: data.test.labels.subarray(0, 64), count: 64 },
     };
     const start = await sameStart(spec, data.classes.length);
-    const single = completed(await train(spec, small, hooks, start, { adapters: [ADAPTER] }));
+    const single = completed(await train(spec, small, quietHooks, start, { adapters: [ADAPTER] }));
     const lines: string[] = [];
     const parallel = completed(
-      await train(spec, small, { ...hooks, onLog: (line) => void lines.push(line) }, start, { adapters: [ADAPTER, ADAPTER] }),
+      await train(spec, small, { ...quietHooks, onLog: (line) => void lines.push(line) }, start, { adapters: [ADAPTER, ADAPTER] }),
     );
     expect(lines).toEqual([`2 data-parallel replicas (webgpu threads on adapters ${ADAPTER}, ${ADAPTER}); each batch split 16 + 16`]);
     const difference = await maxRelativeDifference(single.last, parallel.last);

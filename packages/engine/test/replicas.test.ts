@@ -1,54 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JobSpec } from "@trainyard/shared";
-import { initBackend, loadBuiltinDataset, train, type ExportedModel, type TrainerHooks, type TrainingOutcome } from "../src/index.ts";
-import { decodeExportedWeights, exportModel } from "../src/modelExport.ts";
-import type { TrainingStart } from "../src/trainingTypes.ts";
+import { initBackend, train } from "../src/index.ts";
+import { loadBuiltinDataset } from "@trainyard/datasets";
 import { ReplicaGroup, splitBatch } from "../src/replicas/group.ts";
 import { shardBounds } from "../src/replicas/layout.ts";
 import { TrainingReplica } from "../src/trainingReplica.ts";
 import { testJobSpec } from "./support/jobSpec.ts";
+import { completed, maxRelativeDifference, quietHooks, sameStart } from "./support/replicaComparison.ts";
 
 const specOf = (input: Record<string, unknown>) => testJobSpec(input, { seed: 5 });
-
-const hooks: TrainerHooks = { onProgress: () => undefined, onEpoch: async () => undefined, stopRequested: () => null };
-
-function weightsOf(model: ExportedModel): Record<string, Float32Array> {
-  const named = decodeExportedWeights(model);
-  const values = Object.fromEntries(Object.entries(named).map(([name, tensor]) => [name, tensor.dataSync() as Float32Array]));
-  tf.dispose(Object.values(named));
-  return values;
-}
-
-/** Largest |a − b| over every weight, relative to max(1, |a|). */
-function maxRelativeDifference(a: ExportedModel, b: ExportedModel): number {
-  const wa = weightsOf(a);
-  const wb = weightsOf(b);
-  expect(Object.keys(wb).sort()).toEqual(Object.keys(wa).sort());
-  let max = 0;
-  for (const name of Object.keys(wa)) {
-    for (let i = 0; i < wa[name].length; i++) max = Math.max(max, Math.abs(wa[name][i] - wb[name][i]) / Math.max(1, Math.abs(wa[name][i])));
-  }
-  return max;
-}
-
-/** An "epoch 0" checkpoint: both runs of a comparison start from the same initial weights. */
-async function sameStart(spec: JobSpec, classes: number): Promise<TrainingStart> {
-  const initial = TrainingReplica.build(spec, classes, spec.training.optimizer.learningRate);
-  const [model, optimizer] = [await exportModel(initial.model), await initial.optimizer.exportState()];
-  initial.dispose();
-  return {
-    resumeFrom: {
-      checkpoint: { epoch: 0, partial: null, model, optimizer, bestEpoch: 0, bestMetric: null, epochsWithoutImprovement: 0 },
-      best: null,
-    },
-  };
-}
-
-function completed(outcome: TrainingOutcome) {
-  if (outcome.status !== "completed") throw new Error(`training ${outcome.status}`);
-  return outcome;
-}
 
 beforeAll(async () => {
   await initBackend("wasm", { kernelThreads: 1 });
@@ -106,7 +66,7 @@ describe("data-parallel training (wasm)", () => {
       const spec = specOf({ training: { epochs: 1, batchSize: 99, maxTrainSamples: 1000, validationSplit: 0, optimizer } });
       const data = loadBuiltinDataset("synthetic-shapes");
       const start = await sameStart(spec, data.classes.length);
-      const single = completed(await train(spec, data, hooks, start, { replicas: 1 }));
+      const single = completed(await train(spec, data, quietHooks, start, { replicas: 1 }));
       const metrics: number[][] = [];
       const lines: string[] = [];
       const parallel = completed(
@@ -114,7 +74,7 @@ describe("data-parallel training (wasm)", () => {
           spec,
           data,
           {
-            ...hooks,
+            ...quietHooks,
             onEpoch: async (r) => void metrics.push([r.metrics.trainLoss, r.metrics.trainAccuracy]),
             onLog: (line) => void lines.push(line),
           },
@@ -122,7 +82,7 @@ describe("data-parallel training (wasm)", () => {
           { replicas },
         ),
       );
-      expect(maxRelativeDifference(single.last, parallel.last)).toBeLessThan(tolerance);
+      expect(await maxRelativeDifference(single.last, parallel.last)).toBeLessThan(tolerance);
       expect(parallel.result.testAccuracy).toBeCloseTo(single.result.testAccuracy, 3);
       expect(metrics).toHaveLength(1);
       const split = replicas === 2 ? "50 + 49" : "33 + 33 + 33";

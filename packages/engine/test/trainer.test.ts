@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { initBackend, loadBuiltinDataset, train, type ExportedModel, type TrainerHooks, type TrainingCheckpoint } from "../src/index.ts";
+import { initBackend, train, type ExportedModel, type TrainerHooks, type TrainingCheckpoint } from "../src/index.ts";
+import { loadBuiltinDataset } from "@trainyard/datasets";
 import { decodeExportedWeights } from "../src/modelExport.ts";
 import { testJobSpec } from "./support/jobSpec.ts";
 
