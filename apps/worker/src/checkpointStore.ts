@@ -49,9 +49,8 @@ export async function saveCheckpoint(tx: Prisma.TransactionClient, jobId: string
   });
 }
 
-/** A job's `best` or `last` model, or null if it has none (yet). */
-export async function loadModel(db: Db, jobId: string, kind: "best" | "last"): Promise<ExportedModel | null> {
-  const artifacts = await db.artifact.findMany({ where: { jobId, kind, name: { in: ["model.json", WEIGHTS_FILE] } } });
+/** The model a set of artifacts holds (its model.json and weights), or null if one is missing. */
+async function readModelArtifacts(db: Db, artifacts: { id: string; name: string }[]): Promise<ExportedModel | null> {
   const modelJson = artifacts.find((artifact) => artifact.name === "model.json");
   const weights = artifacts.find((artifact) => artifact.name === WEIGHTS_FILE);
   if (!modelJson || !weights) return null;
@@ -59,6 +58,12 @@ export async function loadModel(db: Db, jobId: string, kind: "best" | "last"): P
     modelJson: JSON.parse((await readArtifact(db, modelJson.id)).toString("utf8")),
     weights: new Uint8Array(await readArtifact(db, weights.id)),
   };
+}
+
+/** A job's `best` or `last` model, or null if it has none (yet). */
+export async function loadModel(db: Db, jobId: string, kind: "best" | "last"): Promise<ExportedModel | null> {
+  const artifacts = await db.artifact.findMany({ where: { jobId, kind, name: { in: ["model.json", WEIGHTS_FILE] } } });
+  return readModelArtifacts(db, artifacts);
 }
 
 /** A registered model version (`fineTune.fromModel`, pinned at submit to `name@version`), or null if it is gone. */
@@ -69,13 +74,7 @@ export async function loadRegisteredModel(db: Db, tenantId: string, fromModel: s
     include: { artifacts: { include: { artifact: true } } },
   });
   const artifacts = version?.artifacts.map((link) => link.artifact) ?? [];
-  const modelJson = artifacts.find((artifact) => artifact.name === "model.json");
-  const weights = artifacts.find((artifact) => artifact.name === WEIGHTS_FILE);
-  if (!modelJson || !weights) return null;
-  return {
-    modelJson: JSON.parse((await readArtifact(db, modelJson.id)).toString("utf8")),
-    weights: new Uint8Array(await readArtifact(db, weights.id)),
-  };
+  return readModelArtifacts(db, artifacts);
 }
 
 /** The state to resume from, if an earlier attempt left a checkpoint. */
