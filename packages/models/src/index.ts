@@ -11,7 +11,16 @@ import "./shufflenet.ts";
 import "./efficientnet.ts";
 
 export { ModelOptionError, UnknownModelError } from "./errors.ts";
-export { formatBytes, layerOutputFloats, memoryEstimate, memoryEstimateOf, type MemoryEstimate, type OptimizerName } from "./memory.ts";
+export {
+  activationFloatsPerSample,
+  formatBytes,
+  layerOutputFloats,
+  memoryEstimate,
+  memoryEstimateOf,
+  type MemoryEstimate,
+  type ModelCounts,
+  type OptimizerName,
+} from "./memory.ts";
 export { ChannelPool, ChannelShuffle, ChannelSlice, StochasticDepth } from "./custom-layers.ts";
 export { PREPROCESS_LAYER } from "./input.ts";
 export { describeModel, type LayerSummary, type ModelSummary } from "./summary.ts";

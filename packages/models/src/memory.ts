@@ -28,18 +28,32 @@ export function layerOutputFloats(model: tf.LayersModel): number[] {
   });
 }
 
-/**
- * Training memory of one device for a built model and batch size: what a dry run reports, and
- * what an out-of-memory failure quotes so that a user can pick a batch size.
- */
-export function memoryEstimate(model: tf.LayersModel, batchSize: number, optimizer: OptimizerName): MemoryEstimate {
-  const activationFloatsPerSample = layerOutputFloats(model).reduce((a, b) => a + b, 0);
-  return memoryEstimateOf({ parameters: model.countParams(), activationFloatsPerSample }, batchSize, optimizer);
+/** Floats of all layer outputs for one sample: what training keeps for the backward pass. */
+export function activationFloatsPerSample(model: tf.LayersModel): number {
+  return layerOutputFloats(model).reduce((a, b) => a + b, 0);
 }
 
-/** memoryEstimate from the counts alone (describeModel's), for a model that is never built. */
+/** The counts the memory model needs: a ModelSummary (describeModel) has them, and so does a built model. */
+export interface ModelCounts {
+  totalParams: number;
+  activationFloatsPerSample: number;
+}
+
+/**
+ * Training memory of one device for a built model and batch size: what an out-of-memory failure
+ * quotes so that a user can pick a batch size.
+ */
+export function memoryEstimate(model: tf.LayersModel, batchSize: number, optimizer: OptimizerName): MemoryEstimate {
+  return memoryEstimateOf(
+    { totalParams: model.countParams(), activationFloatsPerSample: activationFloatsPerSample(model) },
+    batchSize,
+    optimizer,
+  );
+}
+
+/** memoryEstimate from the counts alone (a described model's summary, never built): what a dry run reports. */
 export function memoryEstimateOf(
-  { parameters, activationFloatsPerSample }: { parameters: number; activationFloatsPerSample: number },
+  { totalParams: parameters, activationFloatsPerSample }: ModelCounts,
   batchSize: number,
   optimizer: OptimizerName,
 ): MemoryEstimate {

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { layerOutputFloats } from "./memory.ts";
+import { activationFloatsPerSample } from "./memory.ts";
 import { checkBuildOptions, getModelDefinition } from "./registry.ts";
 import type { BuildOptions, InputShape } from "./types.ts";
 
@@ -87,7 +87,7 @@ export function describeModel(name: string, options: BuildOptions): ModelSummary
         trainableParams: countOf(model.trainableWeights),
         totalParams: countOf(model.weights),
         layers,
-        activationFloatsPerSample: layerOutputFloats(model).reduce((a, b) => a + b, 0),
+        activationFloatsPerSample: activationFloatsPerSample(model),
       };
     });
     return summary!;

@@ -20,11 +20,7 @@ export async function estimateJob(
     { inputShape: spec.inputShape, classes, options: spec.architectureOptions },
     { classes: "dataset", inputShape: "inputShape", architectureOptions: "architectureOptions" },
   );
-  const memory = memoryEstimateOf(
-    { parameters: summary.totalParams, activationFloatsPerSample: summary.activationFloatsPerSample },
-    spec.training.batchSize,
-    spec.training.optimizer.type,
-  );
+  const memory = memoryEstimateOf(summary, spec.training.batchSize, spec.training.optimizer.type);
   const usable = Math.round(trainCount * (1 - spec.training.validationSplit));
   const trainSamples = Math.min(usable, spec.training.maxTrainSamples ?? usable);
   const stepsPerEpoch = Math.ceil(trainSamples / spec.training.batchSize);
