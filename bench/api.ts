@@ -13,7 +13,7 @@
  * Needs PostgreSQL and Redis as the tests do (TRAINYARD_TEST_DATABASE_SERVER, TRAINYARD_TEST_REDIS_URL);
  * a fresh database is created and dropped. A benchmark, not a timed test: numbers depend on the machine.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -25,6 +25,7 @@ import { createApiKey } from "@trainyard/api";
 import { createDb } from "@trainyard/db";
 import { createTestDatabase, TEST_REDIS_URL, uniqueQueuePrefix } from "../tests/helpers/database.ts";
 import { deleteQueueKeys } from "../tests/helpers/redis.ts";
+import { startServer, stopServer } from "./serverProcess.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -45,27 +46,6 @@ const STREAMS = Number(args.streams);
 const ONLY = new Set(args.only.split(","));
 const SKIPPED: Load = { requestsPerSecond: NaN, cpuMsPerRequest: NaN, p50: NaN, p99: NaN, non2xx: 0, errors: 0 };
 const JOB = { architecture: "lenet", dataset: { name: "synthetic-shapes" }, training: { epochs: 1 } };
-
-/** Starts a script in a child process that reports its port once listening. */
-function start(script: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(new URL(script, import.meta.url), {
-    env,
-    execArgv: ["--import", "tsx"],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  return new Promise((resolve, reject) => {
-    child.once("message", (message: { port: number }) => resolve({ child, port: message.port }));
-    child.once("exit", (code) => reject(new Error(`${script} exited with code ${code}`)));
-  });
-}
-
-async function stop(child: ChildProcess) {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-  if (child.exitCode === null) child.kill("SIGKILL");
-}
 
 interface Load {
   requestsPerSecond: number;
@@ -139,8 +119,8 @@ try {
     TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT: "0",
     TRAINYARD_MAX_EVENT_STREAMS_PER_KEY: String(STREAMS + 10),
   };
-  const bare = await start("./api-bare.ts", env);
-  const api = await start("./api-server.ts", { ...env, ...(args.profile ? { TRAINYARD_BENCH_PROFILE: args.profile } : {}) });
+  const bare = await startServer("./api-bare.ts", env);
+  const api = await startServer("./api-server.ts", { ...env, ...(args.profile ? { TRAINYARD_BENCH_PROFILE: args.profile } : {}) });
   children.push(bare.child, api.child);
   const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
   const base = `http://127.0.0.1:${api.port}`;
@@ -226,7 +206,7 @@ try {
     console.log(`\nnon-2xx or errors: ${[bareRun, getRun, postRun].map((run) => `${run.non2xx}/${run.errors}`).join(", ")}`);
   }
 } finally {
-  for (const child of children) await stop(child);
+  for (const child of children) await stopServer(child);
   await deleteQueueKeys(queuePrefix);
   await database.drop();
   await rm(dataDir, { recursive: true, force: true });

@@ -12,7 +12,7 @@
  * Needs PostgreSQL and Redis as the tests do (TRAINYARD_TEST_DATABASE_SERVER, TRAINYARD_TEST_REDIS_URL).
  * Options: --requests N (one-image requests, default 300), --batches N (64-image requests, default 40).
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,32 +23,13 @@ import { createDb, putArtifact } from "@trainyard/db";
 import { randomLenet } from "../packages/inference/test/lenet.ts";
 import { createTestDatabase, TEST_REDIS_URL, uniqueQueuePrefix } from "../tests/helpers/database.ts";
 import { deleteQueueKeys } from "../tests/helpers/redis.ts";
+import { startServer, stopServer } from "./serverProcess.ts";
 
 const { values: args } = parseArgs({
   options: { requests: { type: "string", default: "300" }, batches: { type: "string", default: "40" } },
 });
 const REQUESTS = Number(args.requests);
 const BATCHES = Number(args.batches);
-
-function startApi(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(new URL("./api-server.ts", import.meta.url), {
-    env,
-    execArgv: ["--import", "tsx"],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  return new Promise((resolve, reject) => {
-    child.once("message", (message: { port: number }) => resolve({ child, port: message.port }));
-    child.once("exit", (code) => reject(new Error(`the API exited with code ${code}`)));
-  });
-}
-
-async function stopApi(child: ChildProcess) {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-  if (child.exitCode === null) child.kill("SIGKILL");
-}
 
 /** Server-Timing durations by name. */
 function serverTiming(header: string | null): Record<string, number> {
@@ -84,7 +65,7 @@ let api: { child: ChildProcess; port: number } | null = null;
 try {
   const { key } = await createApiKey(db, "bench");
   const headers = { authorization: `Bearer ${key}` };
-  api = await startApi(env);
+  api = await startServer("./api-server.ts", env);
   const base = `http://127.0.0.1:${api.port}/v1`;
   const submitted = await fetch(`${base}/jobs`, {
     method: "POST",
@@ -108,8 +89,8 @@ try {
     await putArtifact(tx, { jobId, kind: "meta", name: "labels.json", contentType: "application/json", data: names });
   });
   // A fresh API process: its first prediction starts the inference thread and loads the model.
-  await stopApi(api.child);
-  api = await startApi(env);
+  await stopServer(api.child);
+  api = await startServer("./api-server.ts", env);
   let url = `http://127.0.0.1:${api.port}/v1/jobs/${jobId}/predict`;
 
   const pixels = Buffer.from(Array.from({ length: 28 * 28 }, (_, index) => (index * 29) % 256));
@@ -150,8 +131,8 @@ try {
 
   const cold = await request(1);
   // Restarted again, the first request 3 s later: the listening API started its inference thread meanwhile.
-  await stopApi(api.child);
-  api = await startApi(env);
+  await stopServer(api.child);
+  api = await startServer("./api-server.ts", env);
   url = `http://127.0.0.1:${api.port}/v1/jobs/${jobId}/predict`;
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const settled = await request(1);
@@ -216,7 +197,7 @@ try {
   console.log(`|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`);
   for (const row of rows.slice(1)) console.log(line(row));
 } finally {
-  if (api) await stopApi(api.child);
+  if (api) await stopServer(api.child);
   await db.$disconnect();
   await deleteQueueKeys(queuePrefix);
   await database.drop();
