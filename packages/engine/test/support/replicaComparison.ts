@@ -1,9 +1,11 @@
 /** What the replica tests compare: two runs of one spec from the same start, weight by weight. */
 import * as tf from "@tensorflow/tfjs";
 import type { JobSpec } from "@trainyard/shared";
+import { loadBuiltinDataset } from "@trainyard/datasets";
 import { expect } from "vitest";
 import type { ExportedModel, TrainerHooks, TrainingOutcome } from "../../src/index.ts";
 import { decodeExportedWeights, exportModel } from "../../src/modelExport.ts";
+import type { ReplicaGroup } from "../../src/replicas/group.ts";
 import { TrainingReplica } from "../../src/trainingReplica.ts";
 import type { TrainingStart } from "../../src/trainingTypes.ts";
 
@@ -46,4 +48,35 @@ export async function sameStart(spec: JobSpec, classes: number): Promise<Trainin
 export function completed(outcome: TrainingOutcome) {
   if (outcome.status !== "completed") throw new Error(`training ${outcome.status}`);
   return outcome;
+}
+
+/**
+ * Steps a replica group on the first `count` images of synthetic-shapes for each count (a last
+ * count of 1 leaves the other replicas without samples: they must still reduce their shards and
+ * apply the update), checking each step's loss and hits and that no step after the first (which
+ * creates the optimizer's slots) leaves tensors behind; then that every replica holds exactly
+ * replica 0's weights.
+ */
+export async function stepAndExpectInSync(group: ReplicaGroup, counts: number[]): Promise<void> {
+  const data = loadBuiltinDataset("synthetic-shapes");
+  let tensorsAfterFirstStep = 0;
+  for (const count of counts) {
+    const x = tf.tensor4d(new Float32Array(data.train.images.subarray(0, count * 784)), [count, 28, 28, 1]);
+    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(data.train.labels.subarray(0, count), "int32"), 10).toFloat());
+    const step = await group.step(x, y, 0.1);
+    expect(Number.isFinite(step.loss)).toBe(true);
+    expect(step.hits).toBeGreaterThanOrEqual(0);
+    expect(step.hits).toBeLessThanOrEqual(count);
+    tf.dispose([x, y]);
+    if (tensorsAfterFirstStep === 0) tensorsAfterFirstStep = tf.memory().numTensors;
+    else expect(tf.memory().numTensors).toBe(tensorsAfterFirstStep);
+  }
+  const [own, ...others] = await group.weights();
+  expect(others).toHaveLength(group.size - 1);
+  for (const other of others) {
+    expect(other.length).toBe(own.length);
+    let differing = 0;
+    for (let i = 0; i < own.length; i++) if (own[i] !== other[i]) differing += 1;
+    expect(differing).toBe(0);
+  }
 }
