@@ -1,9 +1,9 @@
 import type { Readable } from "node:stream";
 import yazl from "yazl";
-import { readArtifact, streamArtifact, type Artifact, type Db, type Job } from "@trainyard/db";
+import { streamArtifact, type Artifact, type Db, type Job } from "@trainyard/db";
 import { conflict, notFound } from "../problems.ts";
 import { withoutSecrets } from "./jobView.ts";
-import { createModelRegistry, type CheckpointChoice, type ResolvedModelVersion } from "./models.ts";
+import { createModelRegistry, readJobLabels, type CheckpointChoice, type ResolvedModelVersion } from "./models.ts";
 
 export type { CheckpointChoice } from "./models.ts";
 
@@ -67,11 +67,10 @@ export function createModelArtifactService(db: Db) {
     /** model.json, weights, labels.json and trainyard.json (spec, metrics, preprocessing) in one zip. */
     async zip(job: Job, checkpoint: CheckpointChoice): Promise<Readable> {
       const artifacts = await artifactsOf(job.id, checkpoint);
-      const labels = await db.artifact.findFirst({ where: { jobId: job.id, kind: "meta", name: "labels.json" } });
       const metrics = await db.epochMetric.findMany({ where: { jobId: job.id }, orderBy: { epoch: "asc" } });
       return zip({
         artifacts,
-        labels: labels ? await readArtifact(db, labels.id) : Buffer.from("[]"),
+        labels: (await readJobLabels(db, job.id)) ?? Buffer.from("[]"),
         description: {
           jobId: job.id,
           checkpoint,

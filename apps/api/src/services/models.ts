@@ -38,6 +38,12 @@ export interface ResolvedModelVersion {
   createdAt: Date;
 }
 
+/** A job's labels.json as stored (null when it has none): the registry and the download read it alike. */
+export async function readJobLabels(db: Db | Prisma.TransactionClient, jobId: string): Promise<Buffer | null> {
+  const labels = await db.artifact.findFirst({ where: { jobId, kind: "meta", name: "labels.json" } });
+  return labels ? readArtifact(db, labels.id) : null;
+}
+
 function refOf(ref: string | number): { version: number } | { alias: string } {
   if (typeof ref === "number") return { version: ref };
   if (/^\d{1,9}$/.test(ref)) return { version: Number(ref) };
@@ -157,8 +163,8 @@ export function createModelRegistry(db: Db) {
         const artifacts = await tx.artifact.findMany({ where: { jobId: job.id, kind: input.checkpoint } });
         const modelJson = artifacts.find((artifact) => artifact.name === "model.json");
         if (!modelJson) throw conflict(`job ${job.id} has no ${input.checkpoint} checkpoint`);
-        const labelsArtifact = await tx.artifact.findFirst({ where: { jobId: job.id, kind: "meta", name: "labels.json" } });
-        const labels = labelsArtifact ? (JSON.parse((await readArtifact(tx, labelsArtifact.id)).toString("utf8")) as string[]) : [];
+        const labelsJson = await readJobLabels(tx, job.id);
+        const labels = labelsJson ? (JSON.parse(labelsJson.toString("utf8")) as string[]) : [];
         const checkpoint = modelJson.checkpointId ? await tx.checkpoint.findUnique({ where: { id: modelJson.checkpointId } }) : null;
         const epochRow = checkpoint
           ? await tx.epochMetric.findUnique({ where: { jobId_epoch: { jobId: job.id, epoch: checkpoint.epoch } } })
