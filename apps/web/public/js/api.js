@@ -1,5 +1,6 @@
 // @ts-check
 /** The API from the browser: the key lives in localStorage and goes out as a Bearer header. */
+import { h, replace } from "./dom.js";
 
 const KEY_STORAGE = "trainyard.apiKey";
 
@@ -153,6 +154,31 @@ export async function download(path, fallbackName) {
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
   return name;
+}
+
+/**
+ * Makes `button` download `path` (saved as `name` unless the answer names the file) with the key,
+ * reporting the outcome in `message`; the button is disabled meanwhile.
+ * @param {HTMLButtonElement} button
+ * @param {HTMLElement} message
+ * @param {string} path
+ * @param {string} name
+ * @param {{ preparing?: boolean, onSettled?: () => void }} [options] preparing: say so in `message` while it downloads
+ */
+export function downloadOnClick(button, message, path, name, { preparing = false, onSettled } = {}) {
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    if (preparing) replace(message, `Preparing ${name}…`);
+    try {
+      const saved = await download(path, name);
+      replace(message, `Downloaded ${saved}.`);
+    } catch (error) {
+      replace(message, h("span", { class: "error" }, `Could not download: ${error instanceof Error ? error.message : String(error)}`));
+    } finally {
+      button.disabled = false;
+      onSettled?.();
+    }
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 // @ts-check
 /** One job: spec, status, progress, live curves from the event stream, cancel, downloads. */
-import { api, ApiError, authHeaders, download, notifyUnauthorized } from "../api.js";
+import { api, ApiError, authHeaders, downloadOnClick, notifyUnauthorized } from "../api.js";
 import { lineChart } from "../chart.js";
 import { dataTable, definitionList, formatDuration, formatNumber, formatPercent, h, replace, statusBadge, timeElement } from "../dom.js";
 import { followEventStream, StreamHttpError } from "../sse.js";
@@ -387,32 +387,10 @@ export async function jobView({ main, params, signal }) {
     }
   });
 
-  /**
-   * @param {HTMLButtonElement} button
-   * @param {string} path
-   * @param {string} name
-   */
-  function downloadButton(button, path, name) {
-    button.addEventListener("click", async () => {
-      button.disabled = true;
-      replace(actionMessage, `Preparing ${name}…`);
-      try {
-        const saved = await download(path, name);
-        replace(actionMessage, `Downloaded ${saved}.`);
-      } catch (error) {
-        replace(
-          actionMessage,
-          h("span", { class: "error" }, `Could not download: ${error instanceof Error ? error.message : String(error)}`),
-        );
-      } finally {
-        button.disabled = false;
-        renderStatus();
-      }
-    });
-  }
-  downloadButton(downloadBest, `${base}/model?checkpoint=best`, `${id}-best.zip`);
-  downloadButton(downloadLast, `${base}/model?checkpoint=last`, `${id}-last.zip`);
-  downloadButton(downloadCsv, `${base}/metrics?format=csv`, `${id}-metrics.csv`);
+  const downloadOptions = { preparing: true, onSettled: renderStatus };
+  downloadOnClick(downloadBest, actionMessage, `${base}/model?checkpoint=best`, `${id}-best.zip`, downloadOptions);
+  downloadOnClick(downloadLast, actionMessage, `${base}/model?checkpoint=last`, `${id}-last.zip`, downloadOptions);
+  downloadOnClick(downloadCsv, actionMessage, `${base}/metrics?format=csv`, `${id}-metrics.csv`, downloadOptions);
 
   renderJob();
   renderCharts();

@@ -1,6 +1,6 @@
 // @ts-check
 /** The model registry: every registered model, and one model's versions with their aliases and metrics. */
-import { api, download } from "../api.js";
+import { api, downloadOnClick } from "../api.js";
 import { dataTable, formatPercent, h, replace, timeElement } from "../dom.js";
 
 /**
@@ -95,22 +95,7 @@ export async function modelView({ main, params, signal }) {
           {},
           model.versions.map((/** @type {any} */ version) => {
             const button = h("button", { type: "button", "data-download": String(version.version) }, "zip");
-            button.addEventListener("click", async () => {
-              button.disabled = true;
-              try {
-                replace(
-                  message,
-                  `Downloaded ${await download(`${base}/${version.version}/model`, `${model.name}-${version.version}.zip`)}.`,
-                );
-              } catch (error) {
-                replace(
-                  message,
-                  h("span", { class: "error" }, `Could not download: ${error instanceof Error ? error.message : String(error)}`),
-                );
-              } finally {
-                button.disabled = false;
-              }
-            });
+            downloadOnClick(button, message, `${base}/${version.version}/model`, `${model.name}-${version.version}.zip`);
             return h(
               "tr",
               { "data-version": String(version.version) },
