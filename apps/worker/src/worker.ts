@@ -51,9 +51,10 @@ export async function checkSlots(
   slots: Slot[],
 ): Promise<Map<string, { backend: string; adapter: string | null; skipped: string[] }>> {
   // CPU slots are pinned alike: one check serves them all.
-  const distinct = [...new Map(slots.map((slot) => [JSON.stringify([slot.gpu, slot.env]), slot])).values()];
+  const pinning = (slot: Slot) => JSON.stringify([slot.gpu, slot.env]);
+  const distinct = [...new Map(slots.map((slot) => [pinning(slot), slot])).values()];
   const checks = await Promise.all(distinct.map((slot) => checkBackend(config.TRAINYARD_BACKEND, { gpu: slot.gpu, env: slot.env })));
-  const results = new Map<string, { backend: string; adapter: string | null; skipped: string[] }>();
+  const byPinning = new Map<string, { backend: string; adapter: string | null; skipped: string[] }>();
   distinct.forEach((slot, i) => {
     const check = checks[i];
     if (check.type === "unavailable") {
@@ -62,13 +63,9 @@ export async function checkSlots(
       const named = reason.includes("TRAINYARD_BACKEND") ? reason : `TRAINYARD_BACKEND=${config.TRAINYARD_BACKEND}: ${reason}`;
       throw new BackendCheckError(`worker not started${where}: ${named}`);
     }
+    byPinning.set(pinning(slot), { backend: check.backend, adapter: check.adapter, skipped: check.skipped });
   });
-  for (const slot of slots) {
-    const at = distinct.findIndex((other) => other.gpu === slot.gpu && JSON.stringify(other.env) === JSON.stringify(slot.env));
-    const check = checks[at] as Extract<(typeof checks)[number], { type: "checked" }>;
-    results.set(slot.device, { backend: check.backend, adapter: check.adapter, skipped: check.skipped });
-  }
-  return results;
+  return new Map(slots.map((slot) => [slot.device, byPinning.get(pinning(slot))!]));
 }
 
 /** The worker supervisor: one BullMQ worker (concurrency 1) per device slot. */
