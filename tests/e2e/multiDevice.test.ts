@@ -49,16 +49,7 @@ async function cancel(id: string): Promise<void> {
 describe("training.devices on a worker with two GPU slots", () => {
   it("waits for two idle slots without blocking others, holds both while it runs, then frees them", { timeout: 300_000 }, async () => {
     const worker = stack.startWorker({ TRAINYARD_BACKEND: "wasm", TRAINYARD_GPUS: "0,1", TRAINYARD_REPLICAS: "1" });
-    await waitFor(
-      "the worker to register",
-      async () => {
-        const list = (await stack.request("GET", "/v1/workers")).body as Record<string, any>[];
-        return Array.isArray(list) && list.some((w) => w.status === "active") ? list : null;
-      },
-      120_000,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}\n${stack.logs()}`);
-    });
+    await stack.waitForActiveWorker("the worker to register");
     // More than the worker has: refused at submit.
     const tooMany = await stack.request("POST", "/v1/jobs", job({ epochs: 1, devices: 3 }));
     expect(tooMany.status).toBe(400);

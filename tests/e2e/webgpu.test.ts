@@ -62,16 +62,7 @@ describe("webgpu on the software adapter, through the service", () => {
     async () => {
       let at = Date.now();
       const worker = stack.startWorker({ TRAINYARD_BACKEND: "webgpu", TRAINYARD_GPUS: "0,1" });
-      const workers = await waitFor(
-        "the webgpu worker to register",
-        async () => {
-          const list = (await stack.request("GET", "/v1/workers")).body as Record<string, any>[];
-          return Array.isArray(list) && list.some((w) => w.status === "active") ? list : null;
-        },
-        120_000,
-      ).catch((error: Error) => {
-        throw new Error(`${error.message}\n${stack.logs()}`);
-      });
+      const workers = await stack.waitForActiveWorker("the webgpu worker to register");
       timings.workerStart = (Date.now() - at) / 1000;
       expect(worker.output()).toContain("gpu:1 shares");
       const devices = workers[0].devices as Record<string, any>[];

@@ -26,6 +26,8 @@ export interface Stack {
   submit(spec: Record<string, unknown>): Promise<string>;
   job(id: string): Promise<Record<string, any>>;
   waitForJob(id: string, predicate: (job: Record<string, any>) => boolean, timeoutMs: number, what: string): Promise<Record<string, any>>;
+  /** GET /v1/workers once a worker is active (its start-up checks passed and it takes jobs). */
+  waitForActiveWorker(what: string, timeoutMs?: number): Promise<Record<string, any>[]>;
   logs(): string;
   stop(): Promise<void>;
 }
@@ -97,6 +99,18 @@ export async function startStack(
         },
         timeoutMs,
         200,
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}\n${logs()}`);
+      });
+    },
+    async waitForActiveWorker(what, timeoutMs = 120_000) {
+      return waitFor(
+        what,
+        async () => {
+          const list = (await request("GET", "/v1/workers")).body as Record<string, any>[];
+          return Array.isArray(list) && list.some((worker) => worker.status === "active") ? list : null;
+        },
+        timeoutMs,
       ).catch((error: Error) => {
         throw new Error(`${error.message}\n${logs()}`);
       });
