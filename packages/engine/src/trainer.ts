@@ -12,6 +12,7 @@ import { transferWeights } from "./fineTune.ts";
 import { exportModel, loadExportedWeights, type ExportedModel } from "./modelExport.ts";
 import { learningRateAt } from "./optimizer.ts";
 import { ReplicaGroup, splitBatch } from "./replicas/group.ts";
+import type { ReplicaBackend } from "./replicas/protocol.ts";
 import { TrainingReplica } from "./trainingReplica.ts";
 import type { PartialEpoch, TrainerHooks, TrainingCheckpoint, TrainingOutcome, TrainingStart } from "./trainingTypes.ts";
 
@@ -224,8 +225,9 @@ async function startReplicas(
   log: (line: string) => void = () => undefined,
 ): Promise<ReplicaGroup | null> {
   const backend = tf.getBackend();
-  const onGpus = backend === "webgpu" && (compute.adapters?.length ?? 0) > 1;
-  if (!onGpus && (compute.adapters?.length ?? 0) > 1) {
+  const severalAdapters = (compute.adapters?.length ?? 0) > 1;
+  const onGpus = backend === "webgpu" && severalAdapters;
+  if (severalAdapters && !onGpus) {
     log(
       `${compute.adapters!.length} devices for this job, but only webgpu runs a replica per device: the ${backend} backend uses none of the others`,
     );
@@ -247,7 +249,7 @@ async function startReplicas(
       spec,
       classes,
       learningRate,
-      backend: backend as "wasm" | "cpu" | "webgpu",
+      backend: backend as ReplicaBackend,
       adapters,
       adapterEnv,
     });
