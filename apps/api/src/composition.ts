@@ -60,6 +60,7 @@ export async function buildServer(
     deps: {
       config,
       db,
+      sql,
       redis,
       jobs: createJobService({
         db,

@@ -1,6 +1,6 @@
 import fp from "fastify-plugin";
 import type { Redis } from "ioredis";
-import type { Db } from "@trainyard/db";
+import type { Db, SqlPool } from "@trainyard/db";
 import type { ApiConfig } from "../../config.ts";
 import type { ApiKeyCache } from "../../services/apiKeyCache.ts";
 import type { ArchitectureSummaries } from "../../services/architectures/summaries.ts";
@@ -14,6 +14,8 @@ import type { WorkerService } from "../../services/workers.ts";
 export interface AppDeps {
   config: ApiConfig;
   db: Db;
+  /** node-postgres beside Prisma for the hot-path statements (one pool for the process). */
+  sql: SqlPool;
   redis: Redis;
   jobs: JobService;
   events: JobEventStreams;

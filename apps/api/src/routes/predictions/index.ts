@@ -1,7 +1,6 @@
 import multipart from "@fastify/multipart";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { createSqlPool } from "@trainyard/db";
 import { createPredictor } from "@trainyard/inference";
 import { badRequest, payloadTooLarge } from "../../problems.ts";
 import {
@@ -76,19 +75,15 @@ const ms = (value: number) => value.toFixed(2);
  * request (sharp works on libuv's threads) and writes the answer.
  */
 const predictions: FastifyPluginAsync = async (app) => {
-  const { config, db } = app.deps;
+  // A job's files in one statement on the shared pool, as the job service's hot path does (Prisma's client costs several times the CPU).
+  const { config, db, sql } = app.deps;
   const predictor = createPredictor({
     threads: config.TRAINYARD_PREDICT_THREADS,
     cacheBytes: config.TRAINYARD_PREDICT_CACHE_MB * 1024 * 1024,
   });
-  // A job's files in one statement, as the job service's hot path does (Prisma's client costs several times the CPU).
-  const sql = createSqlPool(config.DATABASE_URL, { poolSize: 4 });
   // A listening API starts its inference threads at once; an injected one (tests) only when it predicts.
   app.addHook("onListen", async () => predictor.start());
-  app.addHook("onClose", async () => {
-    await predictor.close();
-    await sql.end();
-  });
+  app.addHook("onClose", async () => predictor.close());
   await app.register(multipart, {
     limits: { fileSize: MAX_IMAGE_BYTES, files: MAX_PREDICT_INPUTS + 1, fields: 20, fieldSize: 64 * 1024, parts: MAX_PREDICT_INPUTS + 21 },
   });
