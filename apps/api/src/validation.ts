@@ -30,38 +30,54 @@ export function unstorableReason(text: string): string | null {
   return null;
 }
 
+/** A value still to check, with the way to it (paths are only spelled out for an error). */
+interface Pending {
+  value: unknown;
+  parent: Pending | null;
+  key: string | number;
+  depth: number;
+}
+
+function pathOf(node: Pending, prefix: (string | number)[], last?: string | number): string {
+  const keys: (string | number)[] = last === undefined ? [] : [last];
+  for (let at: Pending | null = node; at && at.parent; at = at.parent) keys.push(at.key);
+  return [...prefix, ...keys.reverse()].join(".");
+}
+
 /**
  * Every string (keys included) that PostgreSQL could not store, and nesting past MAX_NESTING,
  * as field errors. Iterative, so no input can overflow the stack here.
  */
 export function unstorableFieldErrors(value: unknown, prefix: (string | number)[] = []): FieldError[] {
   const errors: FieldError[] = [];
-  const stack: { value: unknown; path: (string | number)[] }[] = [{ value, path: prefix }];
+  const stack: Pending[] = [{ value, parent: null, key: "", depth: 0 }];
   while (stack.length > 0 && errors.length < 20) {
-    const { value: current, path } = stack.pop()!;
+    const node = stack.pop()!;
+    const current = node.value;
     if (typeof current === "string") {
       const reason = unstorableReason(current);
-      if (reason) errors.push({ path: path.join("."), message: reason });
+      if (reason) errors.push({ path: pathOf(node, prefix), message: reason });
       continue;
     }
     if (current === null || typeof current !== "object") continue;
-    if (path.length - prefix.length >= MAX_NESTING) {
-      errors.push({ path: path.join("."), message: `nested more than ${MAX_NESTING} levels deep` });
+    if (node.depth >= MAX_NESTING) {
+      errors.push({ path: pathOf(node, prefix), message: `nested more than ${MAX_NESTING} levels deep` });
       continue;
     }
-    const entries: [string | number, unknown][] = Array.isArray(current)
-      ? current.map((item, index) => [index, item])
-      : Object.entries(current);
-    for (const [key, item] of entries) {
-      if (typeof key === "string") {
-        const reason = unstorableReason(key);
-        if (reason) {
-          const shown = key.replace(new RegExp(LONE_SURROGATE, "g"), "\uFFFD").replaceAll("\0", "\\0");
-          errors.push({ path: [...path, shown].join("."), message: `field name ${reason}` });
-          continue;
-        }
+    const depth = node.depth + 1;
+    if (Array.isArray(current)) {
+      for (let index = 0; index < current.length; index++) stack.push({ value: current[index], parent: node, key: index, depth });
+      continue;
+    }
+    for (const key in current) {
+      if (!Object.hasOwn(current, key)) continue;
+      const reason = unstorableReason(key);
+      if (reason) {
+        const shown = key.replace(new RegExp(LONE_SURROGATE, "g"), "\uFFFD").replaceAll("\0", "\\0");
+        errors.push({ path: pathOf(node, prefix, shown), message: `field name ${reason}` });
+        continue;
       }
-      stack.push({ value: item, path: [...path, key] });
+      stack.push({ value: (current as Record<string, unknown>)[key], parent: node, key, depth });
     }
   }
   return errors;
