@@ -65,7 +65,7 @@ export function isSoftwareAdapter(info: { vendor?: string; architecture?: string
   return /\b(software|llvmpipe|lavapipe|swiftshader)\b/.test(text) || info.architecture === "swiftshader";
 }
 
-export function adapterInfoOf(adapter: AdapterLike): AdapterInfo {
+function adapterInfoOf(adapter: AdapterLike): AdapterInfo {
   const raw = adapter.info ?? {};
   const info = {
     vendor: raw.vendor ?? "",
@@ -100,22 +100,6 @@ async function dawnInstance(adapterName: string | undefined): Promise<GpuLike> {
   Object.defineProperty(navigator, "gpu", { value: gpu, configurable: true, writable: true });
   Object.defineProperty(globalThis, "navigator", { value: navigator, configurable: true, writable: true });
   return gpu;
-}
-
-/**
- * Asks Dawn for an adapter and describes it, without starting TF.js on it (for `auto`, the
- * worker's device discovery and `trainyard doctor`). Null when Dawn offers none.
- */
-export async function probeAdapter(adapterName?: string): Promise<AdapterInfo | null> {
-  const gpu = await dawnInstance(adapterName);
-  let adapter: AdapterLike | null;
-  try {
-    adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
-  } catch {
-    // Dawn throws for an adapter name that matches nothing (and prints the list of adapters).
-    return null;
-  }
-  return adapter ? adapterInfoOf(adapter) : null;
 }
 
 let selected: { info: AdapterInfo; device: DeviceLike; limits: DeviceLimits } | null = null;
