@@ -19,6 +19,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { initBackend } from "@trainyard/engine";
 import { BACKEND_PREFERENCES, type BackendPreference } from "@trainyard/shared";
+import { parseDawnAdapterList } from "@trainyard/worker";
 import { parseOptions, UsageError } from "../args.ts";
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from "../env.ts";
 
@@ -82,7 +83,7 @@ async function dawnAdapters(): Promise<string[]> {
     return [];
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
-    return [...text.matchAll(/\*\s*backend:\s*'([^']*)',\s*name:\s*'([^']*)'/g)].map((m) => `${m[1]}: ${m[2]}`);
+    return parseDawnAdapterList(text).map((adapter) => `${adapter.backend}: ${adapter.name}`);
   }
 }
 
