@@ -22,14 +22,14 @@ export function redactUrl(url: string): string {
     .split("&")
     .map((pair) => {
       const equals = pair.indexOf("=");
-      const rawName = equals === -1 ? pair : pair.slice(0, equals);
+      if (equals === -1) return pair;
+      const rawName = pair.slice(0, equals);
       let name = rawName;
       try {
         name = decodeURIComponent(rawName.replaceAll("+", " "));
       } catch {
         // Not valid percent-encoding: judge it as it is.
       }
-      if (equals === -1) return pair;
       if (SECRET_PARAMETER.test(name)) return `${rawName}=${REDACTED}`;
       let value = pair.slice(equals + 1);
       try {
