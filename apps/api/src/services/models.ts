@@ -44,6 +44,13 @@ export async function readJobLabels(db: Db | Prisma.TransactionClient, jobId: st
   return labels ? readArtifact(db, labels.id) : null;
 }
 
+/** The tenant's model `name`; another tenant's or an unknown one: 404. */
+async function modelOf(db: Db, tenantId: string, name: string) {
+  const model = await db.model.findUnique({ where: { tenantId_name: { tenantId, name } } });
+  if (!model) throw notFound(`model ${name}`);
+  return model;
+}
+
 function refOf(ref: string | number): { version: number } | { alias: string } {
   if (typeof ref === "number") return { version: ref };
   if (/^\d{1,9}$/.test(ref)) return { version: Number(ref) };
@@ -55,8 +62,7 @@ function refOf(ref: string | number): { version: number } | { alias: string } {
  * artifacts. Another tenant's model, an unknown name, version or alias: 404.
  */
 export async function resolveVersion(db: Db, tenantId: string, name: string, ref: string | number): Promise<ResolvedModelVersion> {
-  const model = await db.model.findUnique({ where: { tenantId_name: { tenantId, name } } });
-  if (!model) throw notFound(`model ${name}`);
+  const model = await modelOf(db, tenantId, name);
   const parsed = refOf(ref);
   let versionId: string | undefined;
   if ("alias" in parsed) {
@@ -132,12 +138,6 @@ function versionView(row: VersionRow): VersionView {
 
 /** The registry: named, versioned snapshots of jobs' checkpoints that share the jobs' stored artifacts. */
 export function createModelRegistry(db: Db) {
-  async function modelOf(tenantId: string, name: string) {
-    const model = await db.model.findUnique({ where: { tenantId_name: { tenantId, name } } });
-    if (!model) throw notFound(`model ${name}`);
-    return model;
-  }
-
   async function modelView(model: { id: string; name: string; createdAt: Date }) {
     const versions = await db.modelVersion.findMany({ where: { modelId: model.id }, include: versionInclude, orderBy: { version: "asc" } });
     return { name: model.name, createdAt: model.createdAt.toISOString(), versions: versions.map(versionView) };
@@ -230,11 +230,11 @@ export function createModelRegistry(db: Db) {
       };
     },
 
-    get: async (tenantId: string, name: string) => modelView(await modelOf(tenantId, name)),
+    get: async (tenantId: string, name: string) => modelView(await modelOf(db, tenantId, name)),
 
     /** Points `alias` at `version` (creating or moving it). */
     async setAlias(tenantId: string, name: string, alias: string, version: number) {
-      const model = await modelOf(tenantId, name);
+      const model = await modelOf(db, tenantId, name);
       const row = await db.modelVersion.findUnique({ where: { modelId_version: { modelId: model.id, version } } });
       if (!row) throw notFound(`version ${version} of model ${name}`);
       await db.modelAlias.upsert({
@@ -251,7 +251,7 @@ export function createModelRegistry(db: Db) {
      * (migration triggers). 409 while a queued or running job is to fine-tune from it.
      */
     async deleteVersion(tenantId: string, name: string, version: number) {
-      const model = await modelOf(tenantId, name);
+      const model = await modelOf(db, tenantId, name);
       await db.$transaction(async (tx) => {
         const row = await tx.modelVersion.findUnique({ where: { modelId_version: { modelId: model.id, version } } });
         if (!row) throw notFound(`version ${version} of model ${name}`);
