@@ -4,7 +4,7 @@ import type { Db } from "@trainyard/db";
 import { ERROR_CODES, queuePayloads, type BackendPreference, type JobSpec, type TrainPayload } from "@trainyard/shared";
 import { ADAPTER_ENV, type Slot } from "./devices.ts";
 import type { JobRecorder } from "./jobRecorder.ts";
-import type { FromTrainer } from "./protocol.ts";
+import type { CpuParallelism, FromTrainer } from "./protocol.ts";
 import { withRetry } from "./retry.ts";
 import type { SlotBoard } from "./slotBoard.ts";
 import { startTrainer, type TrainerHandle } from "./trainerProcess.ts";
@@ -14,6 +14,7 @@ export interface ProcessorDeps {
   logger: Logger;
   workerId: string;
   backend: BackendPreference;
+  parallelism: CpuParallelism;
   /** Most jobs one tenant may have running at once, over all workers. */
   tenantMaxRunning: number;
   /** Running trainers by job id, so cancel and shutdown can reach them. */
@@ -50,7 +51,7 @@ export function devicesOfJob(db: Db): (jobId: string) => Promise<number> {
  * delayed, when fewer are idle.
  */
 export function createProcessor(slot: Slot, deps: ProcessorDeps) {
-  const { recorder, logger, workerId, backend, running, board } = deps;
+  const { recorder, logger, workerId, backend, parallelism, running, board } = deps;
 
   return async (queueJob: QueueJob<TrainPayload>, token?: string): Promise<void> => {
     const { jobId } = queuePayloads.train.parse(queueJob.data);
@@ -146,7 +147,7 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
     // start sees its own slot's, and "" (unset) where its slot has none but the child's has.
     const vulkanKeys = [...new Set(jobSlots.flatMap((s) => Object.keys(s.env)))].filter((key) => !NOT_VULKAN_PINS.has(key));
     const adapterEnv = adapters ? jobSlots.map((s) => Object.fromEntries(vulkanKeys.map((key) => [key, s.env[key] ?? ""]))) : undefined;
-    const start = { type: "start" as const, jobId, spec, backend, resumeFrom, fineTuneFrom, datasetDir, adapters, adapterEnv };
+    const start = { type: "start" as const, jobId, spec, backend, parallelism, resumeFrom, fineTuneFrom, datasetDir, adapters, adapterEnv };
     const trainer = startTrainer(start, { gpu: slot.gpu, env: slot.env, onMessage });
     running.set(jobId, trainer);
     // A cancel may have arrived between the claim and the fork.

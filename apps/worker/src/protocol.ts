@@ -1,6 +1,14 @@
 import type { EpochReport, ExportedModel, TrainingCheckpoint } from "@trainyard/engine";
 import type { BackendPreference, ErrorCode, JobResult, JobSpec, Progress } from "@trainyard/shared";
 
+/** How a worker's CPU slots share the machine (its config's TRAINYARD_CPU_SLOTS, _REPLICAS, _KERNEL_THREADS). */
+export interface CpuParallelism {
+  cpuSlots: number;
+  replicas: number | "auto";
+  /** undefined: off (1 thread). */
+  kernelThreads: number | "auto" | undefined;
+}
+
 /** Parent → trainer child. */
 export type ToTrainer =
   | {
@@ -8,6 +16,7 @@ export type ToTrainer =
       jobId: string;
       spec: JobSpec;
       backend: BackendPreference;
+      parallelism: CpuParallelism;
       resumeFrom: { checkpoint: TrainingCheckpoint; best: ExportedModel | null } | null;
       fineTuneFrom: ExportedModel | null;
       /** Where an uploaded data set's decoded files are (TRAINYARD_DATA_DIR, shared with the API). */

@@ -27,7 +27,8 @@ function loadDataset(spec: JobSpec, datasetDir: string | null): LoadedDataset {
 
 async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void> {
   try {
-    const backend = await initBackend(message.backend);
+    const { cpuSlots, replicas, kernelThreads } = message.parallelism;
+    const backend = await initBackend(message.backend, { cpuSlots, kernelThreads });
     const dataset = loadDataset(message.spec, message.datasetDir);
     await send({
       type: "started",
@@ -52,7 +53,7 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
         onLog: (line) => void send({ type: "log", message: line }),
       },
       { resumeFrom: message.resumeFrom, fineTuneFrom: message.fineTuneFrom },
-      { replicas: replicasFor(backend), adapters: message.adapters, adapterEnv: message.adapterEnv },
+      { replicas: replicasFor(backend, { replicas, cpuSlots }), adapters: message.adapters, adapterEnv: message.adapterEnv },
     );
     if (outcome.status === "stopped") await send({ type: "stopped", reason: outcome.reason, checkpoint: outcome.checkpoint });
     else await send({ type: "completed", result: outcome.result, best: outcome.best, last: outcome.last });

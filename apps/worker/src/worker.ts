@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import pino from "pino";
 import { createDb, type Db } from "@trainyard/db";
 import { CANCEL_CHANNEL, TRAINING_QUEUE, newId, type TrainPayload } from "@trainyard/shared";
-import type { WorkerConfig } from "./config.ts";
+import { cpuParallelismOf, type WorkerConfig } from "./config.ts";
 import { planSlots, type Slot } from "./devices.ts";
 import { createJobRecorder } from "./jobRecorder.ts";
 import { createProcessor, devicesOfJob } from "./processor.ts";
@@ -123,6 +123,7 @@ export async function startWorker(config: WorkerConfig) {
       logger,
       workerId,
       backend: config.TRAINYARD_BACKEND,
+      parallelism: cpuParallelismOf(config),
       tenantMaxRunning: config.TRAINYARD_TENANT_MAX_RUNNING,
       running,
       reportBackend: (backend) => backends.set(slot.device, backend),

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
-import { BackendUnavailableError, activeEngineKernels, gpuSlot, initBackend } from "../src/backend/index.ts";
+import { BackendUnavailableError, gpuSlot, initBackend } from "../src/backend/index.ts";
+import { engineKernelNames } from "../src/kernels/index.ts";
 
 async function nativeInstalled(name: string): Promise<boolean> {
   try {
@@ -45,7 +46,7 @@ describe("initBackend", () => {
     expect(info).toMatchObject({ backend: "wasm", device: "cpu:0" });
     expect(info.skipped?.[0]).toMatch(/^tensorflow: /);
     expect(tf.getBackend()).toBe("wasm");
-    expect(activeEngineKernels("wasm")).toEqual(expect.arrayContaining(["Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropInput"]));
+    expect(engineKernelNames("wasm")).toEqual(expect.arrayContaining(["Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropInput"]));
     // The gradient wasm lacks is there now.
     const x = tf.ones([1, 5, 5, 1]);
     const g = tf.grad((f: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, "valid").sum())(tf.ones([3, 3, 1, 2]));
@@ -55,7 +56,7 @@ describe("initBackend", () => {
   it("cpu and wasm can be chosen explicitly", async () => {
     expect(await initBackend("cpu")).toEqual({ backend: "cpu", device: "cpu:0" });
     expect(tf.getBackend()).toBe("cpu");
-    expect(activeEngineKernels("cpu")).toContain("Conv2DBackpropFilter");
+    expect(engineKernelNames("cpu")).toContain("Conv2DBackpropFilter");
     expect(await initBackend("wasm", { kernelThreads: 1 })).toEqual({ backend: "wasm", device: "cpu:0", threads: 1 });
     expect(tf.getBackend()).toBe("wasm");
   });
@@ -97,16 +98,16 @@ describe("initBackend", () => {
   });
 });
 
-describe("defaultKernelThreads", () => {
+describe("kernelThreadsFor", () => {
   it("is off unless TRAINYARD_KERNEL_THREADS asks; auto shares cores between CPU slots", async () => {
-    const { defaultKernelThreads } = await import("../src/backend/index.ts");
+    const { kernelThreadsFor } = await import("../src/backend/index.ts");
     const { availableParallelism } = await import("node:os");
     const cores = Math.min(4, availableParallelism());
-    expect(defaultKernelThreads({ TRAINYARD_KERNEL_THREADS: "3" })).toBe(3);
-    expect(defaultKernelThreads({})).toBe(1);
-    expect(defaultKernelThreads({ TRAINYARD_KERNEL_THREADS: "auto" })).toBe(cores);
-    expect(defaultKernelThreads({ TRAINYARD_KERNEL_THREADS: "auto", TRAINYARD_CPU_SLOTS: "2" })).toBe(Math.max(1, Math.floor(cores / 2)));
-    expect(defaultKernelThreads({ TRAINYARD_KERNEL_THREADS: "auto", TRAINYARD_CPU_SLOTS: "64" })).toBe(1);
+    expect(kernelThreadsFor(3)).toBe(3);
+    expect(kernelThreadsFor(undefined)).toBe(1);
+    expect(kernelThreadsFor("auto")).toBe(cores);
+    expect(kernelThreadsFor("auto", 2)).toBe(Math.max(1, Math.floor(cores / 2)));
+    expect(kernelThreadsFor("auto", 64)).toBe(1);
   });
 });
 
@@ -117,11 +118,11 @@ describe("replicasFor", () => {
     const cores = Math.min(4, availableParallelism());
     const wasm = { backend: "wasm", device: "cpu:0", threads: 1 };
     expect(replicasFor(wasm, {})).toBe(cores);
-    expect(replicasFor(wasm, { TRAINYARD_REPLICAS: "auto" })).toBe(cores);
-    expect(replicasFor(wasm, { TRAINYARD_CPU_SLOTS: "2" })).toBe(Math.max(1, Math.floor(cores / 2)));
+    expect(replicasFor(wasm, { replicas: "auto" })).toBe(cores);
+    expect(replicasFor(wasm, { cpuSlots: 2 })).toBe(Math.max(1, Math.floor(cores / 2)));
     expect(replicasFor({ ...wasm, threads: 2 }, {})).toBe(Math.max(1, Math.floor(cores / 2)));
-    expect(replicasFor(wasm, { TRAINYARD_REPLICAS: "3" })).toBe(3);
-    expect(replicasFor({ backend: "cpu", device: "cpu:0" }, { TRAINYARD_REPLICAS: "2" })).toBe(2);
-    expect(replicasFor({ backend: "tensorflow", device: "gpu:0" }, { TRAINYARD_REPLICAS: "4" })).toBe(1);
+    expect(replicasFor(wasm, { replicas: 3 })).toBe(3);
+    expect(replicasFor({ backend: "cpu", device: "cpu:0" }, { replicas: 2 })).toBe(2);
+    expect(replicasFor({ backend: "tensorflow", device: "gpu:0" }, { replicas: 4 })).toBe(1);
   });
 });

@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { availableParallelism } from "node:os";
 import type { BackendPreference } from "@trainyard/shared";
-import { engineKernelNames, registerEngineKernels, startKernelWorkers, stopKernelWorkers } from "../kernels/index.ts";
+import { registerEngineKernels, startKernelWorkers, stopKernelWorkers } from "../kernels/index.ts";
 import { releaseWebGpu, startWebGpu, WebGpuUnavailableError } from "./webgpu.ts";
 
 export type { BackendPreference } from "@trainyard/shared";
@@ -39,12 +39,13 @@ export interface InitBackendOptions {
   engineKernels?: boolean;
   /**
    * Threads the wasm kernels split their batch over (worker threads with their own wasm
-   * backend). Default: TRAINYARD_KERNEL_THREADS — unset: 1 (off); a number; or "auto": the
-   * machine's cores (at most 4) divided by TRAINYARD_CPU_SLOTS (a worker's CPU slots share the
-   * cores). Off by default: on the shared 2-core machines measured so far it did not pay in
-   * full training steps (docs/engine.md).
+   * backend): a number, or "auto" (the machine's cores, at most 4, divided by `cpuSlots`).
+   * Default 1 (off): on the shared 2-core machines measured so far it did not pay in full
+   * training steps (docs/engine.md). The worker's config (TRAINYARD_KERNEL_THREADS) sets it.
    */
-  kernelThreads?: number;
+  kernelThreads?: number | "auto";
+  /** CPU slots of the worker this process trains for: they share the machine's cores (default 1). */
+  cpuSlots?: number;
   /**
    * Environment to read CUDA_VISIBLE_DEVICES and TRAINYARD_WEBGPU_ADAPTER (the Dawn adapter
    * name a worker pins its slot's child to) from (default process.env).
@@ -150,33 +151,34 @@ async function useCpu(): Promise<BackendInfo> {
 }
 
 /** Cores (at most 4) per CPU slot: a worker running several slots shares the cores between its trainer processes. */
-function coresPerSlot(env: Record<string, string | undefined>): number {
-  const slots = Math.max(1, Number.parseInt(env.TRAINYARD_CPU_SLOTS ?? "1", 10) || 1);
-  return Math.min(4, availableParallelism()) / slots;
+function coresPerSlot(cpuSlots = 1): number {
+  return Math.min(4, availableParallelism()) / Math.max(1, cpuSlots);
 }
 
-export function defaultKernelThreads(env: Record<string, string | undefined>): number {
-  const configured = env.TRAINYARD_KERNEL_THREADS?.trim();
-  if (!configured) return 1;
-  if (configured === "auto") return Math.max(1, Math.floor(coresPerSlot(env)));
-  const threads = Number.parseInt(configured, 10);
-  return Number.isFinite(threads) && threads >= 1 ? threads : 1;
+/** Kernel threads for a setting: a number as it is, "auto" as the cores of one CPU slot, unset as 1 (off). */
+export function kernelThreadsFor(setting: number | "auto" | undefined, cpuSlots = 1): number {
+  if (setting === "auto") return Math.max(1, Math.floor(coresPerSlot(cpuSlots)));
+  return setting !== undefined && Number.isInteger(setting) && setting >= 1 ? setting : 1;
+}
+
+/** How a worker splits its CPU between jobs: its config's TRAINYARD_CPU_SLOTS and TRAINYARD_REPLICAS. */
+export interface ReplicaSettings {
+  /** A number of replicas, or "auto" (the default). */
+  replicas?: number | "auto";
+  cpuSlots?: number;
 }
 
 /**
- * Data-parallel replicas for one job on this backend (see ../replicas/group.ts), from
- * TRAINYARD_REPLICAS: unset or "auto" → the machine's cores (at most 4) divided between the
- * worker's CPU slots and each replica's kernel threads; a number → that many. Always 1 on
- * native TensorFlow, which spreads one replica over every core (or runs it on its GPU) itself.
+ * Data-parallel replicas for one job on this backend (see ../replicas/group.ts): "auto" → the
+ * machine's cores (at most 4) divided between the worker's CPU slots and each replica's kernel
+ * threads; a number → that many (at most 16). Always 1 on native TensorFlow and webgpu, which
+ * spread one replica over every core (or run it on a GPU) themselves.
  */
-export function replicasFor(info: BackendInfo, env: Record<string, string | undefined> = process.env): number {
+export function replicasFor(info: BackendInfo, settings: ReplicaSettings = {}): number {
   if (info.backend !== "wasm" && info.backend !== "cpu") return 1;
-  const configured = env.TRAINYARD_REPLICAS?.trim();
-  if (configured && configured !== "auto") {
-    const replicas = Number.parseInt(configured, 10);
-    return Number.isFinite(replicas) && replicas >= 1 ? Math.min(replicas, 16) : 1;
-  }
-  return Math.max(1, Math.floor(coresPerSlot(env) / (info.threads ?? 1)));
+  const { replicas = "auto", cpuSlots } = settings;
+  if (replicas !== "auto") return Number.isInteger(replicas) && replicas >= 1 ? Math.min(replicas, 16) : 1;
+  return Math.max(1, Math.floor(coresPerSlot(cpuSlots) / (info.threads ?? 1)));
 }
 
 /** Selects and initializes the TF.js backend for this process, and registers the engine's kernels. */
@@ -222,17 +224,12 @@ export async function initBackend(preference: BackendPreference = "auto", opts: 
   }
   if (opts.engineKernels !== false) registerEngineKernels(info.backend);
   if (info.backend === "wasm" && opts.engineKernels !== false) {
-    const wanted = opts.kernelThreads ?? defaultKernelThreads(env);
+    const wanted = kernelThreadsFor(opts.kernelThreads, opts.cpuSlots);
     info.threads = await startKernelWorkers(wanted);
   } else {
     await stopKernelWorkers();
   }
   return info;
-}
-
-/** The engine kernels active on a backend (for logs and job records). */
-export function activeEngineKernels(backend = tf.getBackend()): string[] {
-  return engineKernelNames(backend);
 }
 
 export { registerEngineKernels, unregisterEngineKernels } from "../kernels/index.ts";
