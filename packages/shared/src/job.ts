@@ -1,38 +1,35 @@
-import { z } from "zod";
-
 export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelling", "cancelled"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
-export const jobStatusSchema = z.enum(JOB_STATUSES);
 export const FINISHED_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "cancelled"];
 
-export const epochMetricsSchema = z.object({
-  epoch: z.number().int(),
-  trainLoss: z.number(),
-  trainAccuracy: z.number(),
-  valLoss: z.number().nullable(),
-  valAccuracy: z.number().nullable(),
-  learningRate: z.number(),
-  seconds: z.number(),
-  samplesPerSecond: z.number(),
-});
-export type EpochMetrics = z.infer<typeof epochMetricsSchema>;
+/** One epoch's record: what the trainer reports and the API stores (JobMetric) and shows. */
+export interface EpochMetrics {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  valLoss: number | null;
+  valAccuracy: number | null;
+  learningRate: number;
+  seconds: number;
+  samplesPerSecond: number;
+}
 
-export const progressSchema = z.object({
-  epoch: z.number().int(),
-  epochs: z.number().int(),
-  step: z.number().int(),
-  stepsPerEpoch: z.number().int(),
-  fraction: z.number(),
-  etaSeconds: z.number().nullable(),
-});
-export type Progress = z.infer<typeof progressSchema>;
+/** Where a running job is: sent by the trainer at most once a second, shown as `progress`. */
+export interface Progress {
+  epoch: number;
+  epochs: number;
+  step: number;
+  stepsPerEpoch: number;
+  fraction: number;
+  etaSeconds: number | null;
+}
 
-export const jobResultSchema = z.object({
-  testLoss: z.number(),
-  testAccuracy: z.number(),
-  bestEpoch: z.number().int(),
-});
-export type JobResult = z.infer<typeof jobResultSchema>;
+/** A finished job's test-set result. */
+export interface JobResult {
+  testLoss: number;
+  testAccuracy: number;
+  bestEpoch: number;
+}
 
 /** Failure codes a job can end with; user errors are not retried. */
 export const ERROR_CODES = {

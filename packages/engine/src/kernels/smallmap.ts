@@ -20,13 +20,6 @@ type TensorInfo = tf.TensorInfo;
 /** Largest dense matrix built (floats). */
 const MAX_MATRIX = 4 * 1024 * 1024;
 
-let enabled = true;
-
-/** Turns the dense path off/on (benchmarks compare it with the convolution path). */
-export function setSmallMapEnabled(on: boolean): void {
-  enabled = on;
-}
-
 /**
  * Whether the dense form pays: NHWC, no dilation, a map of no more pixels than the (cropped)
  * filter has taps (so the dense product does no more multiply-adds than the convolution, and
@@ -34,7 +27,7 @@ export function setSmallMapEnabled(on: boolean): void {
  * and a bounded matrix. Covers 1×1 maps (a cropped 1×1 convolution as one product).
  */
 export function smallMapApplies(info: tf.backend_util.Conv2DInfo, channelsLast: boolean): boolean {
-  if (!enabled || !channelsLast || info.dilationHeight !== 1 || info.dilationWidth !== 1) return false;
+  if (!channelsLast || info.dilationHeight !== 1 || info.dilationWidth !== 1) return false;
   const { inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
   if (oh <= 0 || ow <= 0) return false;
   // Taps left after cropping those that only meet padding (a 1×1 map: the centre tap only).
