@@ -1,7 +1,7 @@
 import { randomInt } from "node:crypto";
 import type { Db } from "@trainyard/db";
 import { builtinDatasetInfo } from "@trainyard/datasets";
-import { checkBuildOptions, getModelDefinition, hasModel, ModelOptionError } from "@trainyard/models";
+import { checkBuildOptions, getModelDefinition, hasModel } from "@trainyard/models";
 import type { JobSpec, ParsedJobSpec } from "@trainyard/shared";
 import { badRequest, Problem, type FieldError } from "../problems.ts";
 import { resolveVersion, type ResolvedModelVersion } from "./models.ts";
@@ -152,12 +152,8 @@ export async function normalizeSpec(
   const definition = getModelDefinition(spec.architecture);
   const [defaultHeight, defaultWidth] = definition.defaultInputShape;
   const inputShape = spec.inputShape ?? source?.inputShape ?? [defaultHeight, defaultWidth, dataset.imageShape[2]];
-  try {
-    checkBuildOptions(spec.architecture, { inputShape, classes: dataset.classes, options: architectureOptions });
-  } catch (error) {
-    if (error instanceof ModelOptionError) throw badRequest(error.message, [{ path: error.path, message: error.message }]);
-    throw error;
-  }
+  // A ModelOptionError thrown here is the error handler's 400 naming its path.
+  checkBuildOptions(spec.architecture, { inputShape, classes: dataset.classes, options: architectureOptions });
   const normalizeChannels = spec.augmentation.normalize.mean.length;
   if (normalizeChannels !== 1 && normalizeChannels !== inputShape[2]) {
     throw badRequest("normalization does not match the input channels", [

@@ -2,6 +2,7 @@ import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import fp from "fastify-plugin";
 import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from "fastify";
+import { ModelOptionError } from "@trainyard/models";
 import { Problem, RequestValidationError, type FieldError } from "../../problems.ts";
 
 const PROBLEM_TYPE = "https://trainyard.dev/problems/";
@@ -81,6 +82,12 @@ export default fp(
         title = "Bad Request";
         detail = error.message;
         errors = error.fieldErrors;
+      } else if (error instanceof ModelOptionError) {
+        // An architecture that cannot take the options, classes or input shape it was given.
+        status = 400;
+        title = "Bad Request";
+        detail = error.message;
+        errors = [{ path: error.path, message: error.message }];
       } else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
         status = error.statusCode;
         title = error.code ?? "Client Error";
