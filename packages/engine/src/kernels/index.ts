@@ -20,77 +20,105 @@ import { WEBGPU_KERNELS } from "./webgpu/index.ts";
 type TensorInfo = tf.TensorInfo;
 type Impl = (ctx: KernelContext, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>) => TensorInfo;
 
-const impls: Record<string, Impl> = {
-  Conv2DBackpropFilter: (ctx, { x, dy }, attrs) => conv2dBackpropFilter(ctx, x, dy, attrs as unknown as BackpropFilterAttrs),
-  Conv2DBackpropInput: (ctx, { dy, filter }, attrs) => conv2dBackpropInput(ctx, dy, filter, attrs as unknown as BackpropInputAttrs),
-  DepthwiseConv2dNativeBackpropFilter: (ctx, { x, dy }, attrs) =>
-    depthwiseBackpropFilter(ctx, x, dy, attrs as unknown as Parameters<typeof depthwiseBackpropFilter>[3]),
-  DepthwiseConv2dNativeBackpropInput: (ctx, { dy, filter }, attrs) =>
-    depthwiseBackpropInput(ctx, dy, filter, attrs as unknown as Parameters<typeof depthwiseBackpropInput>[3]),
-  Conv2D: (ctx, inputs, attrs) =>
-    ctx.name === "cpu" ? cpuConv2D(ctx, "Conv2D", inputs, attrs) : conv2dForward(ctx, "Conv2D", inputs, attrs),
-  FusedConv2D: (ctx, inputs, attrs) =>
-    ctx.name === "cpu" ? cpuConv2D(ctx, "FusedConv2D", inputs, attrs) : conv2dForward(ctx, "FusedConv2D", inputs, attrs),
+/** Every engine kernel once: its name, the backends that get it, and what it computes. */
+const KERNELS: readonly { name: string; backends: readonly EngineBackendName[]; impl: Impl }[] = [
+  {
+    name: "Conv2DBackpropFilter",
+    backends: ["wasm", "cpu"],
+    impl: (ctx, { x, dy }, attrs) => conv2dBackpropFilter(ctx, x, dy, attrs as unknown as BackpropFilterAttrs),
+  },
+  {
+    name: "Conv2DBackpropInput",
+    backends: ["wasm", "cpu"],
+    impl: (ctx, { dy, filter }, attrs) => conv2dBackpropInput(ctx, dy, filter, attrs as unknown as BackpropInputAttrs),
+  },
+  {
+    name: "DepthwiseConv2dNativeBackpropFilter",
+    backends: ["wasm"],
+    impl: (ctx, { x, dy }, attrs) => depthwiseBackpropFilter(ctx, x, dy, attrs as unknown as Parameters<typeof depthwiseBackpropFilter>[3]),
+  },
+  {
+    name: "DepthwiseConv2dNativeBackpropInput",
+    backends: ["wasm"],
+    impl: (ctx, { dy, filter }, attrs) =>
+      depthwiseBackpropInput(ctx, dy, filter, attrs as unknown as Parameters<typeof depthwiseBackpropInput>[3]),
+  },
+  {
+    name: "Conv2D",
+    backends: ["wasm", "cpu"],
+    impl: (ctx, inputs, attrs) =>
+      ctx.name === "cpu" ? cpuConv2D(ctx, "Conv2D", inputs, attrs) : conv2dForward(ctx, "Conv2D", inputs, attrs),
+  },
+  {
+    name: "FusedConv2D",
+    backends: ["wasm", "cpu"],
+    impl: (ctx, inputs, attrs) =>
+      ctx.name === "cpu" ? cpuConv2D(ctx, "FusedConv2D", inputs, attrs) : conv2dForward(ctx, "FusedConv2D", inputs, attrs),
+  },
   // Stock kernels, registered so that they can be split across kernel worker threads.
-  DepthwiseConv2dNative: (ctx, inputs, attrs) => ctx.run("DepthwiseConv2dNative", inputs, attrs),
-  FusedDepthwiseConv2D: (ctx, inputs, attrs) => ctx.run("FusedDepthwiseConv2D", inputs, attrs),
-  BatchMatMul: (ctx, inputs, attrs) =>
-    ctx.name === "cpu" ? cpuMatMul(ctx, "BatchMatMul", inputs, attrs) : matMulUntransposed(ctx, "BatchMatMul", inputs, attrs),
-  _FusedMatMul: (ctx, inputs, attrs) =>
-    ctx.name === "cpu" ? cpuMatMul(ctx, "_FusedMatMul", inputs, attrs) : matMulUntransposed(ctx, "_FusedMatMul", inputs, attrs),
-  MaxPoolGrad: (ctx, { dy, input }, attrs) => maxPoolGrad(ctx, dy, input, attrs as unknown as PoolGradAttrs),
-  Sum: (ctx, { x }, attrs) => sumLeading(ctx, x, attrs as unknown as Parameters<typeof sumLeading>[2]),
-  Mean: (ctx, { x }, attrs) => meanLeading(ctx, x, attrs as unknown as Parameters<typeof meanLeading>[2]),
-  Tile: (ctx, { x }, attrs) => tile(ctx, x, attrs as unknown as Parameters<typeof tile>[2]),
-  PadV2: (ctx, { x }, attrs) => padV2(ctx, x, attrs as unknown as Parameters<typeof padV2>[2]),
-  AvgPoolGrad: (ctx, { dy, input }, attrs) => avgPoolGrad(ctx, dy, input, attrs as unknown as PoolGradAttrs),
+  { name: "DepthwiseConv2dNative", backends: ["wasm"], impl: (ctx, inputs, attrs) => ctx.run("DepthwiseConv2dNative", inputs, attrs) },
+  { name: "FusedDepthwiseConv2D", backends: ["wasm"], impl: (ctx, inputs, attrs) => ctx.run("FusedDepthwiseConv2D", inputs, attrs) },
+  {
+    name: "BatchMatMul",
+    backends: ["wasm", "cpu"],
+    impl: (ctx, inputs, attrs) =>
+      ctx.name === "cpu" ? cpuMatMul(ctx, "BatchMatMul", inputs, attrs) : matMulUntransposed(ctx, "BatchMatMul", inputs, attrs),
+  },
+  {
+    name: "_FusedMatMul",
+    backends: ["wasm", "cpu"],
+    impl: (ctx, inputs, attrs) =>
+      ctx.name === "cpu" ? cpuMatMul(ctx, "_FusedMatMul", inputs, attrs) : matMulUntransposed(ctx, "_FusedMatMul", inputs, attrs),
+  },
+  {
+    name: "MaxPoolGrad",
+    backends: ["wasm", "cpu"],
+    impl: (ctx, { dy, input }, attrs) => maxPoolGrad(ctx, dy, input, attrs as unknown as PoolGradAttrs),
+  },
+  {
+    name: "Sum",
+    backends: ["wasm", "cpu"],
+    impl: (ctx, { x }, attrs) => sumLeading(ctx, x, attrs as unknown as Parameters<typeof sumLeading>[2]),
+  },
+  {
+    name: "Mean",
+    backends: ["wasm", "cpu"],
+    impl: (ctx, { x }, attrs) => meanLeading(ctx, x, attrs as unknown as Parameters<typeof meanLeading>[2]),
+  },
+  { name: "Tile", backends: ["wasm", "cpu"], impl: (ctx, { x }, attrs) => tile(ctx, x, attrs as unknown as Parameters<typeof tile>[2]) },
+  { name: "PadV2", backends: ["wasm", "cpu"], impl: (ctx, { x }, attrs) => padV2(ctx, x, attrs as unknown as Parameters<typeof padV2>[2]) },
+  {
+    name: "AvgPoolGrad",
+    backends: ["wasm", "cpu"],
+    impl: (ctx, { dy, input }, attrs) => avgPoolGrad(ctx, dy, input, attrs as unknown as PoolGradAttrs),
+  },
   // Shares the input's memory, as Reshape does (and the cpu backend's Identity), instead of copying
   // it: tfjs-core clones every tensor its gradient tape saves, ~550 a ResNet-18 step.
-  Identity: (ctx, inputs) => (inputs.x.dtype === "string" ? ctx.run("Identity", inputs) : ctx.shared(inputs.x)),
-  MirrorPad: (ctx, inputs, attrs) => mirrorPad(ctx, inputs.x, attrs as unknown as MirrorPadAttrs) ?? ctx.run("MirrorPad", inputs, attrs),
-  CropAndResize: (ctx, inputs, attrs) =>
-    cropAndResize(ctx, inputs.image, inputs.boxes, inputs.boxInd, attrs as unknown as CropAndResizeAttrs) ??
-    ctx.run("CropAndResize", inputs, attrs),
-};
+  {
+    name: "Identity",
+    backends: ["wasm"],
+    impl: (ctx, inputs) => (inputs.x.dtype === "string" ? ctx.run("Identity", inputs) : ctx.shared(inputs.x)),
+  },
+  {
+    name: "MirrorPad",
+    backends: ["wasm"],
+    impl: (ctx, inputs, attrs) => mirrorPad(ctx, inputs.x, attrs as unknown as MirrorPadAttrs) ?? ctx.run("MirrorPad", inputs, attrs),
+  },
+  {
+    name: "CropAndResize",
+    backends: ["wasm"],
+    impl: (ctx, inputs, attrs) =>
+      cropAndResize(ctx, inputs.image, inputs.boxes, inputs.boxInd, attrs as unknown as CropAndResizeAttrs) ??
+      ctx.run("CropAndResize", inputs, attrs),
+  },
+];
 
 /** Which engine kernels each backend gets. */
 export const ENGINE_KERNELS: Record<EngineBackendName, readonly string[]> = {
-  wasm: [
-    "Conv2D",
-    "FusedConv2D",
-    "Conv2DBackpropFilter",
-    "Conv2DBackpropInput",
-    "DepthwiseConv2dNativeBackpropFilter",
-    "DepthwiseConv2dNativeBackpropInput",
-    "DepthwiseConv2dNative",
-    "FusedDepthwiseConv2D",
-    "BatchMatMul",
-    "_FusedMatMul",
-    "MaxPoolGrad",
-    "AvgPoolGrad",
-    "Sum",
-    "Mean",
-    "PadV2",
-    "Tile",
-    "MirrorPad",
-    "CropAndResize",
-    "Identity",
-  ],
-  cpu: [
-    "Conv2D",
-    "FusedConv2D",
-    "Conv2DBackpropFilter",
-    "Conv2DBackpropInput",
-    "BatchMatMul",
-    "_FusedMatMul",
-    "MaxPoolGrad",
-    "AvgPoolGrad",
-    "Sum",
-    "Mean",
-    "PadV2",
-    "Tile",
-  ],
+  wasm: KERNELS.filter((k) => k.backends.includes("wasm")).map((k) => k.name),
+  cpu: KERNELS.filter((k) => k.backends.includes("cpu")).map((k) => k.name),
 };
+const impls = new Map(KERNELS.map((k) => [k.name, k.impl]));
 
 const registered = new Set<string>();
 
@@ -132,7 +160,7 @@ export function registerEngineKernels(backendName: string): string[] {
     if (registered.has(key)) continue;
     captureStock(kernelName, backendName);
     if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
-    const impl = impls[kernelName];
+    const impl = impls.get(kernelName)!;
     tf.registerKernel({
       kernelName,
       backendName,
