@@ -10,6 +10,7 @@ import architectures from "./routes/architectures/index.ts";
 import datasets from "./routes/datasets/index.ts";
 import health from "./routes/health/index.ts";
 import jobs from "./routes/jobs/index.ts";
+import keys from "./routes/keys/index.ts";
 import models from "./routes/models/index.ts";
 import predictions from "./routes/predictions/index.ts";
 import queue from "./routes/queue/index.ts";
@@ -36,6 +37,7 @@ export default async function app(instance: FastifyInstance, options: { deps: Ap
       await v1.register(architectures);
       await v1.register(workers);
       await v1.register(queue);
+      await v1.register(keys);
     },
     { prefix: "/v1" },
   );

@@ -7,6 +7,8 @@ export const API_KEY_CHANNEL = "trainyard_api_keys";
 const MAX_ENTRIES = 10_000;
 /** Belt and braces: an entry is looked up again after this long even without a notification. */
 const TTL_MS = 5 * 60_000;
+/** lastUsedAt is written at most this often per key and process: a request costs no write. */
+const LAST_USED_RESOLUTION_MS = 60_000;
 
 /**
  * API key → tenant, remembered per process so that a request costs no key query through
@@ -17,6 +19,17 @@ const TTL_MS = 5 * 60_000;
  */
 export function createApiKeyCache(db: Db, databaseUrl: string, logger: FastifyBaseLogger) {
   const entries = new Map<string, { tenantId: string; until: number }>();
+  const lastUsedWritten = new Map<string, number>();
+  /** Records the key's use in the background; the ApiKey trigger ignores lastUsedAt, so no entry is dropped. */
+  const noteUse = (keyHash: string) => {
+    const now = Date.now();
+    if (now - (lastUsedWritten.get(keyHash) ?? 0) < LAST_USED_RESOLUTION_MS) return;
+    if (lastUsedWritten.size >= MAX_ENTRIES) lastUsedWritten.delete(lastUsedWritten.keys().next().value!);
+    lastUsedWritten.set(keyHash, now);
+    db.apiKey
+      .updateMany({ where: { keyHash }, data: { lastUsedAt: new Date(now) } })
+      .catch((error: Error) => logger.warn({ err: error.message }, "could not record an API key's lastUsedAt"));
+  };
   /** Bumped by every notification: a lookup that raced one does not cache what it read. */
   let generation = 0;
   const forget = (keyHash?: string) => {
@@ -56,7 +69,10 @@ export function createApiKeyCache(db: Db, databaseUrl: string, logger: FastifyBa
     async tenantFor(key: string): Promise<string | null> {
       const keyHash = hashApiKey(key);
       const hit = entries.get(keyHash);
-      if (hit && hit.until > Date.now() && (await synced()) && entries.get(keyHash) === hit) return hit.tenantId;
+      if (hit && hit.until > Date.now() && (await synced()) && entries.get(keyHash) === hit) {
+        noteUse(keyHash);
+        return hit.tenantId;
+      }
       const started = generation;
       const record = await db.apiKey.findUnique({ where: { keyHash }, select: { tenantId: true, revokedAt: true } });
       if (!record || record.revokedAt) {
@@ -67,6 +83,7 @@ export function createApiKeyCache(db: Db, databaseUrl: string, logger: FastifyBa
         if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value!);
         entries.set(keyHash, { tenantId: record.tenantId, until: Date.now() + TTL_MS });
       }
+      noteUse(keyHash);
       return record.tenantId;
     },
     close: () => channel.close(),
