@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import type { EpochMetrics, JobSpec } from "@trainyard/shared";
+import type { EpochMetrics, JobSpec, Progress } from "@trainyard/shared";
 import { batchRanges, type BatchShape } from "./data/batches.ts";
 import { batchSource } from "./data/batchSource.ts";
 import { mixSeed, type LoadedDataset } from "@trainyard/datasets";
@@ -23,6 +23,31 @@ const CHECKPOINTING_STOPS = new Set(["shutdown"]);
 
 /** Steps between yields to the event loop, so cancel and shutdown messages are seen within a step. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The early-stopping record a checkpoint carries: the best epoch so far and how long since. */
+interface BestSoFar {
+  bestEpoch: number;
+  bestMetric: number | null;
+  epochsWithoutImprovement: number;
+}
+
+/** Running sums of an epoch's training steps (what a resumed epoch continues from). */
+interface EpochSums {
+  lossSum: number;
+  correct: number;
+  seen: number;
+}
+
+async function checkpointOf(
+  replica: TrainingReplica,
+  epoch: number,
+  partial: PartialEpoch | null,
+  record: BestSoFar,
+  model: ExportedModel,
+): Promise<TrainingCheckpoint> {
+  const { bestEpoch, bestMetric, epochsWithoutImprovement } = record;
+  return { epoch, partial, model, optimizer: await replica.optimizer.exportState(), bestEpoch, bestMetric, epochsWithoutImprovement };
+}
 
 export async function train(
   spec: JobSpec,
@@ -50,15 +75,14 @@ export async function train(
   const monitorValLoss = training.earlyStopping?.metric === "valLoss";
 
   let startEpoch = 1;
-  let bestEpoch = 0;
-  let bestMetric: number | null = null;
-  let epochsWithoutImprovement = 0;
+  const record: BestSoFar = { bestEpoch: 0, bestMetric: null, epochsWithoutImprovement: 0 };
   let best: ExportedModel | null = null;
   let partial: PartialEpoch | null = null;
   if (resumeFrom) {
     loadExportedWeights(model, resumeFrom.checkpoint.model);
     await optimizer.importState(resumeFrom.checkpoint.optimizer);
-    ({ bestEpoch, bestMetric, epochsWithoutImprovement } = resumeFrom.checkpoint);
+    const { bestEpoch, bestMetric, epochsWithoutImprovement } = resumeFrom.checkpoint;
+    Object.assign(record, { bestEpoch, bestMetric, epochsWithoutImprovement });
     best = resumeFrom.best;
     startEpoch = resumeFrom.checkpoint.epoch + 1;
     partial = resumeFrom.checkpoint.partial;
@@ -71,8 +95,7 @@ export async function train(
     const perDevice = Math.ceil(Math.min(training.batchSize, splits.train.indices.length) / (group?.size ?? 1));
     const gpuMemory = GpuMemoryGuard.forBackend(model, spec, perDevice);
     gpuMemory?.checkBatchFits();
-    const runStartedAt = performance.now();
-    let stepsThisRun = 0;
+    const pace = { startedAt: performance.now(), steps: 0 };
     let last: ExportedModel | null = resumeFrom?.checkpoint.model ?? null;
     let stoppedEarly = false;
 
@@ -83,28 +106,17 @@ export async function train(
       const resumed = partial;
       partial = null;
       const epochStartedAt = performance.now() - (resumed?.seconds ?? 0) * 1000;
-      let lossSum = resumed?.lossSum ?? 0;
-      let correct = resumed?.correct ?? 0;
-      let seen = resumed?.seen ?? 0;
+      const sums: EpochSums = { lossSum: resumed?.lossSum ?? 0, correct: resumed?.correct ?? 0, seen: resumed?.seen ?? 0 };
       const steps = [...batchRanges(order, training.batchSize)];
       let step = resumed?.step ?? 0;
       // The source replays the augmentation draws of the steps a resumed epoch skips.
       source.startEpoch(epoch, steps, step);
       while (step < steps.length) {
-        const positions = steps[step];
         const stop = hooks.stopRequested();
         if (stop) {
           if (!CHECKPOINTING_STOPS.has(stop)) return { status: "stopped", reason: stop, checkpoint: null };
           const seconds = (performance.now() - epochStartedAt) / 1000;
-          const checkpoint: TrainingCheckpoint = {
-            epoch: epoch - 1,
-            partial: { step, lossSum, correct, seen, seconds },
-            model: await exportModel(model),
-            optimizer: await optimizer.exportState(),
-            bestEpoch,
-            bestMetric,
-            epochsWithoutImprovement,
-          };
+          const checkpoint = await checkpointOf(replica, epoch - 1, { step, ...sums, seconds }, record, await exportModel(model));
           return { status: "stopped", reason: stop, checkpoint };
         }
         const { x, y } = await source.next();
@@ -117,21 +129,13 @@ export async function train(
             `loss became ${lossValue} at epoch ${epoch}, step ${step + 1}; lower the learning rate`,
           );
         }
-        lossSum += lossValue * positions.length;
-        correct += hitValue;
-        seen += positions.length;
+        const size = steps[step].length;
+        sums.lossSum += lossValue * size;
+        sums.correct += hitValue;
+        sums.seen += size;
         step += 1;
-        stepsThisRun += 1;
-        const secondsPerStep = (performance.now() - runStartedAt) / 1000 / stepsThisRun;
-        const stepsLeft = (training.epochs - epoch) * stepsPerEpoch + (stepsPerEpoch - step);
-        hooks.onProgress({
-          epoch,
-          epochs: training.epochs,
-          step,
-          stepsPerEpoch,
-          fraction: ((epoch - 1) * stepsPerEpoch + step) / (training.epochs * stepsPerEpoch),
-          etaSeconds: Math.round(secondsPerStep * stepsLeft),
-        });
+        pace.steps += 1;
+        hooks.onProgress(progressAt(epoch, step, training.epochs, stepsPerEpoch, pace));
         await yieldToEventLoop();
       }
       const trainSeconds = (performance.now() - epochStartedAt) / 1000;
@@ -139,38 +143,21 @@ export async function train(
       gpuMemory?.checkDevice();
       const metrics: EpochMetrics = {
         epoch,
-        trainLoss: lossSum / seen,
-        trainAccuracy: correct / seen,
+        trainLoss: sums.lossSum / sums.seen,
+        trainAccuracy: sums.correct / sums.seen,
         valLoss: validation?.loss ?? null,
         valAccuracy: validation?.accuracy ?? null,
         learningRate,
         seconds: (performance.now() - epochStartedAt) / 1000,
-        samplesPerSecond: seen / trainSeconds,
+        samplesPerSecond: sums.seen / trainSeconds,
       };
       // Higher is better: accuracy as is, loss negated. Without validation, training accuracy decides.
       const monitored = validation ? (monitorValLoss ? -validation.loss : validation.accuracy) : metrics.trainAccuracy;
-      const minDelta = training.earlyStopping?.minDelta ?? 0;
-      const isBest = bestMetric === null || monitored > bestMetric + minDelta;
-      if (isBest) {
-        bestMetric = monitored;
-        bestEpoch = epoch;
-        epochsWithoutImprovement = 0;
-      } else {
-        epochsWithoutImprovement += 1;
-      }
+      const isBest = recordEpoch(record, epoch, monitored, training.earlyStopping?.minDelta ?? 0);
       last = await exportModel(model);
       if (isBest) best = last;
-      const checkpoint: TrainingCheckpoint = {
-        epoch,
-        partial: null,
-        model: last,
-        optimizer: await optimizer.exportState(),
-        bestEpoch,
-        bestMetric,
-        epochsWithoutImprovement,
-      };
-      await hooks.onEpoch({ metrics, checkpoint, isBest });
-      if (training.earlyStopping && epochsWithoutImprovement >= training.earlyStopping.patience) {
+      await hooks.onEpoch({ metrics, checkpoint: await checkpointOf(replica, epoch, null, record, last), isBest });
+      if (training.earlyStopping && record.epochsWithoutImprovement >= training.earlyStopping.patience) {
         stoppedEarly = true;
         break;
       }
@@ -179,12 +166,41 @@ export async function train(
     // The result describes the model users download by default: the best epoch's weights.
     loadExportedWeights(model, best);
     const test = await evaluate(model, splits.test, shape, Math.max(training.batchSize, 500));
-    return { status: "completed", result: { testLoss: test.loss, testAccuracy: test.accuracy, bestEpoch }, best, last, stoppedEarly };
+    const result = { testLoss: test.loss, testAccuracy: test.accuracy, bestEpoch: record.bestEpoch };
+    return { status: "completed", result, best, last, stoppedEarly };
   } finally {
     await source.stop();
     await group?.stop();
     replica.dispose();
   }
+}
+
+/** Updates the early-stopping record with an epoch's monitored value (higher is better); true when it is the best so far. */
+function recordEpoch(record: BestSoFar, epoch: number, monitored: number, minDelta: number): boolean {
+  const isBest = record.bestMetric === null || monitored > record.bestMetric + minDelta;
+  if (isBest) Object.assign(record, { bestMetric: monitored, bestEpoch: epoch, epochsWithoutImprovement: 0 });
+  else record.epochsWithoutImprovement += 1;
+  return isBest;
+}
+
+/** Where the job is after `step` steps of `epoch`, with an ETA from the steps this run has taken. */
+function progressAt(
+  epoch: number,
+  step: number,
+  epochs: number,
+  stepsPerEpoch: number,
+  pace: { startedAt: number; steps: number },
+): Progress {
+  const secondsPerStep = (performance.now() - pace.startedAt) / 1000 / pace.steps;
+  const stepsLeft = (epochs - epoch) * stepsPerEpoch + (stepsPerEpoch - step);
+  return {
+    epoch,
+    epochs,
+    step,
+    stepsPerEpoch,
+    fraction: ((epoch - 1) * stepsPerEpoch + step) / (epochs * stepsPerEpoch),
+    etaSeconds: Math.round(secondsPerStep * stepsLeft),
+  };
 }
 
 /** Where a job's training steps run. */

@@ -34,6 +34,39 @@ beforeAll(async () => {
   await initBackend("auto");
 });
 
+describe("early stopping", () => {
+  it("stops after `patience` epochs without an improvement of minDelta, and keeps the best epoch's record", async () => {
+    const spec = specOf({
+      architectureOptions: relu,
+      training: {
+        epochs: 4,
+        batchSize: 100,
+        maxTrainSamples: 300,
+        // No epoch can beat the first by a whole unit of accuracy: epochs 2 and 3 count towards patience 2.
+        earlyStopping: { metric: "valAccuracy", patience: 2, minDelta: 1 },
+        optimizer: { type: "sgd", learningRate: 0.05, momentum: 0.9 },
+      },
+    });
+    const reports: { epoch: number; isBest: boolean; bestEpoch: number; without: number }[] = [];
+    const outcome = await train(
+      spec,
+      dataset(),
+      hooks({
+        onEpoch: async ({ metrics, isBest, checkpoint }) =>
+          void reports.push({ epoch: metrics.epoch, isBest, bestEpoch: checkpoint.bestEpoch, without: checkpoint.epochsWithoutImprovement }),
+      }),
+    );
+    if (outcome.status !== "completed") throw new Error("the run must complete");
+    expect(outcome.stoppedEarly).toBe(true);
+    expect(outcome.result.bestEpoch).toBe(1);
+    expect(reports).toEqual([
+      { epoch: 1, isBest: true, bestEpoch: 1, without: 0 },
+      { epoch: 2, isBest: false, bestEpoch: 1, without: 1 },
+      { epoch: 3, isBest: false, bestEpoch: 1, without: 2 },
+    ]);
+  });
+});
+
 describe("resume", () => {
   const spec = specOf({
     architectureOptions: relu,
