@@ -4,6 +4,13 @@
  * order and hold-outs are drawn from. The API, the CLI and the engine import them from here.
  */
 export { listBuiltinDatasets, builtinDatasetInfo, loadBuiltinDataset, type BuiltinDatasetInfo } from "./builtins.ts";
-export { DatasetUnavailableError, type ImageSplit, type LoadedDataset } from "./types.ts";
-export { loadUploadedDataset, UPLOADED_DATASET_META, type UploadedDatasetMeta, type UploadedSplitFiles } from "./uploaded.ts";
+export { DatasetUnavailableError, MAX_CLASSES, type ImageSplit, type LoadedDataset } from "./types.ts";
+export {
+  encodeUploadedLabels,
+  loadUploadedDataset,
+  UPLOADED_DATASET_META,
+  UPLOADED_DATASET_VERSION,
+  type UploadedDatasetMeta,
+  type UploadedSplitFiles,
+} from "./uploaded.ts";
 export { mixSeed, seededRandom } from "./random.ts";

@@ -1,7 +1,11 @@
+/** Most classes a data set, an imported model or a prediction may have: labels are stored as uint16. */
+export const MAX_CLASSES = 10_000;
+
 /** Images decoded once into one uint8 buffer, [count, height, width, channels], row-major. */
 export interface ImageSplit {
   images: Uint8Array;
-  labels: Uint8Array;
+  /** Class indices, one per image: uint8 for the built-ins and version 1 uploads, uint16 from version 2 on. */
+  labels: Uint8Array | Uint16Array;
   count: number;
 }
 

@@ -62,7 +62,7 @@ export async function stepAndExpectInSync(group: ReplicaGroup, counts: number[])
   let tensorsAfterFirstStep = 0;
   for (const count of counts) {
     const x = tf.tensor4d(new Float32Array(data.train.images.subarray(0, count * 784)), [count, 28, 28, 1]);
-    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(data.train.labels.subarray(0, count), "int32"), 10).toFloat());
+    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(data.train.labels.subarray(0, count)), "int32"), 10).toFloat());
     const step = await group.step(x, y, 0.1);
     expect(Number.isFinite(step.loss)).toBe(true);
     expect(step.hits).toBeGreaterThanOrEqual(0);

@@ -1,4 +1,5 @@
 import { extname, join } from "node:path";
+import { MAX_CLASSES } from "@trainyard/datasets";
 import { safeEntryPath } from "./archive.ts";
 import { readCsv, type CsvLimits } from "./csv.ts";
 import { DatasetError } from "./errors.ts";
@@ -21,9 +22,9 @@ export interface Layout {
 
 const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg", ".gif", ".webp", ".tif", ".tiff", ".avif"];
 const IMAGE_TYPES = "png, jpeg, gif, webp, tiff or avif";
-/** Labels are stored as uint8. */
-const MAX_CLASSES = 256;
 
+/** Class name → index: one lookup per image stays constant-time with thousands of classes. */
+const labelIndex = (classes: string[]) => new Map(classes.map((name, index) => [name, index]));
 const isImage = (path: string) => IMAGE_EXTENSIONS.includes(extname(path).toLowerCase());
 const hasTrain = (files: string[], root: string) => files.some((file) => file === `${root}train.csv` || file.startsWith(`${root}train/`));
 
@@ -53,10 +54,11 @@ function imageFolderLayout(root: string, files: string[]): Layout {
   const trainFolders = folders.get("train")!;
   if (trainFolders.size === 0) throw new DatasetError("train/ has no class folders (expected train/<class>/<image>)");
   const classes = [...trainFolders.keys()].sort();
+  const labelOf = labelIndex(classes);
   const splits = {} as Record<SplitName, Sample[]>;
   for (const split of SPLITS) {
     splits[split] = [...folders.get(split)!].flatMap(([className, images]) => {
-      const label = classes.indexOf(className);
+      const label = labelOf.get(className) ?? -1;
       if (label < 0) throw new DatasetError(`${split}/ has a class folder "${className}" that train/ does not have`);
       if (split === "train" && images.length === 0) throw new DatasetError(`train/${className}/ has no images (${IMAGE_TYPES})`);
       return images.map((path) => ({ path, label }));
@@ -119,10 +121,11 @@ async function csvLayout(extractDir: string, root: string, files: string[], csv:
   for (const split of SPLITS) rows[split] = await readCsvSplit(extractDir, root, present, split, csv);
   if (rows.train.length === 0) throw new DatasetError("train.csv lists no images");
   const classes = [...new Set(rows.train.map((row) => row.label))].sort();
+  const labelOf = labelIndex(classes);
   const splits = {} as Record<SplitName, Sample[]>;
   for (const split of SPLITS) {
     splits[split] = rows[split].map(({ at, path, label }) => {
-      const index = classes.indexOf(label);
+      const index = labelOf.get(label) ?? -1;
       if (index < 0) throw new DatasetError(`${at}: label "${label}" does not occur in train.csv`);
       return { path, label: index };
     });

@@ -1,6 +1,13 @@
 import { open, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { seededRandom, UPLOADED_DATASET_META, type UploadedDatasetMeta, type UploadedSplitFiles } from "@trainyard/datasets";
+import {
+  encodeUploadedLabels,
+  seededRandom,
+  UPLOADED_DATASET_META,
+  UPLOADED_DATASET_VERSION,
+  type UploadedDatasetMeta,
+  type UploadedSplitFiles,
+} from "@trainyard/datasets";
 import { extractArchive, type ArchiveKind, type ExtractLimits } from "./archive.ts";
 import { DatasetError, formatBytes } from "./errors.ts";
 import { chooseShape, decodeImage, probeImage, type ImageShape } from "./images.ts";
@@ -27,7 +34,9 @@ const DECODE_WINDOW = 8;
 
 function holdOutTest(train: Sample[], classCount: number): { train: Sample[]; test: Sample[] } {
   const random = seededRandom(HOLDOUT.seed);
-  const byClass = Array.from({ length: classCount }, (_, label) => train.filter((sample) => sample.label === label));
+  // One pass, not one filter per class: 10,000 classes × a large train split would be quadratic.
+  const byClass = Array.from({ length: classCount }, (): Sample[] => []);
+  for (const sample of train) byClass[sample.label].push(sample);
   for (const samples of byClass) {
     for (let i = samples.length - 1; i > 0; i -= 1) {
       const j = Math.floor(random() * (i + 1));
@@ -89,12 +98,12 @@ async function writeSplit(
   }
   await writeFile(
     join(outDir, files.labels),
-    Uint8Array.from(samples, (sample) => sample.label),
+    encodeUploadedLabels(samples.map((sample) => sample.label)),
   );
   return samples.filter(({ path }) => infos.get(path)!.width !== imageShape[1] || infos.get(path)!.height !== imageShape[0]).length;
 }
 
-/** Archive → uint8 images and labels per split plus meta.json (written last) in outDir. */
+/** Archive → uint8 images and uint16 labels per split plus meta.json (written last) in outDir. */
 export async function processUpload({ name, archivePath, kind, workDir, outDir, limits, signal }: ProcessInput): Promise<ProcessedDataset> {
   const extractDir = join(workDir, "extracted");
   const extracted = await extractArchive(archivePath, kind, extractDir, limits, signal);
@@ -119,12 +128,12 @@ export async function processUpload({ name, archivePath, kind, workDir, outDir, 
   let resizedImages = 0;
   const files = {} as Record<SplitName, UploadedSplitFiles>;
   for (const split of SPLITS) {
-    files[split] = { images: `${split}-images.u8`, labels: `${split}-labels.u8`, count: splits[split].length };
+    files[split] = { images: `${split}-images.u8`, labels: `${split}-labels.u16le`, count: splits[split].length };
     resizedImages += await writeSplit(files[split], splits[split], { extractDir, outDir, infos }, imageShape, signal);
   }
   const meta: UploadedDatasetMeta = {
     format: "trainyard-uploaded-dataset",
-    version: 1,
+    version: UPLOADED_DATASET_VERSION,
     name,
     classes: layout.classes,
     imageShape,
