@@ -4,7 +4,7 @@ import { ApiError, checkApiKey, getApiKey, onUnauthorized, setApiKey } from "./a
 import { h, replace } from "./dom.js";
 import { architecturesView, architectureView } from "./views/architectures.js";
 import { jobsView } from "./views/jobs.js";
-import { jobView } from "./views/job.js";
+import { jobPage } from "./views/job.js";
 import { modelsView, modelView } from "./views/models.js";
 import { newJobView } from "./views/newJob.js";
 import { workersView } from "./views/workers.js";
@@ -24,7 +24,7 @@ import { workersView } from "./views/workers.js";
 /** @type {[RegExp, string, View][]} */
 const ROUTES = [
   [/^\/jobs$/, "jobs", jobsView],
-  [/^\/jobs\/([^/]+)$/, "jobs", jobView],
+  [/^\/jobs\/([^/]+)$/, "jobs", jobPage],
   [/^\/new$/, "new", newJobView],
   [/^\/models$/, "models", modelsView],
   [/^\/models\/([^/]+)$/, "models", modelView],

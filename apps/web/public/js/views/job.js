@@ -129,8 +129,128 @@ export function metricCharts(rows, plannedEpochs) {
   return [loss, accuracy];
 }
 
+/**
+ * The progress bar and its line.
+ * @param {any} job
+ */
+function progressBlock(job) {
+  const progress = job.progress;
+  const fraction = progressFraction(job);
+  const planned = job.spec?.training?.epochs;
+  const parts = progress
+    ? [
+        `Epoch ${progress.epoch} of ${progress.epochs ?? planned}`,
+        progress.stepsPerEpoch ? `step ${progress.step} of ${progress.stepsPerEpoch}` : "",
+        !FINISHED.includes(job.status) && progress.etaSeconds != null ? `about ${formatDuration(progress.etaSeconds)} left` : "",
+      ]
+    : [job.status === "queued" ? "Waiting for a worker" : "No progress reported yet"];
+  return [
+    h("progress", {
+      id: "job-progress",
+      max: 1,
+      value: fraction,
+      "aria-labelledby": "progress-heading",
+      "aria-describedby": "progress-text",
+    }),
+    h("p", { id: "progress-text" }, `${Math.round(fraction * 100)} % · `, parts.filter(Boolean).join(", ")),
+  ];
+}
+
+/**
+ * The test result of a finished job, or its error.
+ * @param {any} job
+ */
+function outcomeBlock(job) {
+  const result = job.result;
+  const error = job.error;
+  return [
+    result &&
+      definitionList(
+        [
+          ["Test accuracy", formatPercent(result.testAccuracy)],
+          ["Test loss", formatNumber(result.testLoss)],
+          ["Best epoch", String(result.bestEpoch)],
+        ],
+        { class: "result", id: "job-result" },
+      ),
+    error && h("div", { class: "error", role: "alert" }, h("strong", {}, error.code), ": ", error.message),
+  ];
+}
+
+/**
+ * Every epoch's metrics, in a collapsed table.
+ * @param {EpochRow[]} rows
+ */
+function metricsTable(rows) {
+  return h(
+    "details",
+    {},
+    h("summary", {}, `Metrics per epoch (${rows.length})`),
+    dataTable(
+      { class: "metrics-table" },
+      null,
+      ["Epoch", "Train loss", "Train accuracy", "Val loss", "Val accuracy", "Learning rate", "Seconds", "Samples/s"],
+      h(
+        "tbody",
+        {},
+        rows.map((row) =>
+          h(
+            "tr",
+            {},
+            h("th", { scope: "row" }, String(row.epoch)),
+            h("td", { class: "num" }, formatNumber(row.trainLoss)),
+            h("td", { class: "num" }, formatPercent(row.trainAccuracy)),
+            h("td", { class: "num" }, formatNumber(row.valLoss)),
+            h("td", { class: "num" }, formatPercent(row.valAccuracy)),
+            h("td", { class: "num" }, formatNumber(row.learningRate)),
+            h("td", { class: "num" }, formatNumber(row.seconds, 3)),
+            h("td", { class: "num" }, formatNumber(row.samplesPerSecond, 4)),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+/**
+ * Where and when the job ran.
+ * @param {any} job
+ */
+function runDetails(job) {
+  return definitionList([
+    ["Device", job.device ?? "—"],
+    ["Backend", job.backend ?? "—"],
+    ["Worker", job.workerId ?? "—"],
+    ["Attempts", String(job.attempts ?? 0)],
+    ["Created", timeElement(job.createdAt)],
+    ["Started", timeElement(job.startedAt)],
+    ["Finished", timeElement(job.finishedAt)],
+  ]);
+}
+
+/**
+ * A stream event's data (JSON, or the text as it came).
+ * @param {import("../sse.js").SseEvent} event
+ * @returns {any}
+ */
+function eventData(event) {
+  try {
+    return JSON.parse(event.data);
+  } catch {
+    return event.data;
+  }
+}
+
+/**
+ * The page's one line for a status event.
+ * @param {any} data
+ */
+function statusLine(data) {
+  return [data.status, data.reason ? `(${data.reason})` : "", data.device ? `on ${data.device}` : ""].filter(Boolean).join(" ");
+}
+
 /** @param {import("../app.js").ViewContext} context */
-export async function jobView({ main, params, signal }) {
+export async function jobPage({ main, params, signal }) {
   const [id] = params;
   const base = `/v1/jobs/${encodeURIComponent(id)}`;
   /** @type {any} */
@@ -207,42 +327,8 @@ export async function jobView({ main, params, signal }) {
   }
 
   function renderProgress() {
-    const progress = job.progress;
-    const fraction = progressFraction(job);
-    const planned = job.spec?.training?.epochs;
-    const parts = progress
-      ? [
-          `Epoch ${progress.epoch} of ${progress.epochs ?? planned}`,
-          progress.stepsPerEpoch ? `step ${progress.step} of ${progress.stepsPerEpoch}` : "",
-          !FINISHED.includes(job.status) && progress.etaSeconds != null ? `about ${formatDuration(progress.etaSeconds)} left` : "",
-        ]
-      : [job.status === "queued" ? "Waiting for a worker" : "No progress reported yet"];
-    replace(
-      progressSlot,
-      h("progress", {
-        id: "job-progress",
-        max: 1,
-        value: fraction,
-        "aria-labelledby": "progress-heading",
-        "aria-describedby": "progress-text",
-      }),
-      h("p", { id: "progress-text" }, `${Math.round(fraction * 100)} % · `, parts.filter(Boolean).join(", ")),
-    );
-    const result = job.result;
-    const error = job.error;
-    replace(
-      resultSlot,
-      result &&
-        definitionList(
-          [
-            ["Test accuracy", formatPercent(result.testAccuracy)],
-            ["Test loss", formatNumber(result.testLoss)],
-            ["Best epoch", String(result.bestEpoch)],
-          ],
-          { class: "result", id: "job-result" },
-        ),
-      error && h("div", { class: "error", role: "alert" }, h("strong", {}, error.code), ": ", error.message),
-    );
+    replace(progressSlot, ...progressBlock(job));
+    replace(resultSlot, ...outcomeBlock(job));
   }
 
   function renderCharts() {
@@ -252,52 +338,11 @@ export async function jobView({ main, params, signal }) {
       chartsSlot,
       metricCharts(rows, planned).map((chart) => h("figure", {}, chart)),
     );
-    replace(
-      tableSlot,
-      h(
-        "details",
-        {},
-        h("summary", {}, `Metrics per epoch (${rows.length})`),
-        dataTable(
-          { class: "metrics-table" },
-          null,
-          ["Epoch", "Train loss", "Train accuracy", "Val loss", "Val accuracy", "Learning rate", "Seconds", "Samples/s"],
-          h(
-            "tbody",
-            {},
-            rows.map((row) =>
-              h(
-                "tr",
-                {},
-                h("th", { scope: "row" }, String(row.epoch)),
-                h("td", { class: "num" }, formatNumber(row.trainLoss)),
-                h("td", { class: "num" }, formatPercent(row.trainAccuracy)),
-                h("td", { class: "num" }, formatNumber(row.valLoss)),
-                h("td", { class: "num" }, formatPercent(row.valAccuracy)),
-                h("td", { class: "num" }, formatNumber(row.learningRate)),
-                h("td", { class: "num" }, formatNumber(row.seconds, 3)),
-                h("td", { class: "num" }, formatNumber(row.samplesPerSecond, 4)),
-              ),
-            ),
-          ),
-        ),
-      ),
-    );
+    replace(tableSlot, metricsTable(rows));
   }
 
   function renderRun() {
-    replace(
-      runSlot,
-      definitionList([
-        ["Device", job.device ?? "—"],
-        ["Backend", job.backend ?? "—"],
-        ["Worker", job.workerId ?? "—"],
-        ["Attempts", String(job.attempts ?? 0)],
-        ["Created", timeElement(job.createdAt)],
-        ["Started", timeElement(job.startedAt)],
-        ["Finished", timeElement(job.finishedAt)],
-      ]),
-    );
+    replace(runSlot, runDetails(job));
   }
 
   /** Everything the job row says; the charts change only with the epochs (renderCharts). */
@@ -336,22 +381,13 @@ export async function jobView({ main, params, signal }) {
 
   /** @param {import("../sse.js").SseEvent} event */
   function onEvent(event) {
-    /** @type {any} */
-    let data;
-    try {
-      data = JSON.parse(event.data);
-    } catch {
-      data = event.data;
-    }
+    const data = eventData(event);
     switch (event.type) {
       case "status": {
         job.status = data.status;
         if (data.result) job.result = data.result;
         if (data.status === "failed") job.error = { code: data.code ?? "FAILED", message: data.message ?? "" };
-        addLog(
-          "status",
-          [data.status, data.reason ? `(${data.reason})` : "", data.device ? `on ${data.device}` : ""].filter(Boolean).join(" "),
-        );
+        addLog("status", statusLine(data));
         renderStatus();
         renderProgress();
         refetchSoon();
