@@ -12,8 +12,37 @@ const summaryQuery = z.strictObject({
   classes: z.coerce.number().int().min(2).max(100_000).default(10),
 });
 
+const shape = z.array(z.number().int()).describe("[height, width, channels]");
+
+const architectureSchema = z.object({
+  name: z.string(),
+  family: z.string(),
+  paper: z.string(),
+  year: z.number().int(),
+  defaultInputShape: shape,
+  description: z.string(),
+});
+
+const summarySchema = z.object({
+  name: z.string(),
+  inputShape: shape,
+  classes: z.number().int(),
+  trainableParams: z.number().int(),
+  totalParams: z.number().int(),
+  layers: z.array(
+    z.object({
+      name: z.string(),
+      className: z.string(),
+      outputShape: z.array(z.number().int().nullable()).describe("without the batch dimension"),
+      params: z.number().int(),
+    }),
+  ),
+});
+
 const architectures: FastifyPluginAsyncZod = async (app) => {
-  app.get("/architectures", { schema: { tags: ["architectures"] } }, async () => listModels());
+  app.get("/architectures", { schema: { response: { 200: z.array(architectureSchema) }, tags: ["architectures"] } }, async () =>
+    listModels(),
+  );
 
   app.get(
     "/architectures/:name",
@@ -21,6 +50,7 @@ const architectures: FastifyPluginAsyncZod = async (app) => {
       schema: {
         params: z.strictObject({ name: z.string() }),
         querystring: summaryQuery,
+        response: { 200: summarySchema },
         tags: ["architectures"],
         description:
           "The model's layers and parameter counts, described without building its weights and cached. A model over the " +

@@ -8,6 +8,26 @@ import { readUpload } from "./upload.ts";
 
 const datasetIdParams = z.strictObject({ id: z.string().min(1) });
 
+const datasetSchema = z.object({
+  id: z.string().describe("a built-in data set's id is its name"),
+  name: z.string(),
+  status: z.string().describe("`processing`, then `ready` or `failed`"),
+  builtin: z.boolean(),
+  classes: z.array(z.string()).describe("class names in label order; empty while processing"),
+  counts: z.object({ train: z.number().int(), val: z.number().int(), test: z.number().int() }),
+  imageShape: z.array(z.number().int()).nullable().describe("[height, width, channels]; null until processed"),
+  error: z.string().nullable().describe("why processing failed"),
+  createdAt: z.iso.datetime(),
+});
+/** The serializer drops what the schema does not name: a field added to the views must be added above too. */
+const viewKeysDeclared: [keyof ReturnType<typeof datasetView>, keyof ReturnType<typeof builtinDatasetView>] extends [
+  keyof z.infer<typeof datasetSchema>,
+  keyof z.infer<typeof datasetSchema>,
+]
+  ? true
+  : never = true;
+void viewKeysDeclared;
+
 const UPLOAD_DESCRIPTION =
   "multipart/form-data with `name` and `file` (.zip or .tar.gz), in ImageFolder layout (train/<class>/<image>, " +
   "optional val/ and test/) or CSV layout (train.csv with image,label columns, optional val.csv and test.csv, image " +
@@ -20,23 +40,41 @@ const datasets: FastifyPluginAsyncZod = async (app) => {
   const { datasets: service } = app.deps;
   await app.register(multipart);
 
-  app.get("/datasets", { schema: { tags: ["datasets"] } }, async (request) => {
-    const builtins = listBuiltinDatasets().filter((dataset) => dataset.available);
-    const uploads = await service.list(request.tenantId);
-    return { items: [...builtins.map(builtinDatasetView), ...uploads.map(datasetView)], nextCursor: null };
-  });
+  app.get(
+    "/datasets",
+    {
+      schema: {
+        response: { 200: z.object({ items: z.array(datasetSchema), nextCursor: z.null() }) },
+        tags: ["datasets"],
+        description: "The available built-in data sets, then the tenant's uploads.",
+      },
+    },
+    async (request) => {
+      const builtins = listBuiltinDatasets().filter((dataset) => dataset.available);
+      const uploads = await service.list(request.tenantId);
+      return { items: [...builtins.map(builtinDatasetView), ...uploads.map(datasetView)], nextCursor: null };
+    },
+  );
 
-  app.post("/datasets", { schema: { tags: ["datasets"], description: UPLOAD_DESCRIPTION } }, async (request, reply) => {
-    const { name, staged } = await readUpload(request, service);
-    const dataset = await service.start(request.tenantId, name, staged);
-    return reply.status(201).header("location", `/v1/datasets/${dataset.id}`).send(datasetView(dataset));
-  });
+  app.post(
+    "/datasets",
+    { schema: { response: { 201: datasetSchema }, tags: ["datasets"], description: UPLOAD_DESCRIPTION } },
+    async (request, reply) => {
+      const { name, staged } = await readUpload(request, service);
+      const dataset = await service.start(request.tenantId, name, staged);
+      return reply.status(201).header("location", `/v1/datasets/${dataset.id}`).send(datasetView(dataset));
+    },
+  );
 
-  app.get("/datasets/:id", { schema: { params: datasetIdParams, tags: ["datasets"] } }, async (request) => {
-    const builtin = builtinDatasetInfo(request.params.id);
-    if (builtin?.available) return builtinDatasetView(builtin);
-    return datasetView(await service.get(request.tenantId, request.params.id));
-  });
+  app.get(
+    "/datasets/:id",
+    { schema: { params: datasetIdParams, response: { 200: datasetSchema }, tags: ["datasets"] } },
+    async (request) => {
+      const builtin = builtinDatasetInfo(request.params.id);
+      if (builtin?.available) return builtinDatasetView(builtin);
+      return datasetView(await service.get(request.tenantId, request.params.id));
+    },
+  );
 
   app.delete(
     "/datasets/:id",

@@ -1,10 +1,15 @@
 import type { FastifyPluginAsync } from "fastify";
+import { z } from "zod";
+
+const livenessSchema = z.object({ status: z.literal("ok") });
+const serviceState = z.enum(["ok", "unavailable"]);
+const readinessSchema = z.object({ status: z.enum(["ready", "not ready"]), postgres: serviceState, redis: serviceState });
 
 /** Liveness, readiness and Prometheus metrics; no key needed. */
 const health: FastifyPluginAsync = async (app) => {
-  app.get("/healthz", { schema: { hide: true } }, async () => ({ status: "ok" }));
+  app.get("/healthz", { schema: { hide: true, response: { 200: livenessSchema } } }, async () => ({ status: "ok" as const }));
 
-  app.get("/readyz", { schema: { hide: true } }, async (_request, reply) => {
+  app.get("/readyz", { schema: { hide: true, response: { 200: readinessSchema, 503: readinessSchema } } }, async (_request, reply) => {
     const checks = await Promise.allSettled([app.deps.db.$queryRaw`SELECT 1`, app.deps.redis.ping()]);
     const [postgres, redis] = checks.map((check) => (check.status === "fulfilled" ? "ok" : "unavailable"));
     const ready = postgres === "ok" && redis === "ok";
