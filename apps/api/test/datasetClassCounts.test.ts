@@ -72,6 +72,18 @@ describe("uploads with thousands of classes", () => {
       }
     }
     expect(above255).toBe(CLASSES - 256);
+
+    // The dry run says what the 1,200-way head costs: LeNet's head_fc maps 84 features to each class.
+    const dryRun = await api.app.inject({
+      method: "POST",
+      url: "/v1/jobs?dryRun=true",
+      headers: auth(api.keyA),
+      payload: { architecture: "lenet", dataset: { id: dataset.id }, training: { epochs: 1, optimizer: { type: "adam", learningRate: 0.001 } } },
+    });
+    expect(dryRun.statusCode, dryRun.body).toBe(200);
+    const { head, parameters } = dryRun.json().estimate;
+    expect(head).toEqual({ layers: ["head_fc"], parameters: 85 * CLASSES, weightBytes: 4 * 85 * CLASSES, trainingBytes: 4 * 4 * 85 * CLASSES });
+    expect(parameters).toBeGreaterThan(head.parameters);
   });
 
   it(`fails an upload of ${MAX_CLASSES + 1} classes naming the count and the limit`, async () => {

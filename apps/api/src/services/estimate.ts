@@ -1,8 +1,28 @@
 import type { Db } from "@trainyard/db";
-import { memoryEstimateOf } from "@trainyard/models";
+import { HEAD_PREFIX, memoryEstimateOf, type LayerSummary, type OptimizerName } from "@trainyard/models";
 import type { JobSpec } from "@trainyard/shared";
 import type { ArchitectureSummaries } from "./architectures/summaries.ts";
 import type { ResolvedDataset } from "./specNormalizer.ts";
+
+const BYTES_PER_FLOAT = 4;
+
+/**
+ * What the classifier head costs: the layers fine-tuning replaces (named `head_…`: `head_fc`
+ * for most architectures, NiN's last conv block) that hold weights. It grows with the class
+ * count, and at thousands of classes it can outweigh the rest of a small network.
+ */
+function headCost(layers: LayerSummary[], optimizer: OptimizerName) {
+  const head = layers.filter((layer) => layer.name.startsWith(`${HEAD_PREFIX}_`) && layer.params > 0);
+  const parameters = head.reduce((sum, layer) => sum + layer.params, 0);
+  return {
+    layers: head.map((layer) => layer.name),
+    parameters,
+    /** Its float32 weights: what the head adds to a saved model. */
+    weightBytes: parameters * BYTES_PER_FLOAT,
+    /** Its weights, gradients and optimizer slots while training (part of memoryBytes). */
+    trainingBytes: memoryEstimateOf({ totalParams: parameters, activationFloatsPerSample: 0 }, 1, optimizer).parameterBytes,
+  };
+}
 
 /**
  * What a dry run answers: size, memory, steps, and time where a throughput was measured before.
@@ -35,6 +55,7 @@ export async function estimateJob(
     /** The part that grows with the batch: pick a batch size that fits the GPU's memory. */
     activationBytesPerSample: memory.activationBytesPerSample,
     activationBytesPerBatch: memory.activationBytes,
+    head: headCost(summary.layers, spec.training.optimizer.type),
     trainSamples,
     stepsPerEpoch,
     secondsPerEpoch: measured ? trainSamples / measured.samplesPerSecond : null,
