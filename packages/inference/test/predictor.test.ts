@@ -27,6 +27,32 @@ describe("topK", () => {
     const sorted = [...probabilities.keys()].sort((a, b) => probabilities[b]! - probabilities[a]! || a - b).slice(0, 5);
     expect(topK(probabilities, 1, 10_000, 5)[0]!.map((entry) => entry.index)).toEqual(sorted);
   });
+
+  it("agrees with a full sort for any k, with ties, NaN and rows that ascend (every value beats the last)", () => {
+    const classes = 1_000;
+    const rows = [
+      Float32Array.from({ length: classes }, (_, i) => i / classes),
+      Float32Array.from({ length: classes }, () => Math.floor(Math.random() * 20) / 20),
+      Float32Array.from({ length: classes }, (_, i) => (i % 97 === 0 ? Number.NaN : Math.random())),
+    ];
+    const key = (value: number) => (Number.isNaN(value) ? -Infinity : value);
+    for (const row of rows) {
+      const all = [...row.keys()].sort((a, b) => key(row[b]!) - key(row[a]!) || a - b);
+      for (const k of [1, 5, 64, classes]) {
+        expect(topK(row, 1, classes, k)[0]!.map((entry) => entry.index)).toEqual(all.slice(0, k));
+      }
+    }
+  });
+
+  it("ranks each of 64 rows of 10,000 classes on its own", () => {
+    // Each row ascends from a different class on (the worst case: every value enters the heap).
+    const probabilities = Float32Array.from({ length: 64 * 10_000 }, (_, i) => ((i % 10_000) + 10_000 - Math.floor(i / 10_000)) % 10_000);
+    const top = topK(probabilities, 64, 10_000, 5);
+    for (let row = 0; row < 64; row += 1) {
+      const last = (9_999 + row) % 10_000;
+      expect(top[row]!.map((entry) => entry.index)).toEqual([0, 1, 2, 3, 4].map((i) => (last - i + 10_000) % 10_000));
+    }
+  });
 });
 
 describe("model cache", () => {
