@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend, train } from "../src/index.ts";
 import { loadBuiltinDataset } from "@trainyard/datasets";
 import { ReplicaGroup, splitBatch } from "../src/replicas/group.ts";
-import { shardBounds } from "../src/replicas/layout.ts";
+import { shardBounds } from "../src/replicas/sharedBuffer.ts";
 import { TrainingReplica } from "../src/trainingReplica.ts";
 import { testJobSpec } from "./support/jobSpec.ts";
 import { completed, maxRelativeDifference, quietHooks, sameStart, stepAndExpectInSync } from "./support/replicaComparison.ts";

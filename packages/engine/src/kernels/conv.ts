@@ -14,7 +14,7 @@ import { KernelContext } from "./context.ts";
 import { product } from "./matmul.ts";
 import { cropFilter, cropPlan, uncropFilter } from "./crop.ts";
 import { smallMapApplies, smallMapBackpropFilter, smallMapBackpropInput, smallMapForward } from "./smallmap.ts";
-import { activationStrides, conv2dInfo, flipFilter, gather4, scatterDilated, type ConvGeometryAttrs, type Pad } from "./layout.ts";
+import { activationStrides, conv2dInfo, flipFilter, gather4, scatterDilated, type ConvGeometryAttrs, type Pad } from "./strides.ts";
 
 type TensorInfo = tf.TensorInfo;
 

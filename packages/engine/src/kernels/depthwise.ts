@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { KernelContext } from "./context.ts";
-import { conv2dInfo, type Pad } from "./layout.ts";
+import { conv2dInfo, type Pad } from "./strides.ts";
 
 type TensorInfo = tf.TensorInfo;
 

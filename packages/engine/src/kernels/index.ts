@@ -10,7 +10,7 @@ import { depthwiseBackpropFilter, depthwiseBackpropInput } from "./depthwise.ts"
 import { deferred } from "./lazy.ts";
 import { cpuConv2D, cpuMatMul } from "./gemm.ts";
 import { matMulUntransposed } from "./matmul.ts";
-import { runSplit } from "./parallel.ts";
+import { runSplit } from "./threads/index.ts";
 import { cropAndResize, mirrorPad, type CropAndResizeAttrs, type MirrorPadAttrs } from "./image.ts";
 import { avgPoolGrad, maxPoolGrad, type PoolGradAttrs } from "./pool.ts";
 import { BATCH_NORM_GRAD, batchNormGrad, registerEngineGradients } from "./batchnorm.ts";
@@ -209,4 +209,4 @@ export function unregisterEngineKernels(backendName: string): void {
 }
 
 export { KernelContext } from "./context.ts";
-export { kernelThreads, startKernelWorkers, stopKernelWorkers } from "./parallel.ts";
+export { kernelThreads, startKernelWorkers, stopKernelWorkers } from "./threads/index.ts";

@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext } from "./context.ts";
-import { transposeInto } from "./layout.ts";
+import { transposeInto } from "./strides.ts";
 
 type TensorInfo = tf.TensorInfo;
 

@@ -11,7 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext } from "./context.ts";
-import { transposeInto } from "./layout.ts";
+import { transposeInto } from "./strides.ts";
 import { cropPlan } from "./crop.ts";
 import { applyActivation, product } from "./matmul.ts";
 

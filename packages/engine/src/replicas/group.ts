@@ -18,7 +18,7 @@ import type { JobSpec } from "@trainyard/shared";
 import { exportModel } from "../modelExport.ts";
 import type { TrainingReplica } from "../trainingReplica.ts";
 import { startWorkerThread, ThreadChannel } from "../workerThread.ts";
-import { createLayout } from "./layout.ts";
+import { createLayout } from "./sharedBuffer.ts";
 import type { FromReplica, ReplicaBackend, ReplicaLayout, ToReplica } from "./protocol.ts";
 import { ShardedReduction } from "./reduction.ts";
 

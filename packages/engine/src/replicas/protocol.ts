@@ -24,7 +24,7 @@ export type ReplicaBackend = "wasm" | "cpu" | "webgpu";
 export type ToReplica =
   | {
       type: "init";
-      /** 1-based replica index (replica 0 is the trainer's); it reduces shard `index` (see layout.ts). */
+      /** 1-based replica index (replica 0 is the trainer's); it reduces shard `index` (see sharedBuffer.ts). */
       index: number;
       backend: ReplicaBackend;
       /** webgpu: the Dawn adapter name (TRAINYARD_WEBGPU_ADAPTER) this replica starts its backend on; null: Dawn's first. */

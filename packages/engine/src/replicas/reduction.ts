@@ -13,7 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TrainingReplica } from "../trainingReplica.ts";
-import { ownRegion, reducedRegion, tensorFromRegion, tensorSlots, writeValues } from "./layout.ts";
+import { ownRegion, reducedRegion, tensorFromRegion, tensorSlots, writeValues } from "./sharedBuffer.ts";
 import type { ReplicaLayout } from "./protocol.ts";
 
 export class ShardedReduction {

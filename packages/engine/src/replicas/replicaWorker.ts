@@ -11,7 +11,7 @@ import { initBackend } from "../backend/index.ts";
 import { loadExportedWeights } from "../modelExport.ts";
 import { TrainingReplica } from "../trainingReplica.ts";
 import { serveMessages } from "../workerThread.ts";
-import { checkLayout } from "./layout.ts";
+import { checkLayout } from "./sharedBuffer.ts";
 import type { FromReplica, ToReplica } from "./protocol.ts";
 import { ShardedReduction } from "./reduction.ts";
 

@@ -1,4 +1,4 @@
-/** Shared between parallel.ts and parallel-worker.ts. */
+/** Shared between the calling thread (index.ts, kernelWorker.ts) and each kernel thread (thread.ts). */
 export const STATE = { idle: 0, posted: 1, done: 2, failed: 3, stop: 4 } as const;
 
 /** Control words: [0] state, then one claim flag per chunk of the worker's region. */

@@ -1,13 +1,13 @@
 /**
  * A kernel worker: its own TF.js wasm backend with the engine's kernels. It runs one kernel at
  * a time on inputs it reads from a SharedArrayBuffer and writes the result back, woken and
- * answered through Atomics so the calling kernel can wait synchronously (see parallel.ts).
+ * answered through Atomics so the calling kernel can wait synchronously (see index.ts).
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { registerEngineKernels } from "./index.ts";
-import { CLAIM, CLAIM_BASE, STATE, type Chunk, type Job } from "./parallel-protocol.ts";
+import { registerEngineKernels } from "../index.ts";
+import { CLAIM, CLAIM_BASE, STATE, type Chunk, type Job } from "./protocol.ts";
 
 const { control, port } = workerData as { control: SharedArrayBuffer; port: MessagePort };
 const flags = new Int32Array(control);
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
       run(message);
       Atomics.store(flags, 0, STATE.done);
     } catch (error) {
-      port.postMessage({ error: error instanceof Error ? error.stack ?? error.message : String(error) });
+      port.postMessage({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
       Atomics.store(flags, 0, STATE.failed);
     }
     Atomics.notify(flags, 0);
@@ -76,7 +76,8 @@ function runChunk(kernel: string, join: Job["join"], chunk: Chunk, shared: Map<n
     const out = tf.engine().runKernel(kernel, tensors as tf.NamedTensorMap, chunk.attrs as tf.NamedAttrMap) as tf.Tensor;
     const values = tf.backend().readSync(out.dataId) as Float32Array;
     out.dispose();
-    if (values.length !== chunk.output.length) throw new Error(`${kernel}: worker result has ${values.length} values, expected ${chunk.output.length}`);
+    if (values.length !== chunk.output.length)
+      throw new Error(`${kernel}: worker result has ${values.length} values, expected ${chunk.output.length}`);
     const target = new Float32Array(arena!, chunk.output.offset * 4, chunk.output.length);
     if (join === "sum") for (let i = 0; i < values.length; i++) target[i] += values[i];
     else target.set(values);

@@ -7,7 +7,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stockKernel } from "../src/kernels/context.ts";
 import { kernelThreads, registerEngineKernels, startKernelWorkers, stopKernelWorkers } from "../src/kernels/index.ts";
-import { setStealing, splitCount, workerChunkCount } from "../src/kernels/parallel.ts";
+import { setStealing, splitCount, workerChunkCount } from "../src/kernels/threads/index.ts";
 
 const TOLERANCE = 1e-4;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { gather4, transposeInto, type Dims4 } from "../src/kernels/layout.ts";
+import { gather4, transposeInto, type Dims4 } from "../src/kernels/strides.ts";
 
 const sequence = (n: number) => Float32Array.from({ length: n }, (_, i) => i + 1);
 

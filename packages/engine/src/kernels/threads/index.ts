@@ -5,218 +5,16 @@
  * concatenated along the batch, or summed for filter gradients. Both cores work on every
  * convolution of a training step; the layers API and the training loop see one backend.
  */
-import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from "node:worker_threads";
+import { MessageChannel } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
-import { startWorkerThread } from "../workerThread.ts";
-import { KernelContext } from "./context.ts";
-import { cropPlan } from "./crop.ts";
-import { conv2dInfo, type ConvGeometryAttrs } from "./layout.ts";
-import { CLAIM, CLAIM_BASE, MAX_CHUNKS, STATE, type Chunk, type ChunkInput, type Job } from "./parallel-protocol.ts";
+import { startWorkerThread } from "../../workerThread.ts";
+import { KernelContext } from "../context.ts";
+import { MIN_WORK, MIN_WORK_PER_COPIED, SPLITTABLE, size, withBatch, type SplitSpec } from "./costModel.ts";
+import { KernelWorker, type RegionInput } from "./kernelWorker.ts";
+import { CLAIM, CLAIM_BASE, MAX_CHUNKS } from "./protocol.ts";
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
-
-interface SplitSpec {
-  /** Inputs split along the batch (axis 0); the others go whole to every part. */
-  batchInputs: string[];
-  /** How the parts' results join. */
-  join: "concat" | "sum";
-  /** Attributes of a part with `n` images. */
-  partAttrs?: (attrs: Attrs, n: number) => Attrs;
-  /** Output shape of a part with `n` images. */
-  outShape: (inputs: Record<string, TensorInfo>, attrs: Attrs, n: number) => number[];
-  /** Multiply-adds (or comparisons) of the whole kernel, to weigh against the copying. */
-  work: (inputs: Record<string, TensorInfo>, attrs: Attrs) => number;
-  /** Cost of one unit of work relative to an XNNPACK multiply-add (plain JS loops: 10–20). */
-  unitCost?: number;
-}
-
-const size = (info: TensorInfo) => tf.util.sizeFromShape(info.shape);
-const convWork = (i: Record<string, TensorInfo>, a: Attrs) => convMacs(i.x.shape, i.filter.shape, a);
-const depthwiseWork = (i: Record<string, TensorInfo>, a: Attrs) =>
-  tf.util.sizeFromShape(convOut(i, a, i.x.shape[0], true)) * i.filter.shape[0] * i.filter.shape[1];
-const poolWork = (i: Record<string, TensorInfo>, a: Attrs) => {
-  const f = a.filterSize as number | [number, number];
-  return size(i.dy) * (typeof f === "number" ? f * f : f[0] * f[1]);
-};
-
-const withBatch = (shape: readonly number[], n: number) => [n, ...shape.slice(1)];
-
-function convInfo(xShape: readonly number[], filterShape: readonly number[], attrs: Attrs, n: number, depthwise = false) {
-  return conv2dInfo(withBatch(xShape, n), filterShape, attrs as unknown as ConvGeometryAttrs, depthwise);
-}
-
-function convOut(inputs: Record<string, TensorInfo>, attrs: Attrs, n: number, depthwise = false): number[] {
-  return convInfo(inputs.x.shape, inputs.filter.shape, attrs, n, depthwise).outShape;
-}
-
-/** Multiply-adds of a convolution (or either gradient), counting only taps that meet the input. */
-function convMacs(xShape: readonly number[], filterShape: readonly number[], attrs: Attrs): number {
-  const info = convInfo(xShape, filterShape, attrs, xShape[0]);
-  const plan = info.dataFormat === "channelsLast" ? cropPlan(info) : null;
-  const taps = plan ? plan.height * plan.width : info.filterHeight * info.filterWidth;
-  return tf.util.sizeFromShape(info.outShape) * taps * info.inChannels;
-}
-
-const inputShapeAttr = (attrs: Attrs, n: number): Attrs => ({ ...attrs, inputShape: withBatch(attrs.inputShape as number[], n) });
-
-export const SPLITTABLE: Record<string, SplitSpec> = {
-  Conv2D: { batchInputs: ["x"], join: "concat", outShape: (i, a, n) => convOut(i, a, n), work: convWork },
-  FusedConv2D: { batchInputs: ["x"], join: "concat", outShape: (i, a, n) => convOut(i, a, n), work: convWork },
-  DepthwiseConv2dNative: { batchInputs: ["x"], join: "concat", outShape: (i, a, n) => convOut(i, a, n, true), work: depthwiseWork },
-  FusedDepthwiseConv2D: { batchInputs: ["x"], join: "concat", outShape: (i, a, n) => convOut(i, a, n, true), work: depthwiseWork },
-  Conv2DBackpropInput: {
-    batchInputs: ["dy"],
-    join: "concat",
-    partAttrs: inputShapeAttr,
-    outShape: (_i, a, n) => withBatch(a.inputShape as number[], n),
-    work: (i, a) => convMacs(a.inputShape as number[], i.filter.shape, a),
-  },
-  DepthwiseConv2dNativeBackpropInput: {
-    unitCost: 10,
-    batchInputs: ["dy"],
-    join: "concat",
-    partAttrs: inputShapeAttr,
-    outShape: (_i, a, n) => withBatch(a.inputShape as number[], n),
-    work: (i) => size(i.dy) * i.filter.shape[0] * i.filter.shape[1],
-  },
-  Conv2DBackpropFilter: {
-    batchInputs: ["x", "dy"],
-    join: "sum",
-    outShape: (_i, a) => a.filterShape as number[],
-    work: (i, a) => convMacs(i.x.shape, a.filterShape as number[], a),
-  },
-  DepthwiseConv2dNativeBackpropFilter: {
-    unitCost: 10,
-    batchInputs: ["x", "dy"],
-    join: "sum",
-    outShape: (_i, a) => a.filterShape as number[],
-    work: (i, a) => size(i.dy) * (a.filterShape as number[])[0] * (a.filterShape as number[])[1],
-  },
-  MaxPoolGrad: {
-    unitCost: 20,
-    batchInputs: ["dy", "input", "output"],
-    join: "concat",
-    outShape: (i, _a, n) => withBatch(i.input.shape, n),
-    work: poolWork,
-  },
-  AvgPoolGrad: {
-    unitCost: 20,
-    batchInputs: ["dy", "input"],
-    join: "concat",
-    outShape: (i, _a, n) => withBatch(i.input.shape, n),
-    work: poolWork,
-  },
-};
-
-/**
- * A kernel is split when its work is large (waking a worker and joining costs tens of µs) and
- * large against the floats copied to and from the worker (a small-map filter gradient with a
- * big filter is mostly copying).
- */
-const MIN_WORK = 4_000_000;
-const MIN_WORK_PER_COPIED = 32;
-
-/** A batch-input slice or whole input handed to a worker's region. */
-interface RegionInput {
-  name: string;
-  /** The region's rows (batch inputs) or the whole tensor. */
-  values: Float32Array;
-  shape: number[];
-  batch: boolean;
-}
-
-class KernelWorker {
-  readonly flags: Int32Array;
-  private arena = new SharedArrayBuffer(4 << 20);
-  private arenaSent = false;
-  broken = false;
-
-  constructor(
-    readonly worker: Worker,
-    private readonly port: MessagePort,
-    control: SharedArrayBuffer,
-  ) {
-    this.flags = new Int32Array(control);
-  }
-
-  /**
-   * Copies a region (consecutive chunks of the batch) into the arena and wakes the worker.
-   * Returns where each chunk's result will be.
-   */
-  post(
-    kernel: string,
-    join: "concat" | "sum",
-    inputs: RegionInput[],
-    chunkRows: number[],
-    chunkAttrs: Attrs[],
-    chunkOut: number[],
-  ): { offset: number; length: number }[] {
-    const regionRows = chunkRows.reduce((a, b) => a + b, 0);
-    let total = join === "sum" ? chunkOut[0] : chunkOut.reduce((a, b) => a + b, 0);
-    for (const input of inputs) total += input.values.length;
-    let arena: SharedArrayBuffer | undefined;
-    if (total * 4 > this.arena.byteLength || !this.arenaSent) {
-      if (total * 4 > this.arena.byteLength) this.arena = new SharedArrayBuffer(Math.ceil((total * 4 * 1.25) / 65536) * 65536);
-      arena = this.arena;
-      this.arenaSent = true;
-    }
-    const view = new Float32Array(this.arena);
-    const placed: { input: RegionInput; offset: number; perRow: number }[] = [];
-    let offset = 0;
-    for (const input of inputs) {
-      view.set(input.values, offset);
-      placed.push({ input, offset, perRow: input.batch ? input.values.length / regionRows : 0 });
-      offset += input.values.length;
-    }
-    const outputs: { offset: number; length: number }[] = [];
-    const chunks: Chunk[] = [];
-    let row = 0;
-    for (let c = 0; c < chunkRows.length; c++) {
-      const n = chunkRows[c];
-      const chunkInputs: ChunkInput[] = placed.map(({ input, offset: at, perRow }) =>
-        input.batch
-          ? { name: input.name, shape: [n, ...input.shape.slice(1)], offset: at + row * perRow, length: n * perRow }
-          : { name: input.name, shape: input.shape, offset: at, length: input.values.length, shared: true },
-      );
-      const output = { offset, length: chunkOut[c] };
-      if (join === "concat") offset += chunkOut[c];
-      outputs.push(output);
-      chunks.push({ inputs: chunkInputs, attrs: chunkAttrs[c], output });
-      row += n;
-    }
-    for (let c = 0; c < chunks.length; c++) Atomics.store(this.flags, CLAIM_BASE + c, CLAIM.free);
-    const job: Job = { kernel, join, chunks, arena };
-    this.port.postMessage(job);
-    Atomics.store(this.flags, 0, STATE.posted);
-    Atomics.notify(this.flags, 0);
-    return outputs;
-  }
-
-  /** Takes chunk `r` of the posted region for the calling thread, unless the worker has it. */
-  claim(r: number): boolean {
-    return Atomics.compareExchange(this.flags, CLAIM_BASE + r, CLAIM.free, CLAIM.caller) === CLAIM.free;
-  }
-
-  /** Waits for the posted job; returns a view of the arena (valid until the next post). */
-  wait(): Float32Array {
-    while (Atomics.load(this.flags, 0) === STATE.posted) Atomics.wait(this.flags, 0, STATE.posted);
-    const state = Atomics.load(this.flags, 0);
-    Atomics.store(this.flags, 0, STATE.idle);
-    if (state !== STATE.done) {
-      const reply = receiveMessageOnPort(this.port)?.message as { error?: string } | undefined;
-      this.broken = true;
-      throw new Error(`kernel worker failed: ${reply?.error ?? `state ${state}`}`);
-    }
-    return new Float32Array(this.arena);
-  }
-
-  stop(): Promise<number> {
-    Atomics.store(this.flags, 0, STATE.stop);
-    Atomics.notify(this.flags, 0);
-    return this.worker.terminate();
-  }
-}
 
 let workers: KernelWorker[] = [];
 let splits = 0;
@@ -252,7 +50,7 @@ export async function startKernelWorkers(threads: number): Promise<number> {
   const wanted = Math.max(0, Math.floor(threads) - 1);
   if (wanted === workers.length && workers.every((w) => !w.broken)) return kernelThreads();
   await stopKernelWorkers();
-  const url = new URL("./parallel-worker.ts", import.meta.url);
+  const url = new URL("./thread.ts", import.meta.url);
   const started: KernelWorker[] = [];
   try {
     for (let i = 0; i < wanted; i++) {
