@@ -4,6 +4,7 @@ import auth from "./plugins/app/auth.ts";
 import dashboard from "./plugins/app/dashboard.ts";
 import deps, { type AppDeps } from "./plugins/app/deps.ts";
 import errorHandler from "./plugins/app/errorHandler.ts";
+import metrics from "./plugins/app/metrics.ts";
 import rateLimit from "./plugins/external/rateLimit.ts";
 import swagger from "./plugins/external/swagger.ts";
 import architectures from "./routes/architectures/index.ts";
@@ -14,6 +15,7 @@ import keys from "./routes/keys/index.ts";
 import models from "./routes/models/index.ts";
 import predictions from "./routes/predictions/index.ts";
 import queue from "./routes/queue/index.ts";
+import sweeps from "./routes/sweeps/index.ts";
 import workers from "./routes/workers/index.ts";
 import { zodValidatorCompiler } from "./validation.ts";
 
@@ -23,6 +25,7 @@ export default async function app(instance: FastifyInstance, options: { deps: Ap
   instance.setSerializerCompiler(serializerCompiler);
   await instance.register(deps, { deps: options.deps });
   await instance.register(errorHandler);
+  await instance.register(metrics);
   await instance.register(swagger);
   await instance.register(health);
   await instance.register(dashboard);
@@ -38,6 +41,7 @@ export default async function app(instance: FastifyInstance, options: { deps: Ap
       await v1.register(workers);
       await v1.register(queue);
       await v1.register(keys);
+      await v1.register(sweeps);
     },
     { prefix: "/v1" },
   );

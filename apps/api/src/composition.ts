@@ -13,6 +13,8 @@ import { createJobEventStreams } from "./services/jobEvents.ts";
 import { createJobService } from "./services/jobService.ts";
 import { createModelArtifactService } from "./services/modelArtifacts.ts";
 import { createQueueReconciler } from "./services/queueReconciler.ts";
+import { createSweepPlanner } from "./services/sweeps/planner.ts";
+import { createSweepService } from "./services/sweeps/service.ts";
 import { createTrainingQueue } from "./services/trainingQueue.ts";
 import { createWebhookDeliveryStore } from "./services/webhooks/deliveryStore.ts";
 import { createWebhookDispatcher } from "./services/webhooks/dispatcher.ts";
@@ -56,20 +58,22 @@ export async function buildServer(
     maxParams: config.TRAINYARD_MAX_PARAMS,
     maxActivations: config.TRAINYARD_MAX_ACTIVATIONS,
   });
+  const jobs = createJobService({
+    db,
+    sql,
+    architectures,
+    queue,
+    publisher: redis,
+    maxQueuedPerTenant: config.TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT,
+  });
+  const sweepPlanner = createSweepPlanner({ db, sql, databaseUrl: config.DATABASE_URL, jobs, changes, logger: server.log });
   await server.register(app, {
     deps: {
       config,
       db,
       sql,
       redis,
-      jobs: createJobService({
-        db,
-        sql,
-        architectures,
-        queue,
-        publisher: redis,
-        maxQueuedPerTenant: config.TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT,
-      }),
+      jobs,
       events,
       datasets,
       workers: createWorkerService({ db }),
@@ -77,6 +81,7 @@ export async function buildServer(
       webhookDeliveries: createWebhookDeliveryStore(db),
       architectures,
       apiKeys,
+      sweeps: createSweepService({ db, jobs, architectures, planner: sweepPlanner }),
     },
   });
   // Open event streams would hold server.close() forever; clients reconnect with Last-Event-ID.
@@ -93,9 +98,11 @@ export async function buildServer(
     queueConnection.on("ready", () => void reconcileNow());
     webhooks.start(config.TRAINYARD_WEBHOOK_INTERVAL_MS);
     datasets.startRecovery();
+    sweepPlanner.start(config.TRAINYARD_SWEEP_INTERVAL_MS);
   });
   server.addHook("onClose", async () => {
     await datasets.stopProcessing();
+    await sweepPlanner.stop();
     await architectures.close();
     await apiKeys.close();
     await reconciler.stop();

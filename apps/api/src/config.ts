@@ -20,6 +20,8 @@ const configSchema = z.object({
   TRAINYARD_RETRY_BACKOFF_MS: z.coerce.number().int().min(0).default(5_000),
   /** How often queued jobs Redis lost are put back from PostgreSQL (also on every Redis reconnect). */
   TRAINYARD_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(15_000),
+  /** How often every running sweep is planned again, besides on its trials' own events (so a sweep survives a restart). */
+  TRAINYARD_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
   /** Uploaded data sets are processed into `${TRAINYARD_DATA_DIR}/datasets/<id>/`; workers read them there. */
   TRAINYARD_DATA_DIR: z
     .string()
@@ -56,6 +58,20 @@ const configSchema = z.object({
     .enum(["true", "false"])
     .default("false")
     .transform((value) => value === "true"),
+  /** Where new checkpoints and models go: unset, PostgreSQL (bytea chunks); s3://bucket/prefix, an S3-compatible bucket. */
+  TRAINYARD_ARTIFACTS_URL: z
+    .string()
+    .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, "s3://bucket or s3://bucket/prefix")
+    .optional(),
+  /** The S3 endpoint (MinIO, Ceph, R2…; unset: AWS); credentials come from the SDK's chain (AWS_ACCESS_KEY_ID…). */
+  AWS_ENDPOINT_URL_S3: z.string().url().optional(),
+  AWS_ENDPOINT_URL: z.string().url().optional(),
+  AWS_REGION: z.string().min(1).optional(),
+  /** Bucket in the path, not the host name; unset: on with a custom endpoint, off on AWS. */
+  AWS_S3_FORCE_PATH_STYLE: z
+    .enum(["true", "false"])
+    .optional()
+    .transform((value) => (value === undefined ? undefined : value === "true")),
 });
 
 export type ApiConfig = Readonly<z.infer<typeof configSchema>>;

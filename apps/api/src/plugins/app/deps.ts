@@ -7,6 +7,7 @@ import type { ArchitectureSummaries } from "../../services/architectures/summari
 import type { DatasetService } from "../../services/datasets/service.ts";
 import type { JobEventStreams } from "../../services/jobEvents.ts";
 import type { JobService } from "../../services/jobService.ts";
+import type { SweepService } from "../../services/sweeps/service.ts";
 import type { ModelArtifactService } from "../../services/modelArtifacts.ts";
 import type { WebhookDeliveryStore } from "../../services/webhooks/deliveryStore.ts";
 import type { WorkerService } from "../../services/workers.ts";
@@ -25,6 +26,7 @@ export interface AppDeps {
   webhookDeliveries: WebhookDeliveryStore;
   architectures: ArchitectureSummaries;
   apiKeys: ApiKeyCache;
+  sweeps: SweepService;
 }
 
 declare module "fastify" {
