@@ -18,8 +18,12 @@
 # TRAINYARD_BACKEND=auto takes tensorflow when libtensorflow loads on the slot's GPU, else webgpu
 # on a hardware adapter, else wasm; set it to `tensorflow` or `webgpu` to insist on one. Check a
 # container with `trainyard doctor` and scripts/gpu-check.sh. Build from the repository root:
-#   docker build -f docker/worker-gpu.Dockerfile -t trainyard-worker-gpu .
-FROM node:22-bookworm-slim AS node
+#   docker build -f docker/worker-gpu.Dockerfile -t trainyard-worker-gpu:0.1.0 .
+FROM node:22.12.0-bookworm-slim AS node
+# Debian's Fashion-MNIST package (the Ubuntu 20.04 base has none), copied into the final image below.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends dataset-fashion-mnist \
+    && rm -rf /var/lib/apt/lists/*
 
 FROM nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04
 # Node 22 LTS from the official image (its binary needs glibc >= 2.28; Ubuntu 20.04 has 2.31).
@@ -33,6 +37,13 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates libvulkan1 libglvnd0 libx11-6 libxext6 \
     && rm -rf /var/lib/apt/lists/*
 COPY docker/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json
+COPY --from=node /usr/share/datasets/fashion-mnist /usr/share/datasets/fashion-mnist
+# The processes run as uid 1000 (`trainyard`), the uid of `node` in the API and CPU images, so that the
+# shared data volume (created owned by 1000 from /data here) is writable and readable by all of them.
+RUN groupadd --gid 1000 trainyard \
+    && useradd --uid 1000 --gid 1000 --create-home --shell /usr/sbin/nologin trainyard \
+    && mkdir -p /data \
+    && chown trainyard:trainyard /data
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY apps ./apps
@@ -41,6 +52,7 @@ COPY prisma ./prisma
 COPY prisma.config.ts ./
 COPY scripts ./scripts
 COPY bench ./bench
+COPY docker/healthcheck.mjs ./docker/healthcheck.mjs
 RUN npm ci --omit=dev --no-audit --no-fund \
     && npm cache clean --force
 ENV NODE_ENV=production \
@@ -48,6 +60,10 @@ ENV NODE_ENV=production \
     TRAINYARD_DATA_DIR=/data \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics \
-    XDG_RUNTIME_DIR=/tmp
+    XDG_RUNTIME_DIR=/tmp \
+    PATH=/app/node_modules/.bin:$PATH
 VOLUME ["/data"]
-CMD ["node", "apps/cli/bin/trainyard.mjs", "worker"]
+USER trainyard
+# Healthy while this container's worker heartbeats (every 10 s) as active in PostgreSQL.
+HEALTHCHECK --interval=15s --timeout=10s --start-period=120s CMD ["node", "docker/healthcheck.mjs", "worker"]
+CMD ["trainyard", "worker"]
