@@ -1,13 +1,13 @@
 import type { Logger } from "pino";
 
-export interface RetryPolicy {
+export interface WriteRetryPolicy {
   /** Give up after this long; the caller then fails the attempt (BullMQ retries it). */
   maxElapsedMs: number;
   initialDelayMs: number;
   maxDelayMs: number;
 }
 
-export const DATABASE_WRITE_RETRY: RetryPolicy = { maxElapsedMs: 10 * 60_000, initialDelayMs: 200, maxDelayMs: 5_000 };
+export const DATABASE_WRITE_RETRY: WriteRetryPolicy = { maxElapsedMs: 10 * 60_000, initialDelayMs: 200, maxDelayMs: 5_000 };
 
 /**
  * Retries a write while PostgreSQL is away: training goes on in the child meanwhile, and its
@@ -17,7 +17,7 @@ export async function withRetry<T>(
   what: string,
   write: () => Promise<T>,
   logger: Logger,
-  policy: RetryPolicy = DATABASE_WRITE_RETRY,
+  policy: WriteRetryPolicy = DATABASE_WRITE_RETRY,
 ): Promise<T> {
   const startedAt = Date.now();
   let delay = policy.initialDelayMs;
