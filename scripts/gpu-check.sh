@@ -3,7 +3,7 @@
 # checkout after `npm ci` (bash scripts/gpu-check.sh, or npm run gpu-check).
 #
 #   1. the GPUs: nvidia-smi, and the WebGPU adapters Dawn sees over Vulkan (scripts/webgpu-adapters.mjs)
-#   2. the webgpu kernel check: packages/engine/test/webgpu-kernels.test.ts with vitest
+#   2. the webgpu kernel check: packages/engine/test/webgpuKernels.test.ts with vitest
 #   3. training throughput, one table (bench/train-throughput.ts): LeNet and ResNet-18 at 32×32
 #      and 224×224, the engine's training step on each GPU backend that is there (webgpu; tensorflow
 #      through tfjs-node-gpu when it is installed and nvidia-smi sees a GPU) and on wasm (every core),
@@ -53,8 +53,8 @@ if command -v vulkaninfo >/dev/null 2>&1; then
   timeout 20 vulkaninfo --summary 2>/dev/null | grep -E "deviceName|deviceType|driverName|driverInfo|apiVersion" || true
 fi
 
-section "webgpu kernel check (packages/engine/test/webgpu-kernels.test.ts)"
-kernel_test=packages/engine/test/webgpu-kernels.test.ts
+section "webgpu kernel check (packages/engine/test/webgpuKernels.test.ts)"
+kernel_test=packages/engine/test/webgpuKernels.test.ts
 if [ "$webgpu" -ne 0 ]; then
   echo "skipped: no adapter"
 elif [ ! -f "$kernel_test" ]; then

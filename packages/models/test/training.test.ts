@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { getModel, listModels, type InputShape } from "../src/index.ts";
-import { useFastConvFilterGradient, useStockConvFilterGradient } from "./support/conv-filter-gradient.ts";
+import { useFastConvFilterGradient, useStockConvFilterGradient } from "./support/convFilterGradient.ts";
 
 /** Small inputs and widths so that one SGD step of every network fits in seconds on the cpu backend. */
 const trainingCases: Array<[string, InputShape, Record<string, unknown>?]> = [

@@ -1,6 +1,6 @@
 /**
  * Shared by the kernel check tables (kernels.test.ts: the engine's kernels on wasm and cpu;
- * webgpu-kernels.test.ts: the kernels the zoo uses on webgpu): a case is a kernel, its inputs'
+ * webgpuKernels.test.ts: the kernels the zoo uses on webgpu): a case is a kernel, its inputs'
  * shapes and its attributes; inputs are filled from a deterministic generator, the kernel runs on
  * the backend under test and on the stock `cpu` kernel, and the results are compared.
  *

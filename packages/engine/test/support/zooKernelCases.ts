@@ -1,7 +1,7 @@
 /**
  * The kernels the model zoo's training steps dispatch, each with representative cases (NHWC, the
  * strides, paddings, filter sizes and reductions the networks use), for the webgpu kernel table
- * (webgpu-kernels.test.ts). webgpu-zoo.test.ts records the kernels every zoo network's training
+ * (webgpuKernels.test.ts). webgpuZoo.test.ts records the kernels every zoo network's training
  * step dispatches on webgpu and fails for one that has no case here.
  *
  * How the list was found: every registered architecture (and LeNet relu/max-pool, LeNet tanh with

@@ -1,6 +1,6 @@
 /**
  * The engine's kernels on TF.js's `webgpu` backend: replacements for the stock kernels that the
- * webgpu kernel table (test/webgpu-kernels.test.ts) found to disagree with the stock `cpu` ones.
+ * webgpu kernel table (test/webgpuKernels.test.ts) found to disagree with the stock `cpu` ones.
  * Registered by registerEngineKernels("webgpu") (../index.ts).
  */
 import type * as tf from "@tensorflow/tfjs";

@@ -5,7 +5,7 @@
  * TF.js's webgpu kernel (4.22) records the position of the *last* maximum (`value >= max`), so
  * where a window holds a value twice — common after a ReLU, whose zeros tie — the gradient lands
  * on another pixel than on every other backend (measured: relative error 0.6–1.0 against the cpu
- * kernel on ReLU-like inputs, test/webgpu-kernels.test.ts).
+ * kernel on ReLU-like inputs, test/webgpuKernels.test.ts).
  *
  * Two passes, as the stock kernel: each window's first maximum (its tap index, int32), then each
  * input pixel sums the dy of the windows (at most ⌈fh/sh⌉·⌈fw/sw⌉, 4 for 3×3/2) whose maximum it
