@@ -3,29 +3,46 @@ import { z } from "zod";
 
 const livenessSchema = z.object({ status: z.literal("ok") });
 const serviceState = z.enum(["ok", "unavailable"]);
-const readinessSchema = z.object({ status: z.enum(["ready", "not ready"]), postgres: serviceState, redis: serviceState });
+const readinessSchema = z.object({ status: z.enum(["ready", "degraded", "not ready"]), postgres: serviceState, redis: serviceState });
 
-/** Liveness, readiness and Prometheus metrics; no key needed. */
+/** A dependency check that has not answered by then counts as unavailable (a k8s probe times out after 1 s by default). */
+const CHECK_TIMEOUT_MS = 800;
+
+async function answers(check: () => Promise<unknown>): Promise<"ok" | "unavailable"> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error("timed out")), CHECK_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([check(), timeout]);
+    return "ok";
+  } catch {
+    return "unavailable";
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Liveness, readiness and Prometheus metrics; no key needed.
+ * - /healthz (liveness): the process serves HTTP. Nothing outside it is checked, so an outage of
+ *   PostgreSQL or Redis never gets API processes restarted.
+ * - /readyz (readiness): this process can answer requests, which takes PostgreSQL. Redis alone does
+ *   not decide it: without Redis, reads (jobs, metrics, models, downloads, predictions) keep working and
+ *   submits answer 503 themselves, so every API pod stays in the Service; the body says `degraded`.
+ */
 const health: FastifyPluginAsync = async (app) => {
   app.get("/healthz", { schema: { hide: true, response: { 200: livenessSchema } } }, async () => ({ status: "ok" as const }));
 
   app.get("/readyz", { schema: { hide: true, response: { 200: readinessSchema, 503: readinessSchema } } }, async (_request, reply) => {
-    const checks = await Promise.allSettled([app.deps.db.$queryRaw`SELECT 1`, app.deps.redis.ping()]);
-    const [postgres, redis] = checks.map((check) => (check.status === "fulfilled" ? "ok" : "unavailable"));
-    const ready = postgres === "ok" && redis === "ok";
-    return reply.status(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", postgres, redis });
+    const [postgres, redis] = await Promise.all([answers(() => app.deps.db.$queryRaw`SELECT 1`), answers(() => app.deps.redis.ping())]);
+    if (postgres !== "ok") return reply.status(503).send({ status: "not ready" as const, postgres, redis });
+    return reply.status(200).send({ status: redis === "ok" ? ("ready" as const) : ("degraded" as const), postgres, redis });
   });
 
   app.get("/metrics", { schema: { hide: true } }, async (_request, reply) => {
-    const groups = await app.deps.db.job.groupBy({ by: ["status"], _count: { _all: true } });
-    const lines = ["# HELP trainyard_jobs Jobs by status.", "# TYPE trainyard_jobs gauge"];
-    for (const group of groups) lines.push(`trainyard_jobs{status="${group.status}"} ${group._count._all}`);
-    lines.push("# HELP trainyard_event_streams Open job event streams.", "# TYPE trainyard_event_streams gauge");
-    lines.push(`trainyard_event_streams ${app.deps.events.activeCount()}`);
-    const memory = process.memoryUsage();
-    lines.push("# HELP process_resident_memory_bytes Resident memory.", "# TYPE process_resident_memory_bytes gauge");
-    lines.push(`process_resident_memory_bytes ${memory.rss}`);
-    return reply.type("text/plain; version=0.0.4").send(`${lines.join("\n")}\n`);
+    const { contentType, body } = await app.metrics.render();
+    return reply.type(contentType).send(body);
   });
 };
 
