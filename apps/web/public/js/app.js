@@ -7,6 +7,7 @@ import { jobsView } from "./views/jobs.js";
 import { jobPage } from "./views/job.js";
 import { modelsView, modelView } from "./views/models.js";
 import { newJobView } from "./views/newJob.js";
+import { sweepPage, sweepsView } from "./views/sweeps.js";
 import { workersView } from "./views/workers.js";
 
 /**
@@ -28,6 +29,8 @@ const ROUTES = [
   [/^\/new$/, "new", newJobView],
   [/^\/models$/, "models", modelsView],
   [/^\/models\/([^/]+)$/, "models", modelView],
+  [/^\/sweeps$/, "sweeps", sweepsView],
+  [/^\/sweeps\/([^/]+)$/, "sweeps", sweepPage],
   [/^\/architectures$/, "architectures", architecturesView],
   [/^\/architectures\/([^/]+)$/, "architectures", architectureView],
   [/^\/workers$/, "workers", workersView],
