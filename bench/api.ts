@@ -8,6 +8,9 @@
  *   - POST /v1/jobs sustained, jobs/s (target ≥ 1,000) at 20 connections;
  *   - 500 open event streams on queued jobs: the API process's CPU while they are idle (target < 5%).
  *
+ * Each row also shows the API process's CPU per request and the round trips it started per
+ * request (PostgreSQL queries, Redis commands; counted in bench/api-server.ts).
+ *
  *   npm run bench:api -- [--seconds 10] [--connections 50] [--post-connections 20] [--streams 500] [--profile FILE]
  *
  * Needs PostgreSQL and Redis as the tests do (TRAINYARD_TEST_DATABASE_SERVER, TRAINYARD_TEST_REDIS_URL);
@@ -44,11 +47,13 @@ const CONNECTIONS = Number(args.connections);
 const POST_CONNECTIONS = Number(args["post-connections"]);
 const STREAMS = Number(args.streams);
 const ONLY = new Set(args.only.split(","));
-const SKIPPED: Load = { requestsPerSecond: NaN, cpuMsPerRequest: NaN, p50: NaN, p99: NaN, non2xx: 0, errors: 0 };
+const SKIPPED: Load = { requestsPerSecond: NaN, roundTrips: null, cpuMsPerRequest: NaN, p50: NaN, p99: NaN, non2xx: 0, errors: 0 };
 const JOB = { architecture: "lenet", dataset: { name: "synthetic-shapes" }, training: { epochs: 1 } };
 
 interface Load {
   requestsPerSecond: number;
+  /** PostgreSQL queries and Redis commands (a pipeline once) the API process started per request. */
+  roundTrips: { postgres: number; redis: number } | null;
   /** CPU the measured process spent per request (ms): what the API costs, however busy the machine is. */
   cpuMsPerRequest: number;
   p50: number;
@@ -57,11 +62,38 @@ interface Load {
   errors: number;
 }
 
-async function load(pid: number, options: autocannon.Options): Promise<Load> {
+type RoundTrips = { postgres: number; redis: number };
+
+/** The round trips bench/api-server.ts counted so far (the bare server counts none). */
+async function roundTripsOf(child: ChildProcess): Promise<RoundTrips | null> {
+  if (!child.send("round-trips")) return null;
+  return new Promise((resolve) => {
+    const onMessage = (message: { roundTrips?: RoundTrips }) => {
+      if (!message.roundTrips) return;
+      child.off("message", onMessage);
+      resolve(message.roundTrips);
+    };
+    child.on("message", onMessage);
+    setTimeout(() => {
+      child.off("message", onMessage);
+      resolve(null);
+    }, 1_000).unref();
+  });
+}
+
+async function load(child: ChildProcess, options: autocannon.Options): Promise<Load> {
+  const pid = child.pid!;
   const cpuBefore = cpuSeconds(pid);
+  const tripsBefore = await roundTripsOf(child);
   const result = await autocannon({ duration: SECONDS, ...options });
+  const tripsAfter = await roundTripsOf(child);
+  const per = (before: number, after: number) => (after - before) / result.requests.total;
   return {
     requestsPerSecond: result.requests.average,
+    roundTrips:
+      tripsBefore && tripsAfter
+        ? { postgres: per(tripsBefore.postgres, tripsAfter.postgres), redis: per(tripsBefore.redis, tripsAfter.redis) }
+        : null,
     cpuMsPerRequest: ((cpuSeconds(pid) - cpuBefore) * 1000) / result.requests.total,
     p50: result.latency.p50,
     p99: result.latency.p99,
@@ -133,13 +165,11 @@ try {
   await autocannon({ url: `${base}/v1/jobs/${jobId}`, headers, connections: 10, duration: 2 });
 
   const bareRun = ONLY.has("bare")
-    ? await load(bare.child.pid!, { url: `http://127.0.0.1:${bare.port}/bare/${jobId}`, connections: CONNECTIONS })
+    ? await load(bare.child, { url: `http://127.0.0.1:${bare.port}/bare/${jobId}`, connections: CONNECTIONS })
     : SKIPPED;
-  const getRun = ONLY.has("get")
-    ? await load(api.child.pid!, { url: `${base}/v1/jobs/${jobId}`, headers, connections: CONNECTIONS })
-    : SKIPPED;
+  const getRun = ONLY.has("get") ? await load(api.child, { url: `${base}/v1/jobs/${jobId}`, headers, connections: CONNECTIONS }) : SKIPPED;
   const postRun = ONLY.has("post")
-    ? await load(api.child.pid!, {
+    ? await load(api.child, {
         url: `${base}/v1/jobs`,
         method: "POST",
         headers,
@@ -168,12 +198,14 @@ try {
   for (const stream of streams) stream.destroy();
 
   const ratio = getRun.requestsPerSecond / bareRun.requestsPerSecond;
-  const rows: [string, string, string, string, string][] = [
+  const trips = (run: Load) => (run.roundTrips ? `pg ${run.roundTrips.postgres.toFixed(2)}, redis ${run.roundTrips.redis.toFixed(2)}` : "");
+  const rows: [string, string, string, string, string, string][] = [
     [
       "bare Fastify route",
       `${Math.round(bareRun.requestsPerSecond)} req/s`,
       `p50 ${bareRun.p50} ms, p99 ${bareRun.p99} ms`,
       `${bareRun.cpuMsPerRequest.toFixed(3)} ms`,
+      "",
       "",
     ],
     [
@@ -181,6 +213,7 @@ try {
       `${Math.round(getRun.requestsPerSecond)} req/s (${ratio.toFixed(2)}× bare)`,
       `p50 ${getRun.p50} ms, p99 ${getRun.p99} ms`,
       `${getRun.cpuMsPerRequest.toFixed(3)} ms`,
+      trips(getRun),
       `≥ 0.3× ${ratio >= 0.3 ? "✓" : "✗"}; p99 < 25 ms ${getRun.p99 < 25 ? "✓" : "✗"}`,
     ],
     [
@@ -188,12 +221,13 @@ try {
       `${Math.round(postRun.requestsPerSecond)} jobs/s`,
       `p50 ${postRun.p50} ms, p99 ${postRun.p99} ms`,
       `${postRun.cpuMsPerRequest.toFixed(3)} ms`,
+      trips(postRun),
       `≥ 1,000 jobs/s ${postRun.requestsPerSecond >= 1000 ? "✓" : "✗"}`,
     ],
-    [`${STREAMS} open event streams, idle`, `API CPU ${(idleCpu * 100).toFixed(1)}%`, "", "", `< 5% ${idleCpu < 0.05 ? "✓" : "✗"}`],
+    [`${STREAMS} open event streams, idle`, `API CPU ${(idleCpu * 100).toFixed(1)}%`, "", "", "", `< 5% ${idleCpu < 0.05 ? "✓" : "✗"}`],
   ];
   const failures = [bareRun, getRun, postRun].filter((run) => run.non2xx > 0 || run.errors > 0);
-  const header = ["", "throughput", "latency", "CPU / request", "target"];
+  const header = ["", "throughput", "latency", "CPU / request", "round trips / request", "target"];
   const widths = header.map((title, i) => Math.max(...rows.map((row) => row[i].length), title.length));
   const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i])).join(" | ")} |`;
   console.log(

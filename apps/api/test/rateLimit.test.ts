@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../src/index.ts";
+import { keyChangesVisible } from "../src/services/apiKeyCache.ts";
 import { auth, startTestApi, type TestApi } from "./helpers/testApi.ts";
 
 const LIMIT = 3;
@@ -94,6 +95,7 @@ describe("rate limiting of unauthenticated traffic (issue 13)", () => {
     const revoked = await createApiKey(api.db, "tenant-revoked");
     expect((await api.app.inject({ url: "/v1/queue", remoteAddress: address, headers: auth(revoked.key) })).statusCode).toBe(200);
     await api.db.apiKey.updateMany({ where: { tenantId: revoked.tenantId }, data: { revokedAt: new Date() } });
+    await keyChangesVisible();
     const statuses: number[] = [];
     for (let i = 0; i < LIMIT + 2; i += 1) {
       statuses.push((await api.app.inject({ url: "/v1/queue", remoteAddress: address, headers: auth(revoked.key) })).statusCode);

@@ -11,11 +11,25 @@ const TTL_MS = 5 * 60_000;
 const LAST_USED_RESOLUTION_MS = 60_000;
 
 /**
- * API key → tenant, remembered per process so that a request costs no key query through
- * Prisma (a shared SELECT 1 on the LISTEN connection instead). Entries are trusted only while
- * that connection is up: a revocation or deletion (trigger → NOTIFY) drops the key's entry, and
- * a reconnection drops them all (notifications sent meanwhile are lost). Unknown and revoked
- * keys are never cached.
+ * A key change committed this long ago is seen by every API process: DELETE /v1/keys/{id} waits
+ * this long before it answers (changesVisible), so the revoked key is refused from the next request on.
+ */
+export const KEY_CHANGES_VISIBLE_MS = 200;
+
+/** Resolves once a key change committed before the call is seen by every API process. */
+export const keyChangesVisible = () => new Promise<void>((resolve) => setTimeout(resolve, KEY_CHANGES_VISIBLE_MS + 5));
+
+/**
+ * API key → tenant, remembered per process so that a request costs no database round trip.
+ * Entries are trusted only while the LISTEN connection is up: a revocation or deletion
+ * (trigger → NOTIFY) drops the key's entry, and a reconnection drops them all (notifications
+ * sent meanwhile are lost). Unknown and revoked keys are never cached.
+ *
+ * When is a notification surely handled? A round trip on the listening connection (sync: a
+ * SELECT 1) is answered after the notifications committed before it was sent. A hit is trusted
+ * while the last answered sync was sent within KEY_CHANGES_VISIBLE_MS, so a change committed
+ * that long before the request is handled before the hit is believed; a busy process sends a
+ * sync in the background every half of that, an idle one waits for one on its next request.
  */
 export function createApiKeyCache(db: Db, databaseUrl: string, logger: FastifyBaseLogger) {
   const entries = new Map<string, { tenantId: string; until: number }>();
@@ -30,12 +44,21 @@ export function createApiKeyCache(db: Db, databaseUrl: string, logger: FastifyBa
       .updateMany({ where: { keyHash }, data: { lastUsedAt: new Date(now) } })
       .catch((error: Error) => logger.warn({ err: error.message }, "could not record an API key's lastUsedAt"));
   };
+  /** performance.now() when the last sync that was answered (on the current connection) was sent. */
+  let syncedSentAt = -Infinity;
+  let inFlight: { sentAt: number; done: Promise<boolean> } | null = null;
   /** Bumped by every notification: a lookup that raced one does not cache what it read. */
   let generation = 0;
   const forget = (keyHash?: string) => {
     generation += 1;
-    if (keyHash === undefined) entries.clear();
-    else entries.delete(keyHash);
+    if (keyHash !== undefined) {
+      entries.delete(keyHash);
+      return;
+    }
+    entries.clear();
+    // Syncs answered on a lost connection say nothing about the next one.
+    syncedSentAt = -Infinity;
+    inFlight = null;
   };
   const channel = listenToChannel(databaseUrl, API_KEY_CHANNEL, {
     onMessage: (keyHash) => forget(keyHash),
@@ -46,30 +69,34 @@ export function createApiKeyCache(db: Db, databaseUrl: string, logger: FastifyBa
     },
   });
 
-  /**
-   * Resolves once the notifications committed before the call are handled, so that a key
-   * revoked before a request arrived is refused by it, in every API process. Concurrent
-   * requests share one round trip: those arriving while one is in flight wait for the next.
-   */
-  let inFlight: Promise<boolean> | null = null;
-  let following: Promise<boolean> | null = null;
-  function synced(): Promise<boolean> {
-    if (!inFlight) {
-      inFlight = channel.sync().finally(() => (inFlight = null));
-      return inFlight;
-    }
-    following ??= inFlight.then(() => {
-      following = null;
-      return synced();
+  function sync(): Promise<boolean> {
+    const sentAt = performance.now();
+    const done = channel.sync().then((ok) => {
+      if (ok) syncedSentAt = Math.max(syncedSentAt, sentAt);
+      if (inFlight?.done === done) inFlight = null;
+      return ok;
     });
-    return following;
+    inFlight = { sentAt, done };
+    return done;
+  }
+  /** Resolves true once a sync sent within KEY_CHANGES_VISIBLE_MS has been answered; concurrent requests share one. */
+  function synced(): boolean | Promise<boolean> {
+    const now = performance.now();
+    const age = now - syncedSentAt;
+    if (age < KEY_CHANGES_VISIBLE_MS) {
+      if (age > KEY_CHANGES_VISIBLE_MS / 2 && !inFlight) void sync();
+      return true;
+    }
+    if (inFlight && inFlight.sentAt > now - KEY_CHANGES_VISIBLE_MS) return inFlight.done;
+    return sync();
   }
 
   return {
     async tenantFor(key: string): Promise<string | null> {
       const keyHash = hashApiKey(key);
       const hit = entries.get(keyHash);
-      if (hit && hit.until > Date.now() && (await synced()) && entries.get(keyHash) === hit) {
+      const fresh = hit && hit.until > Date.now() ? synced() : false;
+      if (hit && (fresh === true || (fresh !== false && (await fresh))) && entries.get(keyHash) === hit) {
         noteUse(keyHash);
         return hit.tenantId;
       }

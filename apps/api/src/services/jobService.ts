@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Db, Job, SqlPool } from "@trainyard/db";
-import { CANCEL_CHANNEL, FINISHED_STATUSES, newId, type JobStatus, type ParsedJobSpec } from "@trainyard/shared";
+import { CANCEL_CHANNEL, FINISHED_STATUSES, newId, type JobSpec, type JobStatus, type ParsedJobSpec } from "@trainyard/shared";
 import { conflict, notFound, tooManyRequests, unavailable } from "../problems.ts";
 import type { ArchitectureSummaries } from "./architectures/summaries.ts";
+import { createBatcher } from "./batcher.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { normalizeSpec } from "./specNormalizer.ts";
 import type { TrainingQueue } from "./trainingQueue.ts";
@@ -35,20 +36,36 @@ function requestHash(body: unknown): string {
 const UNIQUE_VIOLATION = "23505";
 
 /**
- * The job row and its first status event in one statement (so an event stream always starts
- * with it): one round trip instead of Prisma's BEGIN, two INSERTs and COMMIT. Timestamps are
- * passed in as UTC, as Prisma writes them; updatedAt is Prisma's @updatedAt, set by the client.
+ * Job rows and their first status events in one statement (so an event stream always starts
+ * with it): one round trip and one commit for every submit of a batch, instead of Prisma's BEGIN,
+ * two INSERTs and COMMIT each. Columns come as arrays, one element per job (tags as a JSON array
+ * each, since PostgreSQL arrays cannot nest). Timestamps are UTC, as Prisma writes them;
+ * updatedAt is Prisma's @updatedAt, set by the client.
  */
-const INSERT_JOB = `
-WITH job AS (
+const INSERT_JOBS = `
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::int[], $7::text[], $8::text[], $9::timestamp(3)[])
+    AS input ("id", "tenantId", "datasetId", "spec", "tags", "priority", "idempotencyKey", "requestHash", "createdAt")
+), job AS (
   INSERT INTO "Job" ("id", "tenantId", "datasetId", "status", "spec", "tags", "priority", "idempotencyKey", "requestHash", "createdAt", "updatedAt")
-  VALUES ($1, $2, $3, 'queued', $4::jsonb, $5::text[], $6, $7, $8, $9::timestamp(3), $9::timestamp(3))
+  SELECT "id", "tenantId", "datasetId", 'queued', "spec", ARRAY(SELECT jsonb_array_elements_text("tags")), "priority", "idempotencyKey", "requestHash", "createdAt", "createdAt"
+  FROM input
   RETURNING *
 ), event AS (
   INSERT INTO "JobEvent" ("jobId", "type", "data", "createdAt")
-  SELECT "id", 'status', '{"status":"queued"}'::jsonb, $9::timestamp(3) FROM job
+  SELECT "id", 'status', '{"status":"queued"}'::jsonb, "createdAt" FROM job
 )
 SELECT * FROM job`;
+
+interface NewJob {
+  id: string;
+  tenantId: string;
+  datasetId: string | null;
+  spec: JobSpec;
+  idempotencyKey: string | null;
+  requestHash: string;
+  createdAt: Date;
+}
 
 const SELECT_JOB = `SELECT * FROM "Job" WHERE "id" = $1 AND "tenantId" = $2`;
 
@@ -56,6 +73,34 @@ const SELECT_JOB = `SELECT * FROM "Job" WHERE "id" = $1 AND "tenantId" = $2`;
 const utcTimestamp = (date: Date) => date.toISOString().replace("T", " ").replace("Z", "");
 
 export function createJobService({ db, sql, architectures, queue, publisher, maxQueuedPerTenant = 0 }: JobServiceDeps) {
+  const insertJobs = async (jobs: NewJob[]): Promise<Job[]> => {
+    const column = <T>(value: (job: NewJob) => T) => jobs.map(value);
+    const { rows } = await sql.query<Job>({
+      name: "trainyard_insert_jobs",
+      text: INSERT_JOBS,
+      values: [
+        column((job) => job.id),
+        column((job) => job.tenantId),
+        column((job) => job.datasetId),
+        column((job) => JSON.stringify(job.spec)),
+        column((job) => JSON.stringify(job.spec.tags)),
+        column((job) => job.spec.priority),
+        column((job) => job.idempotencyKey),
+        column((job) => job.requestHash),
+        column((job) => utcTimestamp(job.createdAt)),
+      ],
+    });
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return jobs.map((job) => byId.get(job.id)!);
+  };
+  // Concurrent submits share one INSERT (and one commit). A batch that fails (an Idempotency-Key
+  // race is a unique violation) is tried again a job at a time, so each submit gets its own answer.
+  const insertJob = createBatcher<NewJob, Job>((jobs) =>
+    jobs.length === 1
+      ? insertJobs(jobs)
+      : insertJobs(jobs).catch(() => Promise.all(jobs.map(async (job) => (await insertJobs([job]))[0]!))),
+  );
+
   const queueFull = () =>
     tooManyRequests(
       `this tenant already has ${maxQueuedPerTenant} jobs queued, the most it may (TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT); wait for some to start or cancel them`,
@@ -101,25 +146,17 @@ export function createJobService({ db, sql, architectures, queue, publisher, max
         { inputShape: spec.inputShape, classes: dataset.classes, options: spec.architectureOptions },
         { classes: "dataset", inputShape: "inputShape", architectureOptions: "architectureOptions" },
       );
-      const id = newId("job");
       let job: Job;
       try {
-        const { rows } = await sql.query<Job>({
-          name: "trainyard_insert_job",
-          text: INSERT_JOB,
-          values: [
-            id,
-            tenantId,
-            datasetId,
-            JSON.stringify(spec),
-            spec.tags,
-            spec.priority,
-            idempotencyKey ?? null,
-            hash,
-            utcTimestamp(new Date()),
-          ],
+        job = await insertJob({
+          id: newId("job"),
+          tenantId,
+          datasetId,
+          spec,
+          idempotencyKey: idempotencyKey ?? null,
+          requestHash: hash,
+          createdAt: new Date(),
         });
-        job = rows[0]!;
       } catch (error) {
         // Two requests with one key raced: the loser answers with the winner's job.
         if (idempotencyKey && (error as { code?: string }).code === UNIQUE_VIOLATION) {

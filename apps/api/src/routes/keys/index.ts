@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
+import { keyChangesVisible } from "../../services/apiKeyCache.ts";
 import { createTenantApiKey, listApiKeys, revokeApiKey } from "../../services/apiKeys.ts";
 import { unstorableReason } from "../../validation.ts";
 
@@ -68,6 +69,8 @@ const keys: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       await revokeApiKey(db, request.tenantId, request.params.id);
+      // Answered once every API process refuses the key.
+      await keyChangesVisible();
       return reply.status(204).send();
     },
   );
