@@ -9,6 +9,7 @@ import "./mobilenet.ts";
 import "./mobilenetv2.ts";
 import "./shufflenet.ts";
 import "./efficientnet.ts";
+import "./torchvision/index.ts";
 
 export { ModelOptionError, UnknownModelError } from "./errors.ts";
 export {
@@ -24,6 +25,11 @@ export {
 export { ChannelPool, ChannelShuffle, ChannelSlice, StochasticDepth } from "./custom-layers.ts";
 export { PREPROCESS_LAYER } from "./input.ts";
 export { describeModel, type LayerSummary, type ModelSummary } from "./summary.ts";
-export { checkBuildOptions, getModel, getModelDefinition, hasModel, listModels, registerModel } from "./registry.ts";
+export { checkBuildOptions, getModel, getModelDefinition, hasModel, listModels, registerModel, variantsOf } from "./registry.ts";
+export { importModelFiles, type ImportFormat, type ImportRequest, type ImportSource } from "./importModel.ts";
+export { layersModelFiles, WEIGHTS_FILE, type LayersModelFiles } from "./modelFiles.ts";
+export { IMAGENET_SCALING, TORCHVISION } from "./torchvision/common.ts";
+export { readSafetensors, SafetensorsError, toFloat32, type SafetensorsEntry, type SafetensorsFile } from "./torchvision/safetensors.ts";
+export { WeightsMismatchError } from "./torchvision/stateDict.ts";
 export { HEAD_PREFIX } from "./types.ts";
 export type { ArchitectureInfo, BuildOptions, InputScaling, InputShape, Initializer, ModelDefinition } from "./types.ts";

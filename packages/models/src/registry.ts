@@ -1,7 +1,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { ModelOptionError, UnknownModelError } from "./errors.ts";
 import { readOptions, type OptionSpec, type ParsedOptions } from "./options.ts";
-import type { ArchitectureInfo, BuildOptions, ModelDefinition } from "./types.ts";
+import type { ArchitectureInfo, BuildOptions, InputShape, ModelDefinition } from "./types.ts";
 
 const definitions = new Map<string, ModelDefinition>();
 
@@ -18,12 +18,70 @@ export interface ModelWithOptions<S extends Record<string, OptionSpec>> extends 
   build(options: BuildOptions, config: ParsedOptions<S>): tf.LayersModel;
 }
 
+/**
+ * Another network under an architecture's name, chosen by `architectureOptions.variant` (e.g. "torchvision"):
+ * its own option spec, and an input check for what its spec cannot say (a pooling that needs certain sizes).
+ */
+export interface ModelVariant<S extends Record<string, OptionSpec> = Record<string, OptionSpec>> {
+  optionSpec: S;
+  checkInput?(inputShape: InputShape, config: ParsedOptions<S>): void;
+  build(options: BuildOptions, config: ParsedOptions<S>): tf.LayersModel;
+}
+
+/** The variant every family is without `variant`: the notes' network. */
+export const DEFAULT_VARIANT = "notes";
+
+const variants = new Map<string, Map<string, ModelVariant>>();
+
+export function registerVariant<S extends Record<string, OptionSpec>>(
+  architecture: string,
+  variant: string,
+  definition: ModelVariant<S>,
+): void {
+  const known = variants.get(architecture) ?? new Map<string, ModelVariant>();
+  if (variant === DEFAULT_VARIANT || known.has(variant)) throw new Error(`variant "${variant}" of "${architecture}" is already registered`);
+  known.set(variant, definition as unknown as ModelVariant);
+  variants.set(architecture, known);
+}
+
+/** The variants an architecture has besides the notes' network. */
+export function variantsOf(architecture: string): string[] {
+  return [...(variants.get(architecture)?.keys() ?? [])];
+}
+
+/** Splits `variant` off the options; a variant the architecture does not have is a ModelOptionError. */
+function pickVariant(architecture: string, raw: Record<string, unknown> | undefined) {
+  if (raw?.variant === undefined) return { variant: null, options: raw };
+  const { variant, ...options } = raw;
+  if (variant === DEFAULT_VARIANT) return { variant: null, options };
+  const definition = typeof variant === "string" ? variants.get(architecture)?.get(variant) : undefined;
+  if (!definition) {
+    const choices = [DEFAULT_VARIANT, ...variantsOf(architecture)].join(", ");
+    throw new ModelOptionError(
+      `variant must be one of ${choices} for ${architecture}, got ${JSON.stringify(variant)}`,
+      "architectureOptions.variant",
+    );
+  }
+  return { variant: definition, options };
+}
+
 /** registerModel for a family with an option spec: checkOptions and build both read the options through it. */
 export function registerModelWithOptions<S extends Record<string, OptionSpec>>({ optionSpec, build, ...info }: ModelWithOptions<S>): void {
   registerModel({
     ...info,
-    checkOptions: (options) => void readOptions(options, optionSpec),
-    build: (options) => build(options, readOptions(options.options, optionSpec)),
+    checkOptions: (raw, inputShape) => {
+      const { variant, options } = pickVariant(info.name, raw);
+      if (!variant) return void readOptions(options, optionSpec);
+      const config = readOptions(options, variant.optionSpec);
+      if (inputShape) variant.checkInput?.(inputShape, config);
+    },
+    build: (buildOptions) => {
+      const { variant, options } = pickVariant(info.name, buildOptions.options);
+      if (!variant) return build(buildOptions, readOptions(options, optionSpec));
+      const config = readOptions(options, variant.optionSpec);
+      variant.checkInput?.(buildOptions.inputShape, config);
+      return variant.build(buildOptions, config);
+    },
   });
 }
 
@@ -66,7 +124,7 @@ export function checkBuildOptions(name: string, options: Pick<BuildOptions, "inp
   if (!Number.isInteger(options.classes) || options.classes < 2) {
     throw new ModelOptionError(`classes must be an integer ≥ 2, got ${options.classes}`, "classes");
   }
-  definition.checkOptions(options.options);
+  definition.checkOptions(options.options, options.inputShape);
 }
 
 export function getModel(name: string, options: BuildOptions): tf.LayersModel {

@@ -35,8 +35,8 @@ export interface ArchitectureInfo {
 export interface ModelDefinition extends ArchitectureInfo {
   /** Smallest height/width the network's pooling can take. */
   minInputSize: number;
-  /** Throws a ModelOptionError for unknown or invalid family options, without building. */
-  checkOptions(options: Record<string, unknown> | undefined): void;
+  /** Throws a ModelOptionError for unknown or invalid family options (and, given the input shape, sizes they cannot take), without building. */
+  checkOptions(options: Record<string, unknown> | undefined, inputShape?: InputShape): void;
   build(options: BuildOptions): tf.LayersModel;
 }
 

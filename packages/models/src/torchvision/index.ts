@@ -1,0 +1,3 @@
+import "./resnet.ts";
+import "./vgg.ts";
+import "./mobile.ts";
