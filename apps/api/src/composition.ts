@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
-import { createDb, createSqlPool } from "@trainyard/db";
+import { createDb, createSqlPool, openArtifactStore } from "@trainyard/db";
 import app from "./app.ts";
 import { clientErrorHandler, frameworkErrors } from "./plugins/app/errorHandler.ts";
 import type { ApiConfig } from "./config.ts";
@@ -19,6 +19,9 @@ import { createTrainingQueue } from "./services/trainingQueue.ts";
 import { createWebhookDeliveryStore } from "./services/webhooks/deliveryStore.ts";
 import { createWebhookDispatcher } from "./services/webhooks/dispatcher.ts";
 import { createWorkerService } from "./services/workers.ts";
+
+/** How often objects of deleted artifacts (deleted jobs and versions) are removed from an S3 store. */
+const ARTIFACT_GARBAGE_INTERVAL_MS = 60_000;
 
 /** The composition root: config in, a ready Fastify instance out (not yet listening). */
 export async function buildServer(
@@ -66,6 +69,9 @@ export async function buildServer(
     publisher: redis,
     maxQueuedPerTenant: config.TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT,
   });
+  // New checkpoints' store (TRAINYARD_ARTIFACTS_URL); rows of either store are read from their own.
+  const models = createModelArtifactService(db, openArtifactStore(db, config));
+  let artifactGarbage: NodeJS.Timeout | undefined;
   const sweepPlanner = createSweepPlanner({ db, sql, databaseUrl: config.DATABASE_URL, jobs, changes, logger: server.log });
   await server.register(app, {
     deps: {
@@ -77,7 +83,7 @@ export async function buildServer(
       events,
       datasets,
       workers: createWorkerService({ db }),
-      models: createModelArtifactService(db),
+      models,
       webhookDeliveries: createWebhookDeliveryStore(db),
       architectures,
       apiKeys,
@@ -99,8 +105,13 @@ export async function buildServer(
     webhooks.start(config.TRAINYARD_WEBHOOK_INTERVAL_MS);
     datasets.startRecovery();
     sweepPlanner.start(config.TRAINYARD_SWEEP_INTERVAL_MS);
+    const collectArtifacts = () =>
+      void models.collectGarbage().catch((error: unknown) => server.log.warn({ err: error }, "artifact garbage collection failed"));
+    collectArtifacts();
+    artifactGarbage = setInterval(collectArtifacts, ARTIFACT_GARBAGE_INTERVAL_MS);
   });
   server.addHook("onClose", async () => {
+    clearInterval(artifactGarbage);
     await datasets.stopProcessing();
     await sweepPlanner.stop();
     await architectures.close();

@@ -1,4 +1,4 @@
-import { putArtifact, readArtifact, type Db, type Prisma } from "@trainyard/db";
+import { createPostgresArtifactStore, readArtifact, writeArtifact, type ArtifactStore, type Db, type Prisma } from "@trainyard/db";
 import { WEIGHTS_FILE, type ExportedModel, type TrainingCheckpoint } from "@trainyard/engine";
 import { newId } from "@trainyard/shared";
 
@@ -14,17 +14,42 @@ interface CheckpointState {
 
 export type ResumeState = { checkpoint: TrainingCheckpoint; best: ExportedModel | null };
 
-async function putModel(tx: Prisma.TransactionClient, jobId: string, kind: "best" | "last", model: ExportedModel, checkpointId: string) {
+async function putModel(
+  tx: Prisma.TransactionClient,
+  store: ArtifactStore,
+  jobId: string,
+  kind: "best" | "last",
+  model: ExportedModel,
+  checkpointId: string,
+) {
   const modelJson = Buffer.from(JSON.stringify(model.modelJson));
-  await putArtifact(tx, { jobId, checkpointId, kind, name: "model.json", contentType: "application/json", data: modelJson });
-  await putArtifact(tx, { jobId, checkpointId, kind, name: WEIGHTS_FILE, contentType: "application/octet-stream", data: model.weights });
+  await writeArtifact(tx, store, { jobId, checkpointId, kind, name: "model.json", contentType: "application/json", data: modelJson });
+  await writeArtifact(tx, store, {
+    jobId,
+    checkpointId,
+    kind,
+    name: WEIGHTS_FILE,
+    contentType: "application/octet-stream",
+    data: model.weights,
+  });
 }
 
 /**
  * Replaces the job's latest checkpoint inside the caller's transaction: the state row, the
- * `last` model (and `best` when it is the best so far) and the optimizer state.
+ * `last` model (and `best` when it is the best so far) and the optimizer state, written to `store`.
+ *
+ * Retention: a job keeps `best`, `last` and the latest optimizer state; each write replaces the
+ * previous one of its kind (its bytes go with its row, an object through collectArtifactGarbage),
+ * and earlier epochs' checkpoint rows go once no artifact refers to them (the best epoch's stays).
+ * A registered model version's artifacts survive all of it (detached by a trigger, not deleted).
  */
-export async function saveCheckpoint(tx: Prisma.TransactionClient, jobId: string, checkpoint: TrainingCheckpoint, isBest: boolean) {
+export async function saveCheckpoint(
+  tx: Prisma.TransactionClient,
+  jobId: string,
+  checkpoint: TrainingCheckpoint,
+  isBest: boolean,
+  store: ArtifactStore = createPostgresArtifactStore(tx),
+) {
   await tx.checkpoint.deleteMany({ where: { jobId, epoch: { gte: checkpoint.epoch } } });
   const checkpointId = newId("ckpt");
   const state: CheckpointState = {
@@ -37,9 +62,9 @@ export async function saveCheckpoint(tx: Prisma.TransactionClient, jobId: string
   await tx.checkpoint.create({
     data: { id: checkpointId, jobId, epoch: checkpoint.epoch, metric: checkpoint.bestMetric, state: json(state) },
   });
-  await putModel(tx, jobId, "last", checkpoint.model, checkpointId);
-  if (isBest) await putModel(tx, jobId, "best", checkpoint.model, checkpointId);
-  await putArtifact(tx, {
+  await putModel(tx, store, jobId, "last", checkpoint.model, checkpointId);
+  if (isBest) await putModel(tx, store, jobId, "best", checkpoint.model, checkpointId);
+  await writeArtifact(tx, store, {
     jobId,
     checkpointId,
     kind: "checkpoint",
@@ -47,6 +72,7 @@ export async function saveCheckpoint(tx: Prisma.TransactionClient, jobId: string
     contentType: "application/octet-stream",
     data: checkpoint.optimizer.data,
   });
+  await tx.checkpoint.deleteMany({ where: { jobId, epoch: { lt: checkpoint.epoch }, artifacts: { none: {} } } });
 }
 
 /** The model a set of artifacts holds (its model.json and weights), or null if one is missing. */

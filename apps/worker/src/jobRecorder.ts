@@ -1,4 +1,4 @@
-import { putArtifact, type Db, type Prisma } from "@trainyard/db";
+import { collectArtifactGarbage, createPostgresArtifactStore, putArtifact, type ArtifactStore, type Db, type Prisma } from "@trainyard/db";
 import type { EpochReport, TrainingCheckpoint } from "@trainyard/engine";
 import type { ErrorCode, JobResult, Progress } from "@trainyard/shared";
 import { loadModel, loadRegisteredModel, loadResumeState, saveCheckpoint } from "./checkpointStore.ts";
@@ -8,8 +8,11 @@ const json = (value: unknown) => value as Prisma.InputJsonValue;
 const MAX_ERROR_MESSAGE = 4000;
 const TRANSACTION_OPTIONS = { timeout: 300_000, maxWait: 30_000 };
 
-/** Everything the worker writes about a job; an epoch's metrics row and checkpoint land together or not at all. */
-export function createJobRecorder(db: Db) {
+/**
+ * Everything the worker writes about a job; an epoch's metrics row and checkpoint land together or
+ * not at all. Checkpoints go to `store` (TRAINYARD_ARTIFACTS_URL); labels.json stays in PostgreSQL.
+ */
+export function createJobRecorder(db: Db, store: ArtifactStore = createPostgresArtifactStore(db)) {
   async function event(jobId: string, type: string, data: unknown) {
     await db.jobEvent.create({ data: { jobId, type, data: json(data) } });
   }
@@ -84,15 +87,19 @@ export function createJobRecorder(db: Db) {
     async recordEpoch(jobId: string, { metrics, checkpoint, isBest }: EpochReport) {
       await db.$transaction(async (tx) => {
         await tx.epochMetric.createMany({ data: [{ jobId, ...metrics }], skipDuplicates: true });
-        await saveCheckpoint(tx, jobId, checkpoint, isBest);
+        await saveCheckpoint(tx, jobId, checkpoint, isBest, store);
         await tx.job.update({ where: { id: jobId }, data: { latestMetrics: json(metrics) } });
         await tx.jobEvent.create({ data: { jobId, type: "epoch", data: json(metrics) } });
       }, TRANSACTION_OPTIONS);
+      // The checkpoint this one replaced leaves the object store too; a failure here must not fail
+      // the epoch, and what is left queued is deleted by the next epoch's or the API's collection.
+      await collectArtifactGarbage(db, store).catch(() => 0);
     },
 
     /** A mid-epoch checkpoint taken at shutdown: the next attempt continues from that step. */
     async recordInterruptedCheckpoint(jobId: string, checkpoint: TrainingCheckpoint) {
-      await db.$transaction((tx) => saveCheckpoint(tx, jobId, checkpoint, false), TRANSACTION_OPTIONS);
+      await db.$transaction((tx) => saveCheckpoint(tx, jobId, checkpoint, false, store), TRANSACTION_OPTIONS);
+      await collectArtifactGarbage(db, store).catch(() => 0);
     },
 
     loadResumeState: (jobId: string) => loadResumeState(db, jobId),

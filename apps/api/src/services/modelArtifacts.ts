@@ -1,6 +1,14 @@
 import type { Readable } from "node:stream";
 import yazl from "yazl";
-import { streamArtifact, type Artifact, type Db, type Job } from "@trainyard/db";
+import {
+  collectArtifactGarbage,
+  createPostgresArtifactStore,
+  openArtifact,
+  type Artifact,
+  type ArtifactStore,
+  type Db,
+  type Job,
+} from "@trainyard/db";
 import { conflict, notFound } from "../problems.ts";
 import { withoutSecrets } from "./jobView.ts";
 import { createModelRegistry, readJobLabels, type CheckpointChoice, type ResolvedModelVersion } from "./models.ts";
@@ -15,10 +23,18 @@ interface ModelFiles {
   description: Record<string, unknown>;
 }
 
+/** size: bytes as a number (exact up to 8 PiB), which is what a content-length header takes. */
 type ModelFile = { stream: Readable; contentType: string; size: number };
 
-/** Model files of a job's best or last checkpoint, or of a registered model version, streamed from their chunks. */
-export function createModelArtifactService(db: Db) {
+/**
+ * Model files of a job's best or last checkpoint, or of a registered model version, streamed from
+ * the store each artifact's row names (PostgreSQL chunks or an S3 object) and checked against its
+ * sha256 as they flow. A corrupt or missing file errors the stream: before the first byte that is a
+ * 500 problem; after it (the status and headers are sent) the connection is cut before the body is
+ * complete, so a client sees a short body (or, for the zip, an archive without its central
+ * directory), never a complete-looking 200.
+ */
+export function createModelArtifactService(db: Db, store: ArtifactStore = createPostgresArtifactStore(db)) {
   async function artifactsOf(jobId: string, checkpoint: CheckpointChoice) {
     const artifacts = await db.artifact.findMany({ where: { jobId, kind: checkpoint } });
     if (!artifacts.some((artifact) => artifact.name === "model.json")) {
@@ -30,19 +46,25 @@ export function createModelArtifactService(db: Db) {
   function file(artifacts: Artifact[], name: string): ModelFile {
     const artifact = artifacts.find((candidate) => candidate.name === name);
     if (!artifact) throw notFound(`model file ${name}`);
-    return { stream: streamArtifact(db, artifact.id), contentType: artifact.contentType, size: artifact.size };
+    return { stream: openArtifact(db, artifact), contentType: artifact.contentType, size: Number(artifact.size) };
   }
 
   /** model.json, weights, labels.json and trainyard.json in one zip: one implementation for jobs and versions. */
   function zip(files: ModelFiles): Readable {
     const archive = new yazl.ZipFile();
+    const output = archive.outputStream as Readable;
+    // yazl pipes an entry's stream without listening for its errors: a failed file ends the zip here.
+    const fail = (error: Error) => output.destroy(error);
+    archive.on("error", fail);
     for (const artifact of files.artifacts) {
-      archive.addReadStream(streamArtifact(db, artifact.id), artifact.name, { size: artifact.size });
+      const stream = openArtifact(db, artifact);
+      stream.on("error", fail);
+      archive.addReadStream(stream, artifact.name, { size: Number(artifact.size) });
     }
     archive.addBuffer(files.labels, "labels.json");
     archive.addBuffer(Buffer.from(JSON.stringify(files.description, null, 2)), "trainyard.json");
     archive.end();
-    return archive.outputStream as Readable;
+    return output;
   }
 
   function preprocessing(spec: unknown) {
@@ -59,6 +81,12 @@ export function createModelArtifactService(db: Db) {
 
   return {
     registry,
+
+    /**
+     * Deletes the objects of the configured store whose artifacts are gone (a deleted job or
+     * version, a replaced checkpoint a worker could not clean up); PostgreSQL chunks go by themselves.
+     */
+    collectGarbage: () => collectArtifactGarbage(db, store),
 
     async file(jobId: string, checkpoint: CheckpointChoice, name: string): Promise<ModelFile> {
       return file(await artifactsOf(jobId, checkpoint), name);
