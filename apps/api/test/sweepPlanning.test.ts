@@ -72,6 +72,9 @@ describe("random search", () => {
     });
     expect(base.training.optimizer).toEqual({ type: "adam" });
     expect(() => applyParams(base, { "architecture.width": 3 })).toThrow(/architecture is not an object/);
+    expect(() => applyParams(base, { "__proto__.polluted": true })).toThrow(/not a job spec field/);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(sweepSpecSchema.safeParse({ name: "p", base, parameters: { "training.constructor": { values: [1] } }, search: { type: "grid" }, objective: { metric: "valLoss", goal: "minimize" } }).success).toBe(false);
   });
 });
 

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
+import { badRequest } from "../../problems.ts";
+import { webhookUrlProblem } from "../../services/webhooks/addressPolicy.ts";
 import { SWEEP_STATUSES, TRIAL_STATUSES } from "../../services/sweeps/service.ts";
 import { MAX_TRIALS, sweepSpecSchema } from "../../services/sweeps/sweepSpec.ts";
 
@@ -53,12 +55,16 @@ const CREATE_DESCRIPTION =
   "(minEpochs·reductionFactor^k epochs) is cancelled at that epoch boundary and marked pruned.";
 
 const sweeps: FastifyPluginAsyncZod = async (app) => {
-  const { sweeps: service } = app.deps;
+  const { sweeps: service, config } = app.deps;
 
   app.post(
     "/sweeps",
     { schema: { body: sweepSpecSchema, response: { 202: sweepSchema }, tags: ["sweeps"], description: CREATE_DESCRIPTION } },
     async (request, reply) => {
+      // The trials' webhook is refused now, as a job's is, rather than at each delivery.
+      const webhook = request.body.base.webhook as { url?: unknown } | null | undefined;
+      const problem = typeof webhook?.url === "string" ? await webhookUrlProblem(webhook.url, config.TRAINYARD_WEBHOOK_ALLOW_PRIVATE) : null;
+      if (problem) throw badRequest("the webhook URL is refused", [{ path: "base.webhook.url", message: problem }]);
       const sweep = await service.create(request.tenantId, request.body);
       return reply.status(202).header("location", `/v1/sweeps/${sweep.id}`).send(sweep);
     },

@@ -56,14 +56,18 @@ export function enumerateTrials(parameters: Record<string, ParameterDomain>, sea
   return search.type === "grid" ? enumerateGrid(parameters) : sampleRandom(parameters, search.trials, search.seed);
 }
 
+/** Keys that would reach an object's prototype instead of a property of its own. */
+const PROTOTYPE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
 /** A copy of `base` with each dotted path set to its value; objects on the way are created as needed. */
 export function applyParams(base: Record<string, unknown>, params: TrialParams): Record<string, unknown> {
   const spec = structuredClone(base);
   for (const [path, value] of Object.entries(params)) {
     const keys = path.split(".");
+    if (keys.some((key) => PROTOTYPE_KEYS.has(key))) throw new Error(`${path}: not a job spec field`);
     let node: Record<string, unknown> = spec;
     for (const key of keys.slice(0, -1)) {
-      const next = node[key];
+      const next = Object.hasOwn(node, key) ? node[key] : undefined;
       if (next === undefined || next === null) node[key] = {};
       else if (typeof next !== "object" || Array.isArray(next)) throw new Error(`${path}: ${key} is not an object in the base spec`);
       node = node[key] as Record<string, unknown>;

@@ -35,7 +35,13 @@ export const sweepSpecSchema = z
     name: z.string().min(1).max(200),
     base: z.record(z.string(), z.unknown()).describe("a job spec (as POST /v1/jobs takes); each trial sets its parameters in it"),
     parameters: z
-      .record(z.string().regex(DOTTED_PATH, "a dotted path into the job spec, e.g. training.optimizer.learningRate"), parameterDomain)
+      .record(
+        z
+          .string()
+          .regex(DOTTED_PATH, "a dotted path into the job spec, e.g. training.optimizer.learningRate")
+          .refine((path) => !/(^|\.)(__proto__|constructor|prototype)(\.|$)/.test(path), "not a job spec field"),
+        parameterDomain,
+      )
       .refine((parameters) => Object.keys(parameters).length > 0, "name at least one parameter"),
     search: z.discriminatedUnion("type", [
       z.strictObject({ type: z.literal("grid") }),
