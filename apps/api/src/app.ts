@@ -16,6 +16,7 @@ import models from "./routes/models/index.ts";
 import predictions from "./routes/predictions/index.ts";
 import queue from "./routes/queue/index.ts";
 import sweeps from "./routes/sweeps/index.ts";
+import webhooks from "./routes/webhooks/index.ts";
 import workers from "./routes/workers/index.ts";
 import { zodValidatorCompiler } from "./validation.ts";
 
@@ -42,6 +43,7 @@ export default async function app(instance: FastifyInstance, options: { deps: Ap
       await v1.register(queue);
       await v1.register(keys);
       await v1.register(sweeps);
+      await v1.register(webhooks);
     },
     { prefix: "/v1" },
   );

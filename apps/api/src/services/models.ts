@@ -3,6 +3,7 @@ import { Prisma, readArtifact, type Artifact, type Db } from "@trainyard/db";
 import { badRequest, conflict, notFound } from "../problems.ts";
 import { encodeCursor, decodeCursor } from "./cursor.ts";
 import { withoutSecrets } from "./jobView.ts";
+import { enqueueModelEvent } from "./webhooks/modelEvents.ts";
 
 export type CheckpointChoice = "best" | "last";
 
@@ -136,6 +137,17 @@ function versionView(row: VersionRow): VersionView {
   };
 }
 
+/**
+ * Announces a new version to the tenant's model webhooks (`model.version.created`): call it in
+ * the transaction that created the version (registration here, an import in modelImport.ts),
+ * so the deliveries commit with it. The body's `data` is `{ name, version }`, the version as
+ * GET /v1/models/{name} shows it.
+ */
+export async function modelVersionCreated(tx: Prisma.TransactionClient, tenantId: string, name: string, versionId: string): Promise<void> {
+  const row = await tx.modelVersion.findUniqueOrThrow({ where: { id: versionId }, include: versionInclude });
+  await enqueueModelEvent(tx, tenantId, "model.version.created", { name, version: versionView(row) as unknown as Prisma.InputJsonObject });
+}
+
 /** The registry: named, versioned snapshots of jobs' checkpoints that share the jobs' stored artifacts. */
 export function createModelRegistry(db: Db) {
   async function modelView(model: { id: string; name: string; createdAt: Date }) {
@@ -189,7 +201,7 @@ export function createModelRegistry(db: Db) {
           where: { tenantId_name: { tenantId, name: input.name } },
           data: { nextVersion: { increment: 1 } },
         });
-        return tx.modelVersion.create({
+        const created = await tx.modelVersion.create({
           data: {
             id: newId("mver"),
             modelId: model.id,
@@ -208,6 +220,8 @@ export function createModelRegistry(db: Db) {
           },
           include: versionInclude,
         });
+        await modelVersionCreated(tx, tenantId, input.name, created.id);
+        return created;
       });
       return { name: input.name, version: versionView(row) };
     },

@@ -3,6 +3,7 @@ import type { Db } from "@trainyard/db";
 import { createPeriodicTask } from "../periodic.ts";
 import { RefusedAddressError } from "./addressPolicy.ts";
 import { createWebhookDeliveryStore, type ClaimedDelivery, type DeliveryOutcome } from "./deliveryStore.ts";
+import { createModelDeliveryStore, type ClaimedModelDelivery } from "./modelEvents.ts";
 import { createDeliveryPlanner } from "./planner.ts";
 import { nextAttemptAt } from "./retryPolicy.ts";
 import { postWebhook } from "./sender.ts";
@@ -21,9 +22,34 @@ export interface WebhookDispatcherOptions {
 
 const USER_AGENT = "trainyard-webhooks/1";
 
-function webhookRequest(delivery: ClaimedDelivery, url: string, secret: string | undefined) {
+/** One delivery, job or registry event, as the dispatcher sends it. */
+interface Sendable {
+  id: string;
+  event: string;
+  /** The JSON body, in the order the fields are sent. */
+  envelope: Record<string, unknown>;
+  attempts: number;
+  webhook: { url: string; secret?: string | null } | null;
+}
+
+const jobSendable = (delivery: ClaimedDelivery): Sendable => {
   const { id, type, jobId, createdAt, data } = delivery.payload;
-  const body = JSON.stringify({ id, type, jobId, createdAt, data });
+  return { id: delivery.id, event: delivery.event, envelope: { id, type, jobId, createdAt, data }, attempts: delivery.attempts, webhook: delivery.webhook };
+};
+
+const modelSendable = (delivery: ClaimedModelDelivery): Sendable => {
+  const { id, type, createdAt, data } = delivery.payload;
+  return {
+    id: delivery.id,
+    event: delivery.event,
+    envelope: { id, type, createdAt, data },
+    attempts: delivery.attempts,
+    webhook: { url: delivery.url, secret: delivery.secret },
+  };
+};
+
+function webhookRequest(delivery: Sendable, url: string, secret: string | null | undefined) {
+  const body = JSON.stringify(delivery.envelope);
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "user-agent": USER_AGENT,
@@ -35,8 +61,9 @@ function webhookRequest(delivery: ClaimedDelivery, url: string, secret: string |
 }
 
 /**
- * Sends job events to the jobs' webhooks: each round plans deliveries for new events, claims
- * the due ones and POSTs them; a non-2xx answer, a timeout or a network error is retried with
+ * Sends job events to the jobs' webhooks, and registry events (model.version.created) to the
+ * tenants' model webhooks: each round plans deliveries for new job events, claims the due ones
+ * of both kinds and POSTs them; a non-2xx answer, a timeout or a network error is retried with
  * exponential backoff until `maxAttempts`. Deliveries live in PostgreSQL, so they survive
  * restarts and any number of API instances can run a dispatcher.
  */
@@ -51,12 +78,13 @@ export function createWebhookDispatcher({
 }: WebhookDispatcherOptions) {
   const planner = createDeliveryPlanner({ db });
   const store = createWebhookDeliveryStore(db);
+  const modelStore = createModelDeliveryStore(db);
   const stopping = new AbortController();
   const inFlight = new Set<Promise<void>>();
   /** A sender that dies mid-request leaves its claim to expire after this; then it is retried. */
   const leaseMs = timeoutMs * 3;
 
-  async function attempt(delivery: ClaimedDelivery): Promise<DeliveryOutcome> {
+  async function attempt(delivery: Sendable): Promise<DeliveryOutcome> {
     const failure = (statusCode: number | null, error: string): DeliveryOutcome => {
       const retryAt = nextAttemptAt(delivery.attempts + 1, { backoffMs, maxAttempts }, new Date());
       return retryAt ? { kind: "retry", statusCode, error, nextAttemptAt: retryAt } : { kind: "failed", statusCode, error };
@@ -73,24 +101,31 @@ export function createWebhookDispatcher({
     }
   }
 
-  async function deliver(delivery: ClaimedDelivery): Promise<void> {
+  async function deliver(delivery: Sendable, records: Pick<typeof store, "record" | "release">, context: Record<string, unknown>): Promise<void> {
     const outcome = await attempt(delivery);
-    if (stopping.signal.aborted && outcome.kind !== "delivered") return store.release(delivery.id, new Date());
-    await store.record(delivery.id, outcome, new Date());
-    if (outcome.kind === "failed")
-      logger.warn({ deliveryId: delivery.id, jobId: delivery.jobId, err: outcome.error }, "webhook delivery failed; giving up");
+    if (stopping.signal.aborted && outcome.kind !== "delivered") return records.release(delivery.id, new Date());
+    await records.record(delivery.id, outcome, new Date());
+    if (outcome.kind === "failed") logger.warn({ deliveryId: delivery.id, ...context, err: outcome.error }, "webhook delivery failed; giving up");
+  }
+
+  function startSending(delivery: Sendable, records: Pick<typeof store, "record" | "release">, context: Record<string, unknown>) {
+    const sending: Promise<void> = deliver(delivery, records, context)
+      .catch((error: Error) => logger.warn({ deliveryId: delivery.id, err: error.message }, "recording a webhook delivery failed"))
+      .finally(() => inFlight.delete(sending));
+    inFlight.add(sending);
   }
 
   async function round(): Promise<void> {
     await planner.plan();
-    const free = concurrency - inFlight.size;
+    let free = concurrency - inFlight.size;
     if (free <= 0 || stopping.signal.aborted) return;
     const now = new Date();
-    for (const delivery of await store.claimDue(free, now, new Date(now.getTime() + leaseMs))) {
-      const sending: Promise<void> = deliver(delivery)
-        .catch((error: Error) => logger.warn({ deliveryId: delivery.id, err: error.message }, "recording a webhook delivery failed"))
-        .finally(() => inFlight.delete(sending));
-      inFlight.add(sending);
+    const leaseUntil = new Date(now.getTime() + leaseMs);
+    for (const delivery of await store.claimDue(free, now, leaseUntil)) startSending(jobSendable(delivery), store, { jobId: delivery.jobId });
+    free = concurrency - inFlight.size;
+    if (free <= 0) return;
+    for (const delivery of await modelStore.claimDue(free, now, leaseUntil)) {
+      startSending(modelSendable(delivery), modelStore, { event: delivery.event });
     }
   }
 
