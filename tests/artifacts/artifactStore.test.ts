@@ -1,6 +1,7 @@
 import { open } from "node:fs/promises";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { createDb, createPostgresArtifactStore, createS3ArtifactStore, registerArtifactStore } from "@trainyard/db";
+import { createDb, createPostgresArtifactStore, registerArtifactStore } from "@trainyard/db";
+import { createS3ArtifactStore } from "../../packages/db/src/artifactStoreS3.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { startS3Server } from "../helpers/s3.ts";
 import { artifactStoreSuite, type StoreFixture } from "./artifactStoreSuite.ts";

@@ -6,11 +6,11 @@ import {
   ArtifactMissingError,
   collectArtifactGarbage,
   openArtifact,
-  S3_PART_BYTES,
   writeArtifact,
   type ArtifactStore,
   type Db,
 } from "@trainyard/db";
+import { S3_PART_BYTES } from "../../packages/db/src/artifactStoreS3.ts";
 import type { TrainingCheckpoint } from "@trainyard/engine";
 import { newId } from "@trainyard/shared";
 import { saveCheckpoint } from "../../apps/worker/src/checkpointStore.ts";

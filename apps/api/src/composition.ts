@@ -70,7 +70,7 @@ export async function buildServer(
     maxQueuedPerTenant: config.TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT,
   });
   // New checkpoints' store (TRAINYARD_ARTIFACTS_URL); rows of either store are read from their own.
-  const models = createModelArtifactService(db, openArtifactStore(db, config));
+  const models = createModelArtifactService(db, await openArtifactStore(db, config));
   let artifactGarbage: NodeJS.Timeout | undefined;
   const sweepPlanner = createSweepPlanner({ db, sql, databaseUrl: config.DATABASE_URL, jobs, changes, logger: server.log });
   await server.register(app, {

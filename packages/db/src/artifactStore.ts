@@ -204,3 +204,31 @@ export function artifactStoreOf(db: Db | Prisma.TransactionClient, storeName: st
   if (!store) throw new Error(`an artifact is in the ${storeName} store, which this process has not configured (TRAINYARD_ARTIFACTS_URL)`);
   return store;
 }
+
+/** Artifact settings as API and worker configs hold them (TRAINYARD_ARTIFACTS_URL and the usual AWS variables). */
+export interface ArtifactStoreSettings {
+  TRAINYARD_ARTIFACTS_URL?: string | undefined;
+  AWS_ENDPOINT_URL_S3?: string | undefined;
+  AWS_ENDPOINT_URL?: string | undefined;
+  AWS_REGION?: string | undefined;
+  AWS_S3_FORCE_PATH_STYLE?: boolean | undefined;
+}
+
+/**
+ * The store new artifacts go to: PostgreSQL without TRAINYARD_ARTIFACTS_URL, else the S3 bucket it
+ * names, registered so rows that name it are read from it (rows of the other store stay readable).
+ * The AWS SDK (~3 s to import on a busy machine) is loaded only then.
+ */
+export async function openArtifactStore(db: Db, settings: ArtifactStoreSettings): Promise<ArtifactStore> {
+  if (!settings.TRAINYARD_ARTIFACTS_URL) return createPostgresArtifactStore(db);
+  const { createS3ArtifactStore } = await import("./artifactStoreS3.ts");
+  const endpoint = settings.AWS_ENDPOINT_URL_S3 ?? settings.AWS_ENDPOINT_URL;
+  const store = createS3ArtifactStore({
+    url: settings.TRAINYARD_ARTIFACTS_URL,
+    ...(endpoint ? { endpoint } : {}),
+    ...(settings.AWS_REGION ? { region: settings.AWS_REGION } : {}),
+    ...(settings.AWS_S3_FORCE_PATH_STYLE !== undefined ? { forcePathStyle: settings.AWS_S3_FORCE_PATH_STYLE } : {}),
+  });
+  registerArtifactStore(store);
+  return store;
+}

@@ -1,15 +1,7 @@
 import { Readable } from "node:stream";
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import {
-  ArtifactMissingError,
-  createPostgresArtifactStore,
-  hashingStream,
-  registerArtifactStore,
-  verified,
-  type ArtifactStore,
-} from "./artifactStore.ts";
-import type { Db } from "./client.ts";
+import { ArtifactMissingError, hashingStream, verified, type ArtifactStore } from "./artifactStore.ts";
 
 /** Multipart part size: S3's minimum is 5 MiB; two parts in flight bound an upload's memory to ~16 MiB. */
 export const S3_PART_BYTES = 8 * 1024 * 1024;
@@ -116,30 +108,4 @@ export function createS3ArtifactStore(options: S3ArtifactStoreOptions): Artifact
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
     },
   };
-}
-
-/** Artifact settings as API and worker configs hold them (TRAINYARD_ARTIFACTS_URL and the usual AWS variables). */
-export interface ArtifactStoreSettings {
-  TRAINYARD_ARTIFACTS_URL?: string | undefined;
-  AWS_ENDPOINT_URL_S3?: string | undefined;
-  AWS_ENDPOINT_URL?: string | undefined;
-  AWS_REGION?: string | undefined;
-  AWS_S3_FORCE_PATH_STYLE?: boolean | undefined;
-}
-
-/**
- * The store new artifacts go to: PostgreSQL without TRAINYARD_ARTIFACTS_URL, else the S3 bucket it
- * names, registered so rows that name it are read from it. Rows of the other store stay readable.
- */
-export function openArtifactStore(db: Db, settings: ArtifactStoreSettings): ArtifactStore {
-  if (!settings.TRAINYARD_ARTIFACTS_URL) return createPostgresArtifactStore(db);
-  const endpoint = settings.AWS_ENDPOINT_URL_S3 ?? settings.AWS_ENDPOINT_URL;
-  const store = createS3ArtifactStore({
-    url: settings.TRAINYARD_ARTIFACTS_URL,
-    ...(endpoint ? { endpoint } : {}),
-    ...(settings.AWS_REGION ? { region: settings.AWS_REGION } : {}),
-    ...(settings.AWS_S3_FORCE_PATH_STYLE !== undefined ? { forcePathStyle: settings.AWS_S3_FORCE_PATH_STYLE } : {}),
-  });
-  registerArtifactStore(store);
-  return store;
 }

@@ -17,17 +17,13 @@ export {
   artifactStoreOf,
   CHUNK_BYTES,
   createPostgresArtifactStore,
+  openArtifactStore,
   registerArtifactStore,
   type ArtifactStore,
+  type ArtifactStoreSettings,
   type StoredObject,
 } from "./artifactStore.ts";
-export {
-  createS3ArtifactStore,
-  openArtifactStore,
-  parseS3Url,
-  S3_PART_BYTES,
-  type ArtifactStoreSettings,
-  type S3ArtifactStoreOptions,
-} from "./artifactStoreS3.ts";
+// The S3 store itself (and the AWS SDK) is imported by openArtifactStore when configured.
+export type { S3ArtifactStoreOptions } from "./artifactStoreS3.ts";
 export { Prisma } from "./generated/client.ts";
 export type { Job, EpochMetric, Tenant, Dataset, Checkpoint, Artifact } from "./generated/client.ts";
