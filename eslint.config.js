@@ -17,7 +17,7 @@ export default tseslint.config(
     files: ["apps/web/public/**/*.js"],
     languageOptions: {
       globals: Object.fromEntries(
-        "window document location localStorage console fetch crypto URL URLSearchParams AbortController DOMException TextDecoderStream ReadableStream setTimeout clearTimeout setInterval clearInterval"
+        "window document location localStorage console fetch crypto URL URLSearchParams AbortController DOMException TextDecoderStream ReadableStream setTimeout clearTimeout setInterval clearInterval FormData"
           .split(" ")
           .map((name) => [name, "readonly"]),
       ),

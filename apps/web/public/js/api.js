@@ -103,6 +103,25 @@ export async function api(path, options = {}) {
 }
 
 /**
+ * POSTs a multipart form (the browser sets its boundary) and answers the parsed JSON; throws ApiError.
+ * @param {string} path
+ * @param {FormData} form
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<any>}
+ */
+export async function postForm(path, form, signal) {
+  const response = await fetch(path, {
+    method: "POST",
+    headers: { accept: "application/json", ...authHeaders() },
+    body: form,
+    signal,
+    cache: "no-store",
+  });
+  if (!response.ok) throw await errorFrom(response);
+  return response.json();
+}
+
+/**
  * @param {string} path
  * @param {RequestOptions} options
  * @returns {Promise<Response>} a 2xx response
