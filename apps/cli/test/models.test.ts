@@ -76,7 +76,7 @@ describe("trainyard models", () => {
     expect(invalid.stderr).toContain("name:");
     const usage = await trainyard(["models", "register", "--name", "x"], api.keyA);
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain("--name and --job");
+    expect(usage.stderr).toContain("required option '--job <id>' not specified");
     const missing = await trainyard(["models", "list", "--name", "nope"], api.keyA);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("404");

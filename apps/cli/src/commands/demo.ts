@@ -1,12 +1,19 @@
 import { createApiKey } from "@trainyard/api";
 import { applyMigrations, createDb } from "@trainyard/db";
 import { builtinDatasetInfo } from "@trainyard/datasets";
-import { parseOptions, requireInt } from "../args.ts";
-import { ApiClient } from "../client.ts";
+import { createTrainyardClient, dataOf } from "@trainyard/client";
+import { followJob } from "../follow.ts";
 import { freePort } from "../net.ts";
 import { resolveLocalServices } from "../services.ts";
 import { spawnServices } from "./serve.ts";
-import { downloadModel, followJob } from "./train.ts";
+import { downloadModel } from "./train.ts";
+
+export interface DemoOptions {
+  epochs: number;
+  maxTrainSamples?: number;
+  arch: string;
+  out: string;
+}
 
 async function waitForApi(baseUrl: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -22,13 +29,7 @@ async function waitForApi(baseUrl: string, timeoutMs = 60_000): Promise<void> {
 }
 
 /** The quick start: services up, API and worker started, LeNet trained on Fashion-MNIST with a progress bar. */
-export async function demoCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const options = parseOptions(argv, {
-    epochs: { type: "string" },
-    "max-train-samples": { type: "string" },
-    arch: { type: "string", default: "lenet" },
-    out: { type: "string", default: "models/demo" },
-  });
+export async function demoCommand(options: DemoOptions, env: NodeJS.ProcessEnv): Promise<number> {
   const log = (line: string) => console.log(`trainyard: ${line}`);
   if (!builtinDatasetInfo("fashion-mnist")?.available) {
     console.error(
@@ -56,16 +57,14 @@ export async function demoCommand(argv: string[], env: NodeJS.ProcessEnv): Promi
     const baseUrl = `http://127.0.0.1:${port}`;
     await waitForApi(baseUrl);
     log(`API on ${baseUrl} (docs at ${baseUrl}/docs), one worker started`);
-    const client = new ApiClient(baseUrl, key);
-    const training: Record<string, unknown> = { epochs: requireInt(options.epochs, "epochs", 10) };
-    if (options["max-train-samples"]) training.maxTrainSamples = requireInt(options["max-train-samples"], "max-train-samples");
-    const job = await client.request<{ id: string }>("POST", "/v1/jobs", {
-      architecture: options.arch,
-      dataset: { name: "fashion-mnist" },
-      training,
-    });
+    const connection = { apiUrl: baseUrl, apiKey: key, client: createTrainyardClient({ baseUrl, apiKey: key }) };
+    const training: Record<string, unknown> = { epochs: options.epochs };
+    if (options.maxTrainSamples) training.maxTrainSamples = options.maxTrainSamples;
+    const job = (await dataOf<unknown>(
+      connection.client.POST("/v1/jobs", { body: { architecture: options.arch, dataset: { name: "fashion-mnist" }, training } as never }),
+    )) as { id: string };
     log(`job ${job.id}: ${options.arch} on Fashion-MNIST, ${training.epochs} epochs`);
-    const finished = await followJob(client, job.id);
+    const finished = await followJob(connection, job.id);
     if (finished.status !== "succeeded" || !finished.result) {
       console.error(`job ${finished.status}${finished.error ? `: ${finished.error.code} ${finished.error.message}` : ""}`);
       return 1;
@@ -73,7 +72,7 @@ export async function demoCommand(argv: string[], env: NodeJS.ProcessEnv): Promi
     log(
       `backend ${finished.backend}; test accuracy ${(finished.result.testAccuracy * 100).toFixed(2)}% (best epoch ${finished.result.bestEpoch})`,
     );
-    log(`model saved to ${await downloadModel(client, job.id, options.out)}`);
+    log(`model saved to ${await downloadModel(connection, job.id, options.out)}`);
     return 0;
   } finally {
     children.forEach((child) => child.kill("SIGTERM"));

@@ -20,7 +20,7 @@ import pg from "pg";
 import { initBackend } from "@trainyard/engine";
 import { BACKEND_PREFERENCES, type BackendPreference } from "@trainyard/shared";
 import { parseDawnAdapterList } from "@trainyard/worker";
-import { parseOptions, UsageError } from "../args.ts";
+import { UsageError } from "../errors.ts";
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from "../env.ts";
 
 export type CheckStatus = "ok" | "missing";
@@ -376,8 +376,7 @@ export function configuredBackend(
     : { ok: false, detail: `TRAINYARD_BACKEND=${preference} does not train here` };
 }
 
-export async function doctorCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const options = parseOptions(argv, { probe: { type: "string" } });
+export async function doctorCommand(options: { probe?: string }, env: NodeJS.ProcessEnv): Promise<number> {
   if (options.probe !== undefined) return probeCommand(options.probe);
 
   const raw = env.TRAINYARD_BACKEND?.trim() || "auto";

@@ -1,119 +1,132 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { FINISHED_STATUSES, type JobStatus } from "@trainyard/shared";
-import { parseOptions, requireInt, UsageError } from "../args.ts";
-import { ApiClient } from "../client.ts";
-import { apiBaseUrl } from "../env.ts";
-import { createProgressPrinter, renderProgress } from "../progressBar.ts";
+import type { Command } from "commander";
+import { dataOf } from "@trainyard/client";
+import { connect, type Connection } from "../connection.ts";
+import { EXIT } from "../errors.ts";
+import { followJob, getJob, streamJobEvents, type JobView } from "../follow.ts";
+import { printJson } from "../output.ts";
+import { collect, nonNegativeInt, positiveInt, positiveNumber } from "../parse.ts";
+import { readSpecFile } from "../specFile.ts";
 
-interface JobResponse {
-  id: string;
-  status: string;
-  progress: Parameters<typeof renderProgress>[0]["progress"];
-  latestMetrics: Parameters<typeof renderProgress>[0]["latestMetrics"];
-  result: { testLoss: number; testAccuracy: number; bestEpoch: number } | null;
-  error: { code: string; message: string } | null;
-  backend: string | null;
+interface TrainOptions {
+  file?: string;
+  arch?: string;
+  dataset?: string;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  maxTrainSamples?: number;
+  priority?: number;
+  tag?: string[];
+  follow?: boolean;
+  wait?: boolean;
+  json?: boolean;
+  out?: string;
 }
 
-/** Polls the job once a second, drawing the bar, until it finishes; the job's log events are printed as they come. */
-export async function followJob(client: ApiClient, jobId: string): Promise<JobResponse> {
-  const printer = createProgressPrinter();
-  const logs = new AbortController();
-  const logLines = printLogEvents(client, jobId, (line) => printer.log(`trainyard: ${line}`), logs.signal);
-  try {
-    for (;;) {
-      const job = await client.request<JobResponse>("GET", `/v1/jobs/${jobId}`);
-      printer.update(renderProgress(job));
-      if (FINISHED_STATUSES.includes(job.status as JobStatus)) {
-        printer.done();
-        return job;
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  } finally {
-    logs.abort();
-    await logLines;
-  }
+/** An uploaded data set's id starts with `ds_`; anything else names a built-in one. */
+const datasetRef = (value: string) => (value.startsWith("ds_") ? { id: value } : { name: value });
+
+/** The spec file (if any) with the flags laid over it; without either, LeNet on Fashion-MNIST. */
+export function jobSpecOf(options: TrainOptions): Record<string, unknown> {
+  const spec: Record<string, any> = options.file ? readSpecFile(options.file) : {};
+  if (options.arch) spec.architecture = options.arch;
+  spec.architecture ??= "lenet";
+  if (options.dataset) spec.dataset = datasetRef(options.dataset);
+  spec.dataset ??= { name: "fashion-mnist" };
+  const training: Record<string, any> = { ...(spec.training ?? {}) };
+  if (options.epochs !== undefined) training.epochs = options.epochs;
+  if (options.batchSize !== undefined) training.batchSize = options.batchSize;
+  if (options.maxTrainSamples !== undefined) training.maxTrainSamples = options.maxTrainSamples;
+  if (options.learningRate !== undefined) training.optimizer = { ...(training.optimizer ?? {}), learningRate: options.learningRate };
+  if (Object.keys(training).length > 0) spec.training = training;
+  if (options.priority !== undefined) spec.priority = options.priority;
+  if (options.tag?.length) spec.tags = [...(spec.tags ?? []), ...options.tag];
+  return spec;
 }
 
-/** Reads the job's event stream (SSE) and hands each `log` event's message to `print`; best effort. */
-async function printLogEvents(client: ApiClient, jobId: string, print: (line: string) => void, signal: AbortSignal): Promise<void> {
-  try {
-    const response = await fetch(`${client.baseUrl}/v1/jobs/${jobId}/events`, { headers: client.headers, signal });
-    if (!response.ok || !response.body) return;
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffered = "";
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      buffered += decoder.decode(value, { stream: true });
-      const blocks = buffered.split("\n\n");
-      buffered = blocks.pop() ?? "";
-      for (const block of blocks) {
-        const lines = block.split("\n");
-        if (!lines.includes("event: log")) continue;
-        const data = lines.find((line) => line.startsWith("data: "));
-        const message = data ? (JSON.parse(data.slice("data: ".length)) as { message?: unknown }).message : undefined;
-        if (typeof message === "string") print(message);
-      }
-    }
-  } catch {
-    // Aborted when the job finished, or the stream broke: the bar does not depend on it.
-  }
-}
-
-/** Saves model.json, the weights and labels.json of the best checkpoint into a folder. */
-export async function downloadModel(client: ApiClient, jobId: string, folder: string): Promise<string> {
+/** Saves model.json, the weights, labels and the zip of the job's best checkpoint into a folder. */
+export async function downloadModel(connection: Connection, jobId: string, folder: string, checkpoint: "best" | "last" = "best") {
   const directory = resolve(folder);
   mkdirSync(directory, { recursive: true });
-  const modelJson = await client.request<{ weightsManifest: { paths: string[] }[] }>("GET", `/v1/jobs/${jobId}/model/model.json`);
+  const query = { checkpoint };
+  const modelJson = (await dataOf<unknown>(
+    connection.client.GET("/v1/jobs/{id}/model/{file}", { params: { path: { id: jobId, file: "model.json" }, query }, parseAs: "json" }),
+  )) as { weightsManifest: { paths: string[] }[] };
   writeFileSync(join(directory, "model.json"), JSON.stringify(modelJson));
-  for (const path of modelJson.weightsManifest.flatMap((group) => group.paths)) {
-    writeFileSync(join(directory, path), await client.download(`/v1/jobs/${jobId}/model/${path}`));
+  for (const file of modelJson.weightsManifest.flatMap((group) => group.paths)) {
+    const weights = await dataOf(
+      connection.client.GET("/v1/jobs/{id}/model/{file}", { params: { path: { id: jobId, file }, query }, parseAs: "arrayBuffer" }),
+    );
+    writeFileSync(join(directory, file), Buffer.from(weights as ArrayBuffer));
   }
-  writeFileSync(join(directory, "model.zip"), await client.download(`/v1/jobs/${jobId}/model`));
+  const zip = await dataOf(
+    connection.client.GET("/v1/jobs/{id}/model", { params: { path: { id: jobId }, query }, parseAs: "arrayBuffer" }),
+  );
+  writeFileSync(join(directory, "model.zip"), Buffer.from(zip as ArrayBuffer));
   return directory;
 }
 
-export async function trainCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const options = parseOptions(argv, {
-    arch: { type: "string", default: "lenet" },
-    dataset: { type: "string", default: "fashion-mnist" },
-    epochs: { type: "string" },
-    "batch-size": { type: "string" },
-    "learning-rate": { type: "string" },
-    "max-train-samples": { type: "string" },
-    follow: { type: "boolean", default: false },
-    out: { type: "string" },
-    key: { type: "string" },
-    api: { type: "string" },
-  });
-  const apiKey = options.key ?? env.TRAINYARD_API_KEY;
-  if (!apiKey)
-    throw new UsageError("an API key is needed: --key or TRAINYARD_API_KEY (create one with `trainyard keys create --tenant NAME`)");
-  const client = new ApiClient(options.api ?? apiBaseUrl(env), apiKey);
-  const training: Record<string, unknown> = { epochs: requireInt(options.epochs, "epochs", 10) };
-  if (options["batch-size"]) training.batchSize = requireInt(options["batch-size"], "batch-size");
-  if (options["max-train-samples"]) training.maxTrainSamples = requireInt(options["max-train-samples"], "max-train-samples");
-  if (options["learning-rate"]) training.optimizer = { learningRate: Number(options["learning-rate"]) };
-  const job = await client.request<JobResponse>("POST", "/v1/jobs", {
-    architecture: options.arch,
-    dataset: { name: options.dataset },
-    training,
-  });
-  console.log(`submitted job ${job.id}`);
-  if (!options.follow) return 0;
-  const finished = await followJob(client, job.id);
-  if (finished.status !== "succeeded" || !finished.result) {
-    console.error(`job ${finished.id} ${finished.status}${finished.error ? `: ${finished.error.code} ${finished.error.message}` : ""}`);
-    return 1;
+/** The end of a job on stdout/stderr, and the exit code it means: 0 succeeded, 1 anything else. */
+export function reportFinished(job: JobView, json: boolean): number {
+  if (json) printJson(job);
+  if (job.status === "succeeded" && job.result) {
+    if (!json) {
+      const accuracy = (job.result.testAccuracy * 100).toFixed(2);
+      console.log(`trained on backend ${job.backend}; test accuracy ${accuracy}% (best epoch ${job.result.bestEpoch})`);
+    }
+    return EXIT.done;
   }
-  console.log(
-    `trained on backend ${finished.backend}; test accuracy ${(finished.result.testAccuracy * 100).toFixed(2)}% (best epoch ${finished.result.bestEpoch})`,
-  );
-  const folder = await downloadModel(client, finished.id, options.out ?? join("models", finished.id));
-  console.log(`model saved to ${folder}`);
-  return 0;
+  console.error(`job ${job.id} ${job.status}${job.error ? `: ${job.error.code} ${job.error.message}` : ""}`);
+  return EXIT.failed;
+}
+
+export function registerTrain(program: Command) {
+  program
+    .command("train")
+    .summary("submit a training job (flags, or a spec file with -f)")
+    .description(
+      "Submits a job: LeNet on Fashion-MNIST unless a spec file or flags say otherwise. Flags override the file's fields.\n" +
+        "Exit code with --follow or --wait: 0 when the job succeeded, 1 when it failed or was cancelled.",
+    )
+    .option("-f, --file <path>", "a job spec (.yaml, .yml or .json), as POST /v1/jobs takes it")
+    .option("--arch <name>", "architecture (trainyard architectures: GET /v1/architectures)")
+    .option("--dataset <name|id>", "a built-in data set's name or an uploaded one's id (ds_…)")
+    .option("--epochs <n>", "training.epochs", positiveInt)
+    .option("--batch-size <n>", "training.batchSize", positiveInt)
+    .option("--learning-rate <lr>", "training.optimizer.learningRate", positiveNumber)
+    .option("--max-train-samples <n>", "train on a seeded subset of this many images", positiveInt)
+    .option("--priority <n>", "0–100, higher first", nonNegativeInt)
+    .option("--tag <tag>", "a tag (repeatable)", collect)
+    .option("--follow", "draw the job's progress from its event stream until it finishes")
+    .option("--wait", "wait quietly until the job finishes")
+    .option("--json", "print the job as JSON (the finished job with --follow or --wait)")
+    .option("--out <dir>", "with --follow or --wait: save the trained model here (model.json, weights, model.zip)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  trainyard train --arch lenet --dataset fashion-mnist --epochs 10 --follow\n  trainyard train -f job.yaml --wait --json",
+    )
+    .action(async (options: TrainOptions, command: Command) => {
+      const connection = connect(command.optsWithGlobals(), process.env);
+      const job = (await dataOf(connection.client.POST("/v1/jobs", { body: jobSpecOf(options) as never }))) as unknown as JobView;
+      if (!options.follow && !options.wait) {
+        if (options.json) printJson(job);
+        else console.log(`submitted job ${job.id}`);
+        return;
+      }
+      if (!options.json) console.log(`submitted job ${job.id}`);
+      let finished: JobView;
+      if (options.follow) finished = await followJob(connection, job.id, options.json ? process.stderr : process.stdout);
+      else {
+        await streamJobEvents(connection, job.id, { onEvent: () => undefined });
+        finished = await getJob(connection, job.id);
+      }
+      const code = reportFinished(finished, Boolean(options.json));
+      if (code === EXIT.done && (options.out || options.follow)) {
+        const folder = await downloadModel(connection, finished.id, options.out ?? join("models", finished.id));
+        if (!options.json) console.log(`model saved to ${folder}`);
+      }
+      process.exitCode = code;
+    });
 }
