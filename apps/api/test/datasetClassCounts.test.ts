@@ -28,7 +28,12 @@ afterAll(async () => {
 
 async function uploadAndProcess(filename: string, data: Buffer) {
   const body = multipartBody({ name: filename }, { filename, data });
-  const created = await api.app.inject({ method: "POST", url: "/v1/datasets", headers: { ...auth(api.keyA), ...body.headers }, payload: body.payload });
+  const created = await api.app.inject({
+    method: "POST",
+    url: "/v1/datasets",
+    headers: { ...auth(api.keyA), ...body.headers },
+    payload: body.payload,
+  });
   expect(created.statusCode, created.body).toBe(201);
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -78,11 +83,20 @@ describe("uploads with thousands of classes", () => {
       method: "POST",
       url: "/v1/jobs?dryRun=true",
       headers: auth(api.keyA),
-      payload: { architecture: "lenet", dataset: { id: dataset.id }, training: { epochs: 1, optimizer: { type: "adam", learningRate: 0.001 } } },
+      payload: {
+        architecture: "lenet",
+        dataset: { id: dataset.id },
+        training: { epochs: 1, optimizer: { type: "adam", learningRate: 0.001 } },
+      },
     });
     expect(dryRun.statusCode, dryRun.body).toBe(200);
     const { head, parameters } = dryRun.json().estimate;
-    expect(head).toEqual({ layers: ["head_fc"], parameters: 85 * CLASSES, weightBytes: 4 * 85 * CLASSES, trainingBytes: 4 * 4 * 85 * CLASSES });
+    expect(head).toEqual({
+      layers: ["head_fc"],
+      parameters: 85 * CLASSES,
+      weightBytes: 4 * 85 * CLASSES,
+      trainingBytes: 4 * 4 * 85 * CLASSES,
+    });
     expect(parameters).toBeGreaterThan(head.parameters);
   });
 

@@ -78,7 +78,12 @@ describe("model.version.created", () => {
     const created = await subscribe({ url: `${baseUrl}/registry`, secret: SECRET });
     expect(created.statusCode, created.body).toBe(201);
     const webhook = created.json();
-    expect(webhook).toEqual({ id: expect.stringMatching(/^whk_/), url: `${baseUrl}/registry`, events: ["model.version.created"], createdAt: expect.any(String) });
+    expect(webhook).toEqual({
+      id: expect.stringMatching(/^whk_/),
+      url: `${baseUrl}/registry`,
+      events: ["model.version.created"],
+      createdAt: expect.any(String),
+    });
     expect(created.headers.location).toBe(`/v1/webhooks/${webhook.id}`);
     // Tenant B subscribes too, and must hear nothing of tenant A's versions.
     expect((await subscribe({ url: `${baseUrl}/other-tenant` }, api.keyB)).statusCode).toBe(201);
@@ -108,7 +113,14 @@ describe("model.version.created", () => {
       return page.items[0]?.deliveredAt && page.items;
     }, "the delivery recorded");
     expect(deliveries).toEqual([
-      expect.objectContaining({ id: body.id, event: "model.version.created", statusCode: 200, attempts: 2, lastError: null, failedAt: null }),
+      expect.objectContaining({
+        id: body.id,
+        event: "model.version.created",
+        statusCode: 200,
+        attempts: 2,
+        lastError: null,
+        failedAt: null,
+      }),
     ]);
     expect(at("/other-tenant")).toEqual([]);
     expect((await api.app.inject({ url: `/v1/webhooks/${webhook.id}/deliveries`, headers: auth(api.keyB) })).statusCode).toBe(404);

@@ -36,7 +36,13 @@ beforeAll(async () => {
     const modelJson = Buffer.from(JSON.stringify(stored.modelJson));
     await putArtifact(tx, { jobId, kind: "best", name: "model.json", contentType: "application/json", data: modelJson });
     await putArtifact(tx, { jobId, kind: "best", name: "weights.bin", contentType: "application/octet-stream", data: stored.weights });
-    await putArtifact(tx, { jobId, kind: "meta", name: "labels.json", contentType: "application/json", data: Buffer.from(JSON.stringify(LABELS)) });
+    await putArtifact(tx, {
+      jobId,
+      kind: "meta",
+      name: "labels.json",
+      contentType: "application/json",
+      data: Buffer.from(JSON.stringify(LABELS)),
+    });
   });
   await api.db.job.update({
     where: { id: jobId },
@@ -58,7 +64,9 @@ beforeAll(async () => {
   expect(aliased.statusCode).toBe(200);
   // A diagonal stripe: something for the network to be confident or unsure about.
   const pixels = Buffer.alloc(28 * 28, 0).map((_, i) => (Math.abs((i % 28) - Math.floor(i / 28)) < 3 ? 255 : 20));
-  image = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+  image = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } })
+    .png()
+    .toBuffer();
 
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
   const context = await browser.newContext();

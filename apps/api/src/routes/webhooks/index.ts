@@ -82,7 +82,10 @@ const webhooks: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const rows = await db.modelWebhook.findMany({ where: { tenantId: request.tenantId }, orderBy: [{ createdAt: "asc" }, { id: "asc" }] });
+      const rows = await db.modelWebhook.findMany({
+        where: { tenantId: request.tenantId },
+        orderBy: [{ createdAt: "asc" }, { id: "asc" }],
+      });
       return { items: rows.map(view), nextCursor: null };
     },
   );

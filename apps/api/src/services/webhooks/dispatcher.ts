@@ -34,7 +34,13 @@ interface Sendable {
 
 const jobSendable = (delivery: ClaimedDelivery): Sendable => {
   const { id, type, jobId, createdAt, data } = delivery.payload;
-  return { id: delivery.id, event: delivery.event, envelope: { id, type, jobId, createdAt, data }, attempts: delivery.attempts, webhook: delivery.webhook };
+  return {
+    id: delivery.id,
+    event: delivery.event,
+    envelope: { id, type, jobId, createdAt, data },
+    attempts: delivery.attempts,
+    webhook: delivery.webhook,
+  };
 };
 
 const modelSendable = (delivery: ClaimedModelDelivery): Sendable => {
@@ -101,11 +107,16 @@ export function createWebhookDispatcher({
     }
   }
 
-  async function deliver(delivery: Sendable, records: Pick<typeof store, "record" | "release">, context: Record<string, unknown>): Promise<void> {
+  async function deliver(
+    delivery: Sendable,
+    records: Pick<typeof store, "record" | "release">,
+    context: Record<string, unknown>,
+  ): Promise<void> {
     const outcome = await attempt(delivery);
     if (stopping.signal.aborted && outcome.kind !== "delivered") return records.release(delivery.id, new Date());
     await records.record(delivery.id, outcome, new Date());
-    if (outcome.kind === "failed") logger.warn({ deliveryId: delivery.id, ...context, err: outcome.error }, "webhook delivery failed; giving up");
+    if (outcome.kind === "failed")
+      logger.warn({ deliveryId: delivery.id, ...context, err: outcome.error }, "webhook delivery failed; giving up");
   }
 
   function startSending(delivery: Sendable, records: Pick<typeof store, "record" | "release">, context: Record<string, unknown>) {
@@ -121,7 +132,8 @@ export function createWebhookDispatcher({
     if (free <= 0 || stopping.signal.aborted) return;
     const now = new Date();
     const leaseUntil = new Date(now.getTime() + leaseMs);
-    for (const delivery of await store.claimDue(free, now, leaseUntil)) startSending(jobSendable(delivery), store, { jobId: delivery.jobId });
+    for (const delivery of await store.claimDue(free, now, leaseUntil))
+      startSending(jobSendable(delivery), store, { jobId: delivery.jobId });
     free = concurrency - inFlight.size;
     if (free <= 0) return;
     for (const delivery of await modelStore.claimDue(free, now, leaseUntil)) {

@@ -155,7 +155,13 @@ function metricsTable(versions) {
           METRIC_COLUMNS.map(([key]) => {
             const value = version.metrics?.[key];
             const text =
-              typeof value !== "number" ? "—" : key.endsWith("Accuracy") ? formatPercent(value) : key === "epoch" ? String(value) : formatNumber(value);
+              typeof value !== "number"
+                ? "—"
+                : key.endsWith("Accuracy")
+                  ? formatPercent(value)
+                  : key === "epoch"
+                    ? String(value)
+                    : formatNumber(value);
             return h("td", { class: "num" }, text);
           }),
         ),
@@ -248,7 +254,10 @@ function predictSection(model) {
     const path = `/v1/models/${encodeURIComponent(model.name)}/versions/${encodeURIComponent(ref)}/predict?topK=${encodeURIComponent(k)}`;
     try {
       const answer = await postForm(path, form);
-      replace(status, `Version ${answer.model.version} of ${answer.model.name}: top ${k} of ${files.length} image${files.length === 1 ? "" : "s"}.`);
+      replace(
+        status,
+        `Version ${answer.model.version} of ${answer.model.name}: top ${k} of ${files.length} image${files.length === 1 ? "" : "s"}.`,
+      );
       replace(
         results,
         answer.predictions.map((/** @type {any} */ prediction, /** @type {number} */ i) => predictionFigure(files[i], prediction.top)),
@@ -259,7 +268,7 @@ function predictSection(model) {
   }
 
   input.addEventListener("change", () => {
-    void predict([.../** @type {HTMLInputElement} */ (input).files ?? []]);
+    void predict([.../** @type {HTMLInputElement} */ ((input).files ?? [])]);
   });
   zone.addEventListener("dragover", (event) => {
     event.preventDefault();
@@ -269,7 +278,7 @@ function predictSection(model) {
   zone.addEventListener("drop", (event) => {
     event.preventDefault();
     zone.classList.remove("dragging");
-    void predict([...(/** @type {DragEvent} */ (event).dataTransfer?.files ?? [])]);
+    void predict([.../** @type {DragEvent} */ ((event).dataTransfer?.files ?? [])]);
   });
 
   return h(
