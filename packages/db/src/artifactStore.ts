@@ -131,6 +131,14 @@ async function* chunksOf(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   if (pendingBytes > 0) yield Buffer.concat(pending);
 }
 
+/** Bytes already in memory as the chunks of an artifact whose row exists: one insert per CHUNK_BYTES. */
+export async function putChunks(client: Db | Prisma.TransactionClient, artifactId: string, data: Uint8Array): Promise<void> {
+  for (let offset = 0, index = 0; offset < data.byteLength; offset += CHUNK_BYTES, index += 1) {
+    const chunk = data.subarray(offset, Math.min(offset + CHUNK_BYTES, data.byteLength));
+    await client.artifactChunk.create({ data: { artifactId, index, data: new Uint8Array(chunk) } });
+  }
+}
+
 /** Bytes as ArtifactChunk rows of the artifact whose id is the key (as before there were stores). */
 export function createPostgresArtifactStore(db: Db | Prisma.TransactionClient): ArtifactStore {
   const name = "postgres";

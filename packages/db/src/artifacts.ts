@@ -1,6 +1,7 @@
+import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { newId } from "@trainyard/shared";
-import { ArtifactMissingError, artifactStoreOf, createPostgresArtifactStore, type ArtifactStore } from "./artifactStore.ts";
+import { ArtifactMissingError, artifactStoreOf, createPostgresArtifactStore, putChunks, type ArtifactStore } from "./artifactStore.ts";
 import type { Db } from "./client.ts";
 import type { Artifact, Prisma } from "./generated/client.ts";
 
@@ -40,7 +41,12 @@ export async function writeArtifact(tx: Prisma.TransactionClient, store: Artifac
     store: store.name,
   };
   await tx.artifact.deleteMany({ where: { jobId: input.jobId, kind: input.kind, name: input.name } });
-  if (store.name === "postgres") {
+  if (store.name === "postgres" && !(input.data instanceof Readable)) {
+    // Bytes already in memory: hashed first, so the row is written once, then their chunks.
+    const data = input.data;
+    await tx.artifact.create({ data: { ...row, size: BigInt(data.byteLength), sha256: createHash("sha256").update(data).digest("hex") } });
+    await putChunks(tx, id, data);
+  } else if (store.name === "postgres") {
     // The chunks refer to the row, so it comes first; its size and checksum once they are known.
     await tx.artifact.create({ data: { ...row, size: 0n, sha256: "" } });
     const stored = await store.put(key, bodyOf(input.data), tx);
