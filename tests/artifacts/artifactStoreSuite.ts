@@ -213,7 +213,8 @@ export function artifactStoreSuite(name: string, open: () => Promise<StoreFixtur
       }
       const growth = peak - baseline;
       console.log(`${name}: 72 MiB put + get, RSS peak growth ${(growth / 1024 / 1024).toFixed(1)} MiB`);
-      expect(growth).toBeLessThan(size / 2);
+      // Holding it whole would add at least its 72 MiB; streamed, 1.5–37 MiB of RSS noise was seen (3 runs).
+      expect(growth).toBeLessThan(size * 0.75);
     });
   });
 }
