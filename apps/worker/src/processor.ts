@@ -4,6 +4,8 @@ import type { Db } from "@trainyard/db";
 import { ERROR_CODES, queuePayloads, type BackendPreference, type JobSpec, type TrainPayload } from "@trainyard/shared";
 import { ADAPTER_ENV, type Slot } from "./devices.ts";
 import type { JobRecorder } from "./jobRecorder.ts";
+import type { LockLease, LockLeases } from "./lockLeases.ts";
+import type { WorkerMetrics } from "./metrics.ts";
 import type { CpuParallelism, FromTrainer } from "./protocol.ts";
 import { withRetry } from "./retry.ts";
 import type { SlotBoard } from "./slotBoard.ts";
@@ -25,6 +27,9 @@ export interface ProcessorDeps {
   board: SlotBoard;
   /** A job's training.devices (1 for a job gone or stored before the field existed). */
   devicesOf: (jobId: string) => Promise<number>;
+  /** The queue locks this worker holds: a job whose lock is lost stops training and records nothing more. */
+  leases: LockLeases;
+  metrics: WorkerMetrics;
 }
 
 const TENANT_LIMIT_RETRY_MS = 5_000;
@@ -60,14 +65,22 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
       await queueJob.moveToDelayed(Date.now() + CLAIMED_SLOT_RETRY_MS, token);
       throw new DelayedError(`${slot.device} is held by a data-parallel job`);
     }
+    const lease = deps.leases.hold(jobId);
     try {
-      await processOnSlot(queueJob, jobId, token);
+      await processOnSlot(queueJob, jobId, token, lease);
     } finally {
+      lease.release();
+      deps.metrics.jobEnded(slot.device);
       board.release(slot.device, jobId);
     }
   };
 
-  async function processOnSlot(queueJob: QueueJob<TrainPayload>, jobId: string, token: string | undefined): Promise<void> {
+  async function processOnSlot(
+    queueJob: QueueJob<TrainPayload>,
+    jobId: string,
+    token: string | undefined,
+    lease: LockLease,
+  ): Promise<void> {
     const devices = await deps.devicesOf(jobId);
     let extras: Slot[] = [];
     if (devices > 1) {
@@ -105,6 +118,8 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
     }
 
     const onMessage = async (message: FromTrainer) => {
+      // Another worker may own the job now: what this child still says is not recorded.
+      if (lease.lost()) return;
       if (message.type === "started") {
         log.info({ backend: message.backend, adapter: message.adapter }, "training started");
         deps.reportBackend(message.backend);
@@ -128,12 +143,16 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
         log.info(message.message);
         await userLog(message.message);
       } else if (message.type === "progress") {
+        deps.metrics.progress(slot.device, message.pace, message.memory);
         // Progress is best effort: the next one replaces it.
         const status = await recorder.recordProgress(jobId, message.progress).catch(() => null);
         if (status === "cancelling") trainer.stop("cancel");
         await queueJob.updateProgress(message.progress.fraction).catch(() => undefined);
       } else if (message.type === "epoch") {
+        const writeStarted = performance.now();
         await withRetry(`recording epoch ${message.report.metrics.epoch}`, () => recorder.recordEpoch(jobId, message.report), log);
+        deps.metrics.checkpointWritten(slot.device, (performance.now() - writeStarted) / 1000);
+        deps.metrics.epoch(slot.device, message.report.metrics.seconds);
         log.info(message.report.metrics, "epoch finished");
       }
     };
@@ -150,9 +169,14 @@ export function createProcessor(slot: Slot, deps: ProcessorDeps) {
     const start = { type: "start" as const, jobId, spec, backend, parallelism, resumeFrom, fineTuneFrom, datasetDir, adapters, adapterEnv };
     const trainer = startTrainer(start, { gpu: slot.gpu, env: slot.env, onMessage });
     running.set(jobId, trainer);
+    lease.onLost(() => {
+      log.warn("lost the queue lock: stopping the training child; another worker takes the job from its last checkpoint");
+      trainer.kill();
+    });
     // A cancel may have arrived between the claim and the fork.
     if ((await recorder.status(jobId)) === "cancelling") trainer.stop("cancel");
     const outcome = await trainer.finished.finally(() => running.delete(jobId));
+    if (lease.lost()) throw new Error(`lost the queue lock of job ${jobId}; its outcome (${outcome.type}) is not recorded`);
 
     if (outcome.type === "completed") {
       await withRetry("recording success", () => recorder.markSucceeded(jobId, outcome.result), log);

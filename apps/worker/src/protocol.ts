@@ -9,6 +9,21 @@ export interface CpuParallelism {
   kernelThreads: number | "auto" | undefined;
 }
 
+/** How fast the child trained since its previous progress message (for the worker's /metrics). */
+export interface TrainingPace {
+  /** Mean wall-clock seconds per training step. */
+  stepSeconds: number;
+  imagesPerSecond: number;
+}
+
+/** The training child's memory when it sent a progress message. */
+export interface TrainerMemory {
+  /** Resident set of the child process (host memory, including its replica threads). */
+  rssBytes: number;
+  /** What the backend holds on its device, where it reports it (webgpu); null elsewhere. */
+  deviceBytes: number | null;
+}
+
 /** Parent → trainer child. */
 export type ToTrainer =
   | {
@@ -48,7 +63,8 @@ export type FromTrainer =
   | { type: "unavailable"; message: string }
   /** A line for the job's event stream (what a user watching the job should know). */
   | { type: "log"; message: string }
-  | { type: "progress"; progress: Progress }
+  /** `pace` is null in the first message of an attempt and of each epoch (nothing measured yet, or an evaluation in between). */
+  | { type: "progress"; progress: Progress; pace: TrainingPace | null; memory: TrainerMemory }
   | { type: "epoch"; report: EpochReport }
   | { type: "completed"; result: JobResult; best: ExportedModel; last: ExportedModel }
   | { type: "stopped"; reason: string; checkpoint: TrainingCheckpoint | null }

@@ -1,8 +1,8 @@
 import { DatasetUnavailableError, loadBuiltinDataset, loadUploadedDataset, type LoadedDataset } from "@trainyard/datasets";
-import { initBackend, replicasFor, train, TrainingError } from "@trainyard/engine";
+import { deviceMemoryBytes, initBackend, replicasFor, train, TrainingError } from "@trainyard/engine";
 import { ModelOptionError } from "@trainyard/models";
-import type { JobSpec } from "@trainyard/shared";
-import type { FromTrainer, ToTrainer } from "./protocol.ts";
+import type { JobSpec, Progress } from "@trainyard/shared";
+import type { FromTrainer, ToTrainer, TrainingPace } from "./protocol.ts";
 
 /**
  * The training child: one job, then exit. It only trains; the parent owns the queue lock,
@@ -38,6 +38,7 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
       classes: dataset.classes,
     });
     let lastProgressAt = 0;
+    const pace = paceMeter(message.spec.training.batchSize);
     const outcome = await train(
       message.spec,
       dataset,
@@ -46,7 +47,8 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
           const now = Date.now();
           if (now - lastProgressAt < PROGRESS_INTERVAL_MS && progress.step !== progress.stepsPerEpoch) return;
           lastProgressAt = now;
-          void send({ type: "progress", progress });
+          const memory = { rssBytes: process.memoryUsage.rss(), deviceBytes: deviceMemoryBytes() };
+          void send({ type: "progress", progress, pace: pace(progress, now), memory });
         },
         onEpoch: (report) => send({ type: "epoch", report }),
         stopRequested: () => stopReason,
@@ -65,6 +67,22 @@ async function run(message: Extract<ToTrainer, { type: "start" }>): Promise<void
     else await send({ type: "failed", code: "INTERNAL", message: (error as Error).stack ?? String(error) });
   }
   end();
+}
+
+/**
+ * Steps and images per second between two progress messages of one epoch. Across an epoch's end
+ * the interval includes validation, so the first message of an epoch measures nothing.
+ */
+function paceMeter(batchSize: number): (progress: Progress, now: number) => TrainingPace | null {
+  let previous: { epoch: number; step: number; at: number } | null = null;
+  return (progress, now) => {
+    const last = previous;
+    previous = { epoch: progress.epoch, step: progress.step, at: now };
+    if (!last || last.epoch !== progress.epoch || progress.step <= last.step || now <= last.at) return null;
+    const seconds = (now - last.at) / 1000;
+    const steps = progress.step - last.step;
+    return { stepSeconds: seconds / steps, imagesPerSecond: (steps * batchSize) / seconds };
+  };
 }
 
 /**

@@ -2,16 +2,17 @@ import { hostname } from "node:os";
 import { Worker } from "bullmq";
 import { Redis } from "ioredis";
 import pino from "pino";
-import { createDb, type Db } from "@trainyard/db";
-import { CANCEL_CHANNEL, TRAINING_QUEUE, newId, type TrainPayload } from "@trainyard/shared";
+import { createDb, openArtifactStore, type Db } from "@trainyard/db";
+import { CANCEL_CHANNEL, TRAINING_QUEUE, WORKER_TIMINGS, newId, type TrainPayload } from "@trainyard/shared";
 import { cpuParallelismOf, type WorkerConfig } from "./config.ts";
 import { planSlots, type Slot } from "./devices.ts";
 import { createJobRecorder } from "./jobRecorder.ts";
+import { LockLeases } from "./lockLeases.ts";
+import { createWorkerMetrics } from "./metrics.ts";
+import { startMetricsServer } from "./metricsServer.ts";
 import { createProcessor, devicesOfJob } from "./processor.ts";
 import { SlotBoard } from "./slotBoard.ts";
 import { checkBackend, type TrainerHandle } from "./trainerProcess.ts";
-
-const HEARTBEAT_MS = 10_000;
 
 interface SlotState {
   /** Job id → device of the jobs running now. */
@@ -84,8 +85,10 @@ export async function startWorker(config: WorkerConfig) {
     else logger.info(fields, `${slot.device} trains on ${backend}${adapter ? ` (${adapter})` : ""}`);
   }
   const db = createDb(config.DATABASE_URL);
-  const recorder = createJobRecorder(db);
+  // Checkpoints go to TRAINYARD_ARTIFACTS_URL (unset: PostgreSQL).
+  const recorder = createJobRecorder(db, await openArtifactStore(db, config));
   const running = new Map<string, TrainerHandle>();
+  const leases = new LockLeases(config.TRAINYARD_LOCK_DURATION_MS);
   const busy = new Map<string, string>();
   const queueWorkers = new Map<string, Worker<TrainPayload>>();
   // A slot a data-parallel job holds takes no job from the queue until released.
@@ -101,6 +104,11 @@ export async function startWorker(config: WorkerConfig) {
     },
   });
   const backends = new Map<string, string>([...checked].map(([device, check]) => [device, check.backend]));
+  const metrics = createWorkerMetrics({
+    slots: slots.length,
+    busySlots: () => slots.filter((slot) => board.jobOn(slot.device) || [...busy.values()].includes(slot.device)).length,
+  });
+  const metricsServer = config.TRAINYARD_METRICS_PORT ? await startMetricsServer(metrics, config.TRAINYARD_METRICS_PORT) : null;
 
   const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   subscriber.on("error", (error) => logger.warn({ err: error.message }, "redis subscriber error"));
@@ -129,6 +137,8 @@ export async function startWorker(config: WorkerConfig) {
       reportBackend: (backend) => backends.set(slot.device, backend),
       board,
       devicesOf: devicesOfJob(db),
+      leases,
+      metrics,
     });
     const worker = new Worker<TrainPayload>(
       TRAINING_QUEUE,
@@ -148,12 +158,16 @@ export async function startWorker(config: WorkerConfig) {
         prefix: config.TRAINYARD_QUEUE_PREFIX,
         concurrency: 1,
         lockDuration: config.TRAINYARD_LOCK_DURATION_MS,
+        // Renewed every quarter of the lock (BullMQ checks every half of this), so a live worker keeps it through a short stall.
+        lockRenewTime: config.TRAINYARD_LOCK_DURATION_MS / 4,
         stalledInterval: config.TRAINYARD_STALLED_INTERVAL_MS,
         maxStalledCount: 3,
       },
     );
     queueWorkers.set(slot.device, worker);
     worker.on("error", (error) => logger.warn({ err: error.message, device: slot.device }, "queue worker error"));
+    worker.on("locksRenewed", ({ jobIds }) => leases.renewed(jobIds));
+    worker.on("lockRenewalFailed", (jobIds) => leases.failed(jobIds));
     // A job BullMQ gives up on outside the processor (stalled too often) must not stay "running".
     worker.on("failed", (job, error) => {
       if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
@@ -165,7 +179,7 @@ export async function startWorker(config: WorkerConfig) {
   });
 
   await beat();
-  const heartbeatTimer = setInterval(beat, HEARTBEAT_MS);
+  const heartbeatTimer = setInterval(beat, WORKER_TIMINGS.heartbeatMs);
   logger.info({ workerId, slots: slots.map((slot) => slot.device), backend: config.TRAINYARD_BACKEND, gpus: plan.source }, "worker ready");
 
   let closing: Promise<void> | null = null;
@@ -181,6 +195,8 @@ export async function startWorker(config: WorkerConfig) {
       await Promise.all(workers.map((worker) => worker.close()));
       await pausing;
       clearTimeout(grace);
+      leases.close();
+      await metricsServer?.close();
       await db.worker.update({ where: { id: workerId }, data: { status: "stopped", lastHeartbeatAt: new Date() } }).catch(() => undefined);
       subscriber.disconnect();
       await db.$disconnect();

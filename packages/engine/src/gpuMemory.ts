@@ -14,6 +14,12 @@ import { TrainingError } from "./errors.ts";
 
 const BYTES_PER_FLOAT = 4;
 
+/** Bytes the current backend holds in device memory, where it reports them (webgpu, webgl); null elsewhere. */
+export function deviceMemoryBytes(): number | null {
+  const info: tf.MemoryInfo & { numBytesInGPU?: number } = tf.memory();
+  return typeof info.numBytesInGPU === "number" ? info.numBytesInGPU : null;
+}
+
 /** Bytes of the largest single layer output for one sample: TF.js binds each tensor as one buffer. */
 function largestActivationBytes(model: tf.LayersModel): number {
   return Math.max(...layerOutputFloats(model)) * BYTES_PER_FLOAT;

@@ -1,10 +1,8 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { Db } from "@trainyard/db";
+import { WORKER_TIMINGS } from "@trainyard/shared";
 import { createPeriodicTask } from "./periodic.ts";
 import type { TrainingQueue } from "./trainingQueue.ts";
-
-/** A worker silent this long is gone; its jobs may be handed to others. */
-const WORKER_LOST_AFTER_MS = 60_000;
 
 /**
  * PostgreSQL is the record of what should run; Redis only the means. This puts back every
@@ -20,7 +18,7 @@ export function createQueueReconciler({ db, queue, logger }: { db: Db; queue: Tr
       await queue.enqueue(job.id, job.priority);
       requeued.push(job.id);
     }
-    const lostBefore = new Date(Date.now() - WORKER_LOST_AFTER_MS);
+    const lostBefore = new Date(Date.now() - WORKER_TIMINGS.lostAfterMs);
     const live = await db.worker.findMany({ where: { lastHeartbeatAt: { gte: lostBefore }, status: "active" }, select: { id: true } });
     const orphans = await db.job.findMany({
       where: {

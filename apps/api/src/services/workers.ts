@@ -1,7 +1,6 @@
 import type { Db } from "@trainyard/db";
+import { WORKER_TIMINGS } from "@trainyard/shared";
 
-/** A worker beats every 10 s; three missed beats and it is reported lost. */
-export const LOST_AFTER_MS = 30_000;
 /** Workers silent for a day are left out of the list: they are gone, not merely lost. */
 export const FORGET_AFTER_MS = 24 * 3600 * 1000;
 
@@ -43,7 +42,7 @@ export function createWorkerService({ db, now = () => new Date() }: { db: Db; no
       const ownJobs = busyJobIds.length ? await db.job.findMany({ where: { id: { in: busyJobIds }, tenantId }, select: { id: true } }) : [];
       const own = new Set(ownJobs.map((job) => job.id));
       return workers.map((worker) => {
-        const silent = at - worker.lastHeartbeatAt.getTime() > LOST_AFTER_MS;
+        const silent = at - worker.lastHeartbeatAt.getTime() > WORKER_TIMINGS.lostAfterMs;
         return {
           id: worker.id,
           host: worker.host,
