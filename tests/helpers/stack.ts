@@ -7,8 +7,9 @@ import { deleteQueueKeys } from "./redis.ts";
 
 /** Short timings so that takeovers and retries happen within seconds in tests. */
 export const FAST_RECOVERY_ENV = {
-  TRAINYARD_LOCK_DURATION_MS: "3000",
-  TRAINYARD_STALLED_INTERVAL_MS: "1000",
+  // Queue locks keep the product's defaults (8 s, stall checks every second: WORKER_TIMINGS), which
+  // already hand a dead worker's job on within seconds; a shorter lock makes a worker on a loaded
+  // test machine kill its own healthy training child when a renewal is late.
   TRAINYARD_RETRY_BACKOFF_MS: "300",
   TRAINYARD_RECONCILE_INTERVAL_MS: "1500",
   TRAINYARD_SHUTDOWN_GRACE_MS: "20000",
@@ -61,7 +62,15 @@ export async function startStack(
     return worker;
   };
   for (let i = 0; i < (options.workers ?? 1); i += 1) startWorker();
-  await waitFor("the API to be ready", () => fetch(`${baseUrl}/healthz`).then((r) => r.ok), 60_000);
+  try {
+    await waitFor("the API to be ready", () => fetch(`${baseUrl}/healthz`).then((r) => r.ok), 120_000);
+  } catch (error) {
+    // Leave nothing behind when the stack never came up: the test that called cannot stop it.
+    await Promise.all([api.stop("SIGKILL"), ...workers.map((worker) => worker.stop("SIGKILL"))]);
+    await deleteQueueKeys(queuePrefix).catch(() => undefined);
+    await database?.drop().catch(() => undefined);
+    throw new Error(`${(error as Error).message}\n--- api ---\n${api.output()}`, { cause: error });
+  }
 
   const request = async (method: string, path: string, body?: unknown) => {
     const response = await fetch(`${baseUrl}${path}`, {
