@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { applyMigrations } from "@trainyard/db";
-import { redisAnswers, spawnRedisServer, startEmbeddedPostgres } from "../../apps/cli/src/services.ts";
+import { redisAnswers, spawnRedisServer, startEmbeddedPostgres } from "../../apps/cli/src/localServices.ts";
 import { freePort, waitFor } from "./processes.ts";
 
 /** A redis-server of the test's own, so it can be killed and restarted empty without disturbing others. */

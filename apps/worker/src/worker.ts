@@ -10,7 +10,7 @@ import { createJobRecorder } from "./jobRecorder.ts";
 import { LockLeases } from "./lockLeases.ts";
 import { createWorkerMetrics } from "./metrics.ts";
 import { startMetricsServer } from "./metricsServer.ts";
-import { createProcessor, devicesOfJob } from "./processor.ts";
+import { createProcessor, devicesOfJob } from "./jobProcessor.ts";
 import { SlotBoard } from "./slotBoard.ts";
 import { checkBackend, type TrainerHandle } from "./trainerProcess.ts";
 

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { ChannelPool } from "./custom-layers.ts";
+import { ChannelPool } from "./customLayers.ts";
 import {
   activation,
   add,

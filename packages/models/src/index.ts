@@ -22,7 +22,7 @@ export {
   type ModelCounts,
   type OptimizerName,
 } from "./memory.ts";
-export { ChannelPool, ChannelShuffle, ChannelSlice, StochasticDepth } from "./custom-layers.ts";
+export { ChannelPool, ChannelShuffle, ChannelSlice, StochasticDepth } from "./customLayers.ts";
 export { PREPROCESS_LAYER } from "./input.ts";
 export { describeModel, type LayerSummary, type ModelSummary } from "./summary.ts";
 export { checkBuildOptions, getModel, getModelDefinition, hasModel, listModels, registerModel, variantsOf } from "./registry.ts";

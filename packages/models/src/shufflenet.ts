@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { ChannelShuffle, ChannelSlice } from "./custom-layers.ts";
+import { ChannelShuffle, ChannelSlice } from "./customLayers.ts";
 import { modelInput } from "./input.ts";
 import {
   apply,

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ChannelPool, ChannelShuffle, StochasticDepth } from "../src/custom-layers.ts";
+import { ChannelPool, ChannelShuffle, StochasticDepth } from "../src/customLayers.ts";
 import { activation, apply, conv2d, depthwiseConv2d, maxPool2d } from "../src/layers.ts";
 
 interface LayerCase {

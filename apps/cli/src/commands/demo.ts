@@ -4,7 +4,7 @@ import { builtinDatasetInfo } from "@trainyard/datasets";
 import { createTrainyardClient, dataOf } from "@trainyard/client";
 import { followJob } from "../follow.ts";
 import { freePort } from "../net.ts";
-import { resolveLocalServices } from "../services.ts";
+import { resolveLocalServices } from "../localServices.ts";
 import { spawnServices } from "./serve.ts";
 import { downloadModel } from "./train.ts";
 

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { squeezeExcite } from "../attention.ts";
-import { StochasticDepth } from "../custom-layers.ts";
+import { StochasticDepth } from "../customLayers.ts";
 import { roundChannels } from "../divisible.ts";
 import {
   activation,

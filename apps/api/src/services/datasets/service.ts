@@ -10,7 +10,7 @@ import { badRequest, conflict, notFound } from "../../problems.ts";
 import { createPeriodicTask } from "../periodic.ts";
 import { archiveKind, type ArchiveKind } from "./archive.ts";
 import { DatasetError } from "./errors.ts";
-import { processUpload, type ProcessLimits } from "./processor.ts";
+import { processUpload, type ProcessLimits } from "./ingest.ts";
 
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;

@@ -11,7 +11,7 @@ import {
 import { extractArchive, type ArchiveKind, type ExtractLimits } from "./archive.ts";
 import { DatasetError, formatBytes } from "./errors.ts";
 import { chooseShape, decodeImage, probeImage, type ImageShape } from "./images.ts";
-import { readLayout, SPLITS, type Sample, type SplitName } from "./layout.ts";
+import { readLayout, SPLITS, type Sample, type SplitName } from "./archiveLayout.ts";
 
 export interface ProcessLimits extends ExtractLimits {
   /** Records a CSV may hold (header and blank lines included) and characters one may take. */
