@@ -3,7 +3,7 @@
  * the benchmark's rate, synthetic data set, seed 1) and its TrainingReplica.
  */
 import { jobSpecInputSchema } from "@trainyard/shared";
-import { TrainingReplica } from "../packages/engine/src/trainingReplica.ts";
+import { TrainingReplica } from "../packages/engine/src/training/replica.ts";
 
 export const BENCH_LEARNING_RATE = 0.05;
 

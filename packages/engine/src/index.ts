@@ -11,4 +11,4 @@ export {
   type TrainerHooks,
   type TrainingCheckpoint,
   type TrainingOutcome,
-} from "./trainer.ts";
+} from "./training/trainer.ts";

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../src/backend/index.ts";
-import { TrainingReplica } from "../src/trainingReplica.ts";
+import { TrainingReplica } from "../src/training/replica.ts";
 import { testJobSpec } from "./support/jobSpec.ts";
 
 beforeAll(async () => {

@@ -3,7 +3,7 @@ import { initBackend, train } from "../src/index.ts";
 import { loadBuiltinDataset } from "@trainyard/datasets";
 import { ReplicaGroup, splitBatch } from "../src/replicas/group.ts";
 import { shardBounds } from "../src/replicas/sharedBuffer.ts";
-import { TrainingReplica } from "../src/trainingReplica.ts";
+import { TrainingReplica } from "../src/training/replica.ts";
 import { testJobSpec } from "./support/jobSpec.ts";
 import { completed, maxRelativeDifference, quietHooks, sameStart, stepAndExpectInSync } from "./support/replicaComparison.ts";
 

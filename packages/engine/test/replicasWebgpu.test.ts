@@ -11,7 +11,7 @@ import { initBackend, train } from "../src/index.ts";
 import { loadBuiltinDataset } from "@trainyard/datasets";
 import { releaseWebGpu } from "../src/backend/webgpu.ts";
 import { ReplicaGroup } from "../src/replicas/group.ts";
-import { TrainingReplica } from "../src/trainingReplica.ts";
+import { TrainingReplica } from "../src/training/replica.ts";
 import { testJobSpec } from "./support/jobSpec.ts";
 import { completed, maxRelativeDifference, quietHooks, sameStart, stepAndExpectInSync } from "./support/replicaComparison.ts";
 

@@ -15,7 +15,7 @@ import { getModelDefinition, listModels } from "@trainyard/models";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../src/backend/index.ts";
 import { releaseWebGpu } from "../src/backend/webgpu.ts";
-import { TrainingReplica } from "../src/trainingReplica.ts";
+import { TrainingReplica } from "../src/training/replica.ts";
 import { testJobSpec } from "./support/jobSpec.ts";
 import { makeValues, reseed } from "./support/kernelTable.ts";
 import { zooKernelCases } from "./support/zooKernelCases.ts";

@@ -16,7 +16,7 @@ import { SHARE_ENV, type Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import type { JobSpec } from "@trainyard/shared";
 import { exportModel } from "../modelExport.ts";
-import type { TrainingReplica } from "../trainingReplica.ts";
+import type { TrainingReplica } from "../training/replica.ts";
 import { startWorkerThread, ThreadChannel } from "../workerThread.ts";
 import { createLayout } from "./sharedBuffer.ts";
 import type { FromReplica, ReplicaBackend, ReplicaLayout, ToReplica } from "./protocol.ts";

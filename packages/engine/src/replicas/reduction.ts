@@ -12,7 +12,7 @@
  * about 1/k of the parameters instead of one replica doing all of it while the others wait.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { TrainingReplica } from "../trainingReplica.ts";
+import type { TrainingReplica } from "../training/replica.ts";
 import { ownRegion, reducedRegion, tensorFromRegion, tensorSlots, writeValues } from "./sharedBuffer.ts";
 import type { ReplicaLayout } from "./protocol.ts";
 

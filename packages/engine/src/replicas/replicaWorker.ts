@@ -9,7 +9,7 @@ import { parentPort } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/index.ts";
 import { loadExportedWeights } from "../modelExport.ts";
-import { TrainingReplica } from "../trainingReplica.ts";
+import { TrainingReplica } from "../training/replica.ts";
 import { serveMessages } from "../workerThread.ts";
 import { checkLayout } from "./sharedBuffer.ts";
 import type { FromReplica, ToReplica } from "./protocol.ts";

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { KernelContext } from "../kernels/context.ts";
-import type { TrainingReplica } from "../trainingReplica.ts";
+import type { TrainingReplica } from "../training/replica.ts";
 import type { ReplicaLayout } from "./protocol.ts";
 
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);

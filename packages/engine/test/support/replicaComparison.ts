@@ -6,8 +6,8 @@ import { expect } from "vitest";
 import type { ExportedModel, TrainerHooks, TrainingOutcome } from "../../src/index.ts";
 import { decodeExportedWeights, exportModel } from "../../src/modelExport.ts";
 import type { ReplicaGroup } from "../../src/replicas/group.ts";
-import { TrainingReplica } from "../../src/trainingReplica.ts";
-import type { TrainingStart } from "../../src/trainingTypes.ts";
+import { TrainingReplica } from "../../src/training/replica.ts";
+import type { TrainingStart } from "../../src/training/types.ts";
 
 export const quietHooks: TrainerHooks = { onProgress: () => undefined, onEpoch: async () => undefined, stopRequested: () => null };
 

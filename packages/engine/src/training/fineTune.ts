@@ -1,8 +1,8 @@
 import type * as tf from "@tensorflow/tfjs";
 import { HEAD_PREFIX, PREPROCESS_LAYER } from "@trainyard/models";
 import type { JobSpec } from "@trainyard/shared";
-import { TrainingError } from "./errors.ts";
-import { decodeExportedWeights, type ExportedModel } from "./modelExport.ts";
+import { TrainingError } from "../errors.ts";
+import { decodeExportedWeights, type ExportedModel } from "../modelExport.ts";
 
 export type FreezeSpec = NonNullable<JobSpec["fineTune"]>["freeze"];
 

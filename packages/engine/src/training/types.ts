@@ -1,5 +1,5 @@
 import type { EpochMetrics, JobResult, Progress } from "@trainyard/shared";
-import type { ExportedModel, OptimizerState } from "./modelExport.ts";
+import type { ExportedModel, OptimizerState } from "../modelExport.ts";
 
 /** Where an interrupted epoch stood: steps done and the running sums of its metrics. */
 export interface PartialEpoch {

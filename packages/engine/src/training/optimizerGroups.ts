@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { JobSpec } from "@trainyard/shared";
-import { exportOptimizerState, importOptimizerState, type OptimizerState } from "./modelExport.ts";
+import { exportOptimizerState, importOptimizerState, type OptimizerState } from "../modelExport.ts";
 import { createOptimizer, setLearningRate } from "./optimizer.ts";
 
 /** Variables trained at `multiplier` × the job's learning rate, each group with its own optimizer. */

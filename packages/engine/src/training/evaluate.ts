@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
-import { assembleBatch, batchRanges, type BatchShape } from "./data/batches.ts";
-import { identityIndices } from "./data/random.ts";
-import type { IndexedSplit } from "./data/splits.ts";
+import { assembleBatch, batchRanges, type BatchShape } from "../data/batches.ts";
+import { identityIndices } from "../data/random.ts";
+import type { IndexedSplit } from "../data/splits.ts";
 
 export interface Evaluation {
   loss: number;

@@ -1,22 +1,22 @@
 import * as tf from "@tensorflow/tfjs";
 import type { EpochMetrics, JobSpec, Progress } from "@trainyard/shared";
-import { batchRanges, type BatchShape } from "./data/batches.ts";
-import { batchSource } from "./data/batchSource.ts";
+import { batchRanges, type BatchShape } from "../data/batches.ts";
+import { batchSource } from "../data/batchSource.ts";
 import { mixSeed, type LoadedDataset } from "@trainyard/datasets";
-import { shuffledIndices } from "./data/random.ts";
-import { makeSplits } from "./data/splits.ts";
-import { TrainingError } from "./errors.ts";
+import { shuffledIndices } from "../data/random.ts";
+import { makeSplits } from "../data/splits.ts";
+import { TrainingError } from "../errors.ts";
 import { evaluate } from "./evaluate.ts";
-import { GpuMemoryGuard } from "./gpuMemory.ts";
+import { GpuMemoryGuard } from "../gpuMemory.ts";
 import { transferWeights } from "./fineTune.ts";
-import { exportModel, loadExportedWeights, type ExportedModel } from "./modelExport.ts";
+import { exportModel, loadExportedWeights, type ExportedModel } from "../modelExport.ts";
 import { learningRateAt } from "./optimizer.ts";
-import { ReplicaGroup, splitBatch } from "./replicas/group.ts";
-import type { ReplicaBackend } from "./replicas/protocol.ts";
-import { TrainingReplica } from "./trainingReplica.ts";
-import type { PartialEpoch, TrainerHooks, TrainingCheckpoint, TrainingOutcome, TrainingStart } from "./trainingTypes.ts";
+import { ReplicaGroup, splitBatch } from "../replicas/group.ts";
+import type { ReplicaBackend } from "../replicas/protocol.ts";
+import { TrainingReplica } from "./replica.ts";
+import type { PartialEpoch, TrainerHooks, TrainingCheckpoint, TrainingOutcome, TrainingStart } from "./types.ts";
 
-export type { EpochReport, PartialEpoch, TrainerHooks, TrainingCheckpoint, TrainingOutcome, TrainingStart } from "./trainingTypes.ts";
+export type { EpochReport, PartialEpoch, TrainerHooks, TrainingCheckpoint, TrainingOutcome, TrainingStart } from "./types.ts";
 
 /** Stop reasons after which training state is saved at the step boundary, to resume elsewhere. */
 const CHECKPOINTING_STOPS = new Set(["shutdown"]);

@@ -2,12 +2,12 @@ import * as tf from "@tensorflow/tfjs";
 import { getModel } from "@trainyard/models";
 import type { JobSpec } from "@trainyard/shared";
 import { mixSeed } from "@trainyard/datasets";
-import { withSeededMathRandom } from "./data/random.ts";
+import { withSeededMathRandom } from "../data/random.ts";
 import { freezeLayers } from "./fineTune.ts";
 import { weightDecayMode } from "./optimizer.ts";
 import { OptimizerGroups } from "./optimizerGroups.ts";
-import { inputScalingFor } from "./preprocessing.ts";
-import { logitsOf, parameterGroups } from "./trainingModel.ts";
+import { inputScalingFor } from "../preprocessing.ts";
+import { logitsOf, parameterGroups } from "./model.ts";
 
 /** Salt of the seed the initial weights are drawn from (the data order uses the epoch numbers). */
 const INITIAL_WEIGHTS_SALT = 0x1417;
