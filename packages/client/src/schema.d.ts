@@ -1440,40 +1440,6 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
-  "/v1/models/import": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    get?: never;
-    put?: never;
-    /** @description multipart/form-data: `name`, `architecture`, `architectureOptions` (JSON object), `inputShape` (JSON `[h, w, c]` or `h,w,c`), `labels` (JSON array of up to 10,000 class names, optional: without it the classes are the file's classifier rows, named `0`, `1`, …), `format` (`tfjs` or `torchvision`), `description` (optional) and `file`. `tfjs`: a zip of model.json and its weight files (as `GET /v1/jobs/{id}/model` gives; matched by weight name, else by position and shape). `torchvision`: a `.safetensors` state_dict with torchvision's names, for `architectureOptions.variant: "torchvision"` (resnet18/34/50, vgg11/16 with `batchNorm` for the `_bn` forms, alexnet, mobilenet-v2, efficientnet-b0); the model then includes torchvision's ImageNet normalization and takes raw 0–255 RGB. The file is held to the upload limit. Weights that do not fit the built network: 400 naming every missing, extra or wrong-shaped tensor. → 201 with the new version (no `sourceJobId`). */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Default Response */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-      };
-    };
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
   "/v1/queue": {
     parameters: {
       query?: never;
