@@ -6,6 +6,7 @@ import { conflict, notFound, tooManyRequests, unavailable } from "../problems.ts
 import type { ArchitectureSummaries } from "./architectures/summaries.ts";
 import { createBatcher } from "./batcher.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { estimateJob } from "./estimate.ts";
 import { normalizeSpec } from "./specNormalizer.ts";
 import type { TrainingQueue } from "./trainingQueue.ts";
 
@@ -129,6 +130,12 @@ export function createJobService({ db, sql, architectures, queue, publisher, max
   }
 
   return {
+    /** A dry run: the spec normalised and checked as a submit would, and what training it would cost; nothing is queued. */
+    async estimate(tenantId: string, body: ParsedJobSpec) {
+      const { spec, dataset } = await normalizeSpec(db, tenantId, body);
+      return { spec, estimate: await estimateJob(db, architectures, spec, dataset) };
+    },
+
     async create(tenantId: string, body: ParsedJobSpec, idempotencyKey?: string): Promise<CreateJobResult> {
       const hash = requestHash(body);
       if (idempotencyKey) {

@@ -1,8 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { jobSpecInputSchema } from "@trainyard/shared";
 import { jobView } from "../../services/jobView.ts";
-import { estimateJob } from "../../services/estimate.ts";
-import { normalizeSpec } from "../../services/specNormalizer.ts";
 import { webhookUrlProblem } from "../../services/webhooks/addressPolicy.ts";
 import { bearerToken, hashApiKey } from "../../services/apiKeys.ts";
 import { badRequest } from "../../problems.ts";
@@ -37,7 +35,7 @@ const CREATE_DESCRIPTION =
   "naming dataset (its classes), inputShape or architectureOptions, for a submit as for a dry run.";
 
 const jobs: FastifyPluginAsyncZod = async (app) => {
-  const { jobs: service, models, db, events, config } = app.deps;
+  const { jobs: service, models, events, config } = app.deps;
   await app.register(webhookDeliveries);
 
   /** A webhook is checked as delivery would check it, so a refused address is a 400 now rather than a failed delivery later. */
@@ -51,10 +49,7 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
     { schema: { body: jobSpecInputSchema, querystring: createJobQuery, tags: ["jobs"], description: CREATE_DESCRIPTION } },
     async (request, reply) => {
       await checkWebhook(request.body.webhook);
-      if (request.query.dryRun) {
-        const { spec, dataset } = await normalizeSpec(db, request.tenantId, request.body);
-        return reply.status(200).send({ spec, estimate: await estimateJob(db, app.deps.architectures, spec, dataset) });
-      }
+      if (request.query.dryRun) return reply.status(200).send(await service.estimate(request.tenantId, request.body));
       const idempotencyKey = request.headers["idempotency-key"];
       const key = typeof idempotencyKey === "string" && idempotencyKey.length > 0 ? idempotencyKey.slice(0, 255) : undefined;
       const { job, created } = await service.create(request.tenantId, request.body, key);
