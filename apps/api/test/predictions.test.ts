@@ -27,13 +27,17 @@ async function submitJob(key: string, spec: Record<string, unknown> = {}): Promi
 
 /** What the worker stores for a checkpoint, and the job's class names. */
 async function storeCheckpoint(jobId: string, kind: "best" | "last", stored: StoredModel, labels = LABELS) {
-  await api.db.$transaction(async (tx) => {
-    const modelJson = Buffer.from(JSON.stringify(stored.modelJson));
-    await putArtifact(tx, { jobId, kind, name: "model.json", contentType: "application/json", data: modelJson });
-    await putArtifact(tx, { jobId, kind, name: "weights.bin", contentType: "application/octet-stream", data: stored.weights });
-    const names = Buffer.from(JSON.stringify(labels));
-    await putArtifact(tx, { jobId, kind: "meta", name: "labels.json", contentType: "application/json", data: names });
-  });
+  await api.db.$transaction(
+    async (tx) => {
+      const modelJson = Buffer.from(JSON.stringify(stored.modelJson));
+      await putArtifact(tx, { jobId, kind, name: "model.json", contentType: "application/json", data: modelJson });
+      await putArtifact(tx, { jobId, kind, name: "weights.bin", contentType: "application/octet-stream", data: stored.weights });
+      const names = Buffer.from(JSON.stringify(labels));
+      await putArtifact(tx, { jobId, kind: "meta", name: "labels.json", contentType: "application/json", data: names });
+      // A ResNet-18's 45 MB of chunks can take longer than Prisma's default 5 s on a busy machine.
+    },
+    { timeout: 120_000 },
+  );
 }
 
 /** A multipart body of `image` files (and any other parts). */
