@@ -57,11 +57,14 @@ describe("a sweep across an API restart", () => {
     const trials = async () => (await stack.request("GET", `/v1/sweeps/${sweepId}/trials`)).body.items as Record<string, any>[];
 
     // Killed (no graceful close) once a first trial has finished and later ones are under way.
-    await waitFor("a first trial to finish", async () => (await trials()).some((trial) => ["succeeded", "cancelled"].includes(trial.status)), 240_000, 250).catch(
-      async (error: Error) => {
-        throw new Error(`${error.message}\n${JSON.stringify(await trials())}\n${stack.logs()}`);
-      },
-    );
+    await waitFor(
+      "a first trial to finish",
+      async () => (await trials()).some((trial) => ["succeeded", "cancelled"].includes(trial.status)),
+      240_000,
+      250,
+    ).catch(async (error: Error) => {
+      throw new Error(`${error.message}\n${JSON.stringify(await trials())}\n${stack.logs()}`);
+    });
     await stack.api.stop("SIGKILL");
     api = startTrainyard("api", stack.env);
     await waitFor("the API to be back", () => fetch(`${stack.baseUrl}/healthz`).then((r) => r.ok), 60_000, 200);
@@ -93,6 +96,14 @@ describe("a sweep across an API restart", () => {
       expect(trial.epochsDone).toBe(trial.pruned && trial.status === "cancelled" ? trial.epochsDone : 2);
       expect(trial.value).toBeGreaterThan(0);
     }
+    console.info(
+      finished
+        .map(
+          (t) =>
+            `| ${t.index} | ${t.params["training.batchSize"]} | ${t.params["training.optimizer.learningRate"]} | ${t.status}${t.pruned ? " (pruned)" : ""} | ${t.epochsDone} | ${t.value.toFixed(4)} |`,
+        )
+        .join("\n"),
+    );
     const pruned = finished.filter((trial) => trial.pruned);
     expect(sweep.trials).toMatchObject({ total: 6, queued: 0, running: 0, pruned: pruned.length });
     expect(sweep.trials.succeeded + sweep.trials.pruned + sweep.trials.failed + sweep.trials.cancelled).toBe(6);
@@ -117,7 +128,8 @@ describe("a sweep across an API restart", () => {
       await page.locator("table.trials-table tbody tr").first().waitFor();
       const trials = (await stack.request("GET", `/v1/sweeps/${sweepId}/trials`)).body.items as Record<string, any>[];
       const byValue = [...trials].sort((a, b) => b.value - a.value || a.index - b.index).map((trial) => String(trial.index));
-      const rowOrder = () => page.locator("table.trials-table tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-trial")));
+      const rowOrder = () =>
+        page.locator("table.trials-table tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-trial")));
       expect(await rowOrder()).toEqual(byValue);
       await page.locator('button[data-sort="objective"]').click();
       const worstFirst = [...trials].sort((a, b) => a.value - b.value || a.index - b.index).map((trial) => String(trial.index));
