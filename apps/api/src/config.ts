@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { z } from "zod";
-import { parseConfig } from "@trainyard/shared";
+import { ARTIFACT_STORE_SETTINGS, parseConfig } from "@trainyard/shared";
 
 const GIB = 1024 ** 3;
 
@@ -58,20 +58,8 @@ const configSchema = z.object({
     .enum(["true", "false"])
     .default("false")
     .transform((value) => value === "true"),
-  /** Where new checkpoints and models go: unset, PostgreSQL (bytea chunks); s3://bucket/prefix, an S3-compatible bucket. */
-  TRAINYARD_ARTIFACTS_URL: z
-    .string()
-    .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, "s3://bucket or s3://bucket/prefix")
-    .optional(),
-  /** The S3 endpoint (MinIO, Ceph, R2…; unset: AWS); credentials come from the SDK's chain (AWS_ACCESS_KEY_ID…). */
-  AWS_ENDPOINT_URL_S3: z.string().url().optional(),
-  AWS_ENDPOINT_URL: z.string().url().optional(),
-  AWS_REGION: z.string().min(1).optional(),
-  /** Bucket in the path, not the host name; unset: on with a custom endpoint, off on AWS. */
-  AWS_S3_FORCE_PATH_STYLE: z
-    .enum(["true", "false"])
-    .optional()
-    .transform((value) => (value === undefined ? undefined : value === "true")),
+  /** The artifact store, read by the API (downloads) and the worker (checkpoints) alike. */
+  ...ARTIFACT_STORE_SETTINGS,
 });
 
 export type ApiConfig = Readonly<z.infer<typeof configSchema>>;

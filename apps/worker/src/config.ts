@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BACKEND_PREFERENCES, parseConfig, WORKER_TIMINGS } from "@trainyard/shared";
+import { ARTIFACT_STORE_SETTINGS, BACKEND_PREFERENCES, parseConfig, WORKER_TIMINGS } from "@trainyard/shared";
 import type { CpuParallelism } from "./protocol.ts";
 
 const configSchema = z.object({
@@ -28,20 +28,8 @@ const configSchema = z.object({
   TRAINYARD_QUEUE_PREFIX: z.string().default("trainyard"),
   TRAINYARD_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(60_000),
   TRAINYARD_TENANT_MAX_RUNNING: z.coerce.number().int().min(1).default(4),
-  /** Where new checkpoints and models go: unset, PostgreSQL (bytea chunks); s3://bucket/prefix, an S3-compatible bucket. */
-  TRAINYARD_ARTIFACTS_URL: z
-    .string()
-    .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, "s3://bucket or s3://bucket/prefix")
-    .optional(),
-  /** The S3 endpoint (MinIO, Ceph, R2…; unset: AWS); credentials come from the SDK's chain (AWS_ACCESS_KEY_ID…). */
-  AWS_ENDPOINT_URL_S3: z.string().url().optional(),
-  AWS_ENDPOINT_URL: z.string().url().optional(),
-  AWS_REGION: z.string().min(1).optional(),
-  /** Bucket in the path, not the host name; unset: on with a custom endpoint, off on AWS. */
-  AWS_S3_FORCE_PATH_STYLE: z
-    .enum(["true", "false"])
-    .optional()
-    .transform((value) => (value === undefined ? undefined : value === "true")),
+  /** The artifact store, read by the API (downloads) and the worker (checkpoints) alike. */
+  ...ARTIFACT_STORE_SETTINGS,
   /** How long a job's queue lock lasts without renewal; a dead worker's job is taken over after about this. */
   TRAINYARD_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(WORKER_TIMINGS.lockDurationMs),
   TRAINYARD_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(WORKER_TIMINGS.stalledCheckMs),
