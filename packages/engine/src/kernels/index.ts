@@ -20,6 +20,17 @@ import { WEBGPU_KERNELS } from "./webgpu/index.ts";
 type TensorInfo = tf.TensorInfo;
 type Impl = (ctx: KernelContext, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>) => TensorInfo;
 
+/** A kernel with a JS implementation on cpu and an XNNPACK-based one on wasm, both taking the kernel's name. */
+type NamedImpl<Name extends string> = (
+  ctx: KernelContext,
+  name: Name,
+  inputs: Record<string, TensorInfo>,
+  attrs: Record<string, unknown>,
+) => TensorInfo;
+function byBackend<Name extends string>(name: Name, onCpu: NamedImpl<Name>, onWasm: NamedImpl<Name>): Impl {
+  return (ctx, inputs, attrs) => (ctx.name === "cpu" ? onCpu : onWasm)(ctx, name, inputs, attrs);
+}
+
 /** Every engine kernel once: its name, the backends that get it, and what it computes. */
 const KERNELS: readonly { name: string; backends: readonly EngineBackendName[]; impl: Impl }[] = [
   {
@@ -43,33 +54,13 @@ const KERNELS: readonly { name: string; backends: readonly EngineBackendName[]; 
     impl: (ctx, { dy, filter }, attrs) =>
       depthwiseBackpropInput(ctx, dy, filter, attrs as unknown as Parameters<typeof depthwiseBackpropInput>[3]),
   },
-  {
-    name: "Conv2D",
-    backends: ["wasm", "cpu"],
-    impl: (ctx, inputs, attrs) =>
-      ctx.name === "cpu" ? cpuConv2D(ctx, "Conv2D", inputs, attrs) : conv2dForward(ctx, "Conv2D", inputs, attrs),
-  },
-  {
-    name: "FusedConv2D",
-    backends: ["wasm", "cpu"],
-    impl: (ctx, inputs, attrs) =>
-      ctx.name === "cpu" ? cpuConv2D(ctx, "FusedConv2D", inputs, attrs) : conv2dForward(ctx, "FusedConv2D", inputs, attrs),
-  },
+  { name: "Conv2D", backends: ["wasm", "cpu"], impl: byBackend("Conv2D", cpuConv2D, conv2dForward) },
+  { name: "FusedConv2D", backends: ["wasm", "cpu"], impl: byBackend("FusedConv2D", cpuConv2D, conv2dForward) },
   // Stock kernels, registered so that they can be split across kernel worker threads.
   { name: "DepthwiseConv2dNative", backends: ["wasm"], impl: (ctx, inputs, attrs) => ctx.run("DepthwiseConv2dNative", inputs, attrs) },
   { name: "FusedDepthwiseConv2D", backends: ["wasm"], impl: (ctx, inputs, attrs) => ctx.run("FusedDepthwiseConv2D", inputs, attrs) },
-  {
-    name: "BatchMatMul",
-    backends: ["wasm", "cpu"],
-    impl: (ctx, inputs, attrs) =>
-      ctx.name === "cpu" ? cpuMatMul(ctx, "BatchMatMul", inputs, attrs) : matMulUntransposed(ctx, "BatchMatMul", inputs, attrs),
-  },
-  {
-    name: "_FusedMatMul",
-    backends: ["wasm", "cpu"],
-    impl: (ctx, inputs, attrs) =>
-      ctx.name === "cpu" ? cpuMatMul(ctx, "_FusedMatMul", inputs, attrs) : matMulUntransposed(ctx, "_FusedMatMul", inputs, attrs),
-  },
+  { name: "BatchMatMul", backends: ["wasm", "cpu"], impl: byBackend("BatchMatMul", cpuMatMul, matMulUntransposed) },
+  { name: "_FusedMatMul", backends: ["wasm", "cpu"], impl: byBackend("_FusedMatMul", cpuMatMul, matMulUntransposed) },
   {
     name: "MaxPoolGrad",
     backends: ["wasm", "cpu"],
