@@ -99,7 +99,8 @@ describe("sweeps", () => {
       return trial.pruned ? trial : null;
     }, 10_000, 50);
     expect(pruned).toMatchObject({ value: 0.3, epochsDone: 1 });
-    expect((await api.db.job.findUnique({ where: { id: firstTwo[1]!.jobId } }))!.status).toBe("cancelling");
+    // The trial is recorded as pruned first and its job cancelled right after (a crash in between cancels it on the next step).
+    await waitFor("trial 1's job cancelling", async () => (await api.db.job.findUnique({ where: { id: firstTwo[1]!.jobId } }))!.status === "cancelling", 10_000, 50);
     await api.db.job.update({ where: { id: firstTwo[1]!.jobId }, data: { status: "cancelled", finishedAt: new Date() } });
 
     // Its slot goes to trial 2.
@@ -110,6 +111,7 @@ describe("sweeps", () => {
     // Trial 3 reaches rung 1 last: of 0.5, 0.3, 0.9 and its 0.1 the top ⌊4/2⌋ = 2 stay.
     await train(fourth, [0.1]);
     await waitFor("trial 3 pruned", async () => (await trialsOf(sweepId))[3]!.pruned as boolean, 10_000, 50);
+    await waitFor("trial 3's job cancelling", async () => (await api.db.job.findUnique({ where: { id: fourth } }))!.status === "cancelling", 10_000, 50);
     await api.db.job.update({ where: { id: fourth }, data: { status: "cancelled", finishedAt: new Date() } });
 
     const finished = await waitFor("the sweep to finish", async () => {
