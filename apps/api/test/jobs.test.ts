@@ -59,6 +59,30 @@ describe("authentication and tenancy", () => {
     expect(own.statusCode).toBe(200);
   });
 
+  it("answers concurrent reads that share one SELECT each with its own job, and another tenant's or an unknown id with 404", async () => {
+    const submit = async (key: string) =>
+      (await app.inject({ method: "POST", url: "/v1/jobs", headers: auth(key), payload: lenetJob })).json().id as string;
+    const [ofA, ofB] = [await submit(keyA), await submit(keyB)];
+    const reads = [
+      ...Array.from({ length: 8 }, () => ({ key: keyA, id: ofA, status: 200 })),
+      ...Array.from({ length: 8 }, () => ({ key: keyB, id: ofB, status: 200 })),
+      ...Array.from({ length: 8 }, () => ({ key: keyB, id: ofA, status: 404 })),
+      ...Array.from({ length: 4 }, () => ({ key: keyA, id: "job_unknown", status: 404 })),
+    ].sort(() => Math.random() - 0.5);
+    const answers = await Promise.all(reads.map(({ key, id }) => app.inject({ method: "GET", url: `/v1/jobs/${id}`, headers: auth(key) })));
+    expect(answers.map((answer) => answer.statusCode)).toEqual(reads.map((read) => read.status));
+    answers.forEach((answer, i) => {
+      if (reads[i]!.status === 200) expect(answer.json().id).toBe(reads[i]!.id);
+      else expect(answer.json().detail).toContain(reads[i]!.id);
+    });
+    // A read that starts after a write sees it, however many reads are under way.
+    const during = Array.from({ length: 10 }, () => app.inject({ method: "GET", url: `/v1/jobs/${ofA}`, headers: auth(keyA) }));
+    await db.job.update({ where: { id: ofA }, data: { status: "cancelled", finishedAt: new Date() } });
+    const after = await app.inject({ method: "GET", url: `/v1/jobs/${ofA}`, headers: auth(keyA) });
+    await Promise.all(during);
+    expect(after.json()).toMatchObject({ id: ofA, status: "cancelled" });
+  });
+
   it("serves health, readiness and OpenAPI without a key", async () => {
     expect((await app.inject({ method: "GET", url: "/healthz" })).statusCode).toBe(200);
     const ready = await app.inject({ method: "GET", url: "/readyz" });
