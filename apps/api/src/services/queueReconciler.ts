@@ -9,14 +9,29 @@ import type { TrainingQueue } from "./trainingQueue.ts";
  * `queued` job Redis does not know (Redis restarted empty, or an enqueue was lost) and every
  * `running` job whose worker stopped heartbeating and whose queue entry is gone.
  */
+/** Queued jobs read and checked against Redis per step. */
+const RECONCILE_PAGE = 1000;
+
 export function createQueueReconciler({ db, queue, logger }: { db: Db; queue: TrainingQueue; logger: FastifyBaseLogger }) {
   async function reconcile(): Promise<{ requeued: string[] }> {
     const requeued: string[] = [];
-    const queued = await db.job.findMany({ where: { status: "queued" }, select: { id: true, priority: true } });
-    for (const job of queued) {
-      if ((await queue.state(job.id)) !== "unknown") continue;
-      await queue.enqueue(job.id, job.priority);
-      requeued.push(job.id);
+    // Queued jobs a page at a time, each page checked against Redis in one pipeline: a backlog of
+    // 100,000 queued jobs costs a hundred round trips, not 100,000, and is never all in memory.
+    for (let after = ""; ; ) {
+      const page = await db.job.findMany({
+        where: { status: "queued", id: { gt: after } },
+        select: { id: true, priority: true },
+        orderBy: { id: "asc" },
+        take: RECONCILE_PAGE,
+      });
+      if (page.length === 0) break;
+      after = page.at(-1)!.id;
+      const missing = new Set(await queue.missing(page.map((job) => job.id)));
+      for (const job of page.filter((candidate) => missing.has(candidate.id))) {
+        await queue.enqueue(job.id, job.priority);
+        requeued.push(job.id);
+      }
+      if (page.length < RECONCILE_PAGE) break;
     }
     const lostBefore = new Date(Date.now() - WORKER_TIMINGS.lostAfterMs);
     const live = await db.worker.findMany({ where: { lastHeartbeatAt: { gte: lostBefore }, status: "active" }, select: { id: true } });
@@ -27,8 +42,9 @@ export function createQueueReconciler({ db, queue, logger }: { db: Db; queue: Tr
       },
       select: { id: true, priority: true, status: true },
     });
+    const lostToRedis = new Set(await queue.missing(orphans.map((job) => job.id)));
     for (const job of orphans) {
-      if ((await queue.state(job.id)) !== "unknown") continue;
+      if (!lostToRedis.has(job.id)) continue;
       if (job.status === "cancelling") {
         await db.job.update({ where: { id: job.id }, data: { status: "cancelled", finishedAt: new Date() } });
         continue;

@@ -5,8 +5,8 @@ import { createBatcher } from "./batcher.ts";
 
 export interface TrainingQueue {
   enqueue(jobId: string, priority: number): Promise<void>;
-  /** BullMQ's state of the job ("waiting", "active", "delayed", …), "unknown" if Redis has no such job. */
-  state(jobId: string): Promise<string>;
+  /** Of these job ids, the ones Redis holds no job for (one pipeline per 1,000 ids), in their order. */
+  missing(jobIds: string[]): Promise<string[]>;
   remove(jobId: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -44,7 +44,23 @@ export function createTrainingQueue(
   });
   return {
     enqueue: (jobId, priority) => add({ jobId, priority }),
-    state: (jobId) => withTimeout(timeoutMs, "reading the queue", () => queue.getJobState(jobId)),
+    // A job Redis knows has its hash at prefix:queue:id (enqueueing such an id again is a no-op anyway).
+    missing: (jobIds) =>
+      withTimeout(timeoutMs, "reading the queue", async () => {
+        const missing: string[] = [];
+        for (let start = 0; start < jobIds.length; start += 1000) {
+          const chunk = jobIds.slice(start, start + 1000);
+          const pipeline = connection.pipeline();
+          for (const jobId of chunk) pipeline.exists(queue.toKey(jobId));
+          const answers = (await pipeline.exec()) ?? [];
+          chunk.forEach((jobId, i) => {
+            const [error, exists] = answers[i] ?? [new Error("no answer")];
+            if (error) throw error;
+            if (exists === 0) missing.push(jobId);
+          });
+        }
+        return missing;
+      }),
     async remove(jobId) {
       await queue.remove(jobId);
     },
