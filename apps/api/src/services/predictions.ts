@@ -2,6 +2,7 @@ import { readArtifact, type Artifact, type Db, type SqlPool } from "@trainyard/d
 import { PredictionInputError, type Predictor, type StoredModel } from "@trainyard/inference";
 import { badRequest, conflict, notFound, Problem, unavailable, type FieldError } from "../problems.ts";
 import { decodeImage, probeImage, type ImageShape } from "./datasets/images.ts";
+import { decodePlainPng } from "./datasets/plainPng.ts";
 
 export type { ImageShape };
 import type { CheckpointChoice } from "./modelArtifacts.ts";
@@ -121,6 +122,17 @@ function tooMany(count: number, what: string): Problem {
   return new Problem(413, "Payload Too Large", `at most ${MAX_PREDICT_INPUTS} ${what} a request, not ${count}`);
 }
 
+/**
+ * One upload's pixels at `shape`, as training decodes them: a plain PNG already of that size by
+ * the small decoder that yields sharp's bytes without sharp's per-image cost (plainPng.ts),
+ * anything else by sharp.
+ */
+async function imagePixels(image: ImageUpload, name: string, shape: ImageShape): Promise<Buffer> {
+  const plain = decodePlainPng(image.data, shape);
+  if (plain) return plain;
+  return decodeImage(image.data, name, shape, await probeImage(image.data, name));
+}
+
 /** Images decoded, resized and converted as training does, into one [count, h, w, c] batch. */
 export async function pixelsFromImages(images: ImageUpload[], shape: ImageShape): Promise<Float32Array> {
   if (images.length > MAX_PREDICT_INPUTS) throw tooMany(images.length, "images");
@@ -131,8 +143,7 @@ export async function pixelsFromImages(images: ImageUpload[], shape: ImageShape)
     images.map(async (image, index) => {
       const name = image.filename || `${image.field}[${index}]`;
       try {
-        const info = await probeImage(image.data, name);
-        batch.set(await decodeImage(image.data, name, shape, info), index * size);
+        batch.set(await imagePixels(image, name, shape), index * size);
       } catch (error) {
         errors.push({ path: `${image.field}[${index}]`, message: `${(error as Error).message}` });
       }
