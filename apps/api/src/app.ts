@@ -13,6 +13,7 @@ import health from "./routes/health/index.ts";
 import jobs from "./routes/jobs/index.ts";
 import keys from "./routes/keys/index.ts";
 import models from "./routes/models/index.ts";
+import modelImport from "./routes/models/import.ts";
 import predictions from "./routes/predictions/index.ts";
 import queue from "./routes/queue/index.ts";
 import sweeps from "./routes/sweeps/index.ts";
@@ -36,6 +37,7 @@ export default async function app(instance: FastifyInstance, options: { deps: Ap
       await v1.register(auth);
       await v1.register(jobs);
       await v1.register(models);
+      await v1.register(modelImport);
       await v1.register(predictions);
       await v1.register(datasets);
       await v1.register(architectures);

@@ -11,6 +11,7 @@ import { createDatasetService } from "./services/datasets/service.ts";
 import { createJobChangeFeed } from "./services/jobChangeFeed.ts";
 import { createJobEventStreams } from "./services/jobEvents.ts";
 import { createJobService } from "./services/jobService.ts";
+import { createModelImportService } from "./services/modelImport.ts";
 import { createModelArtifactService } from "./services/modelArtifacts.ts";
 import { createQueueReconciler } from "./services/queueReconciler.ts";
 import { createSweepPlanner } from "./services/sweeps/planner.ts";
@@ -70,7 +71,8 @@ export async function buildServer(
     maxQueuedPerTenant: config.TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT,
   });
   // New checkpoints' store (TRAINYARD_ARTIFACTS_URL); rows of either store are read from their own.
-  const models = createModelArtifactService(db, await openArtifactStore(db, config));
+  const artifactStore = await openArtifactStore(db, config);
+  const models = createModelArtifactService(db, artifactStore);
   let artifactGarbage: NodeJS.Timeout | undefined;
   const sweepPlanner = createSweepPlanner({ db, sql, databaseUrl: config.DATABASE_URL, jobs, changes, logger: server.log });
   await server.register(app, {
@@ -84,6 +86,7 @@ export async function buildServer(
       datasets,
       workers: createWorkerService({ db }),
       models,
+      modelImports: createModelImportService(db, artifactStore),
       webhookDeliveries: createWebhookDeliveryStore(db),
       architectures,
       apiKeys,

@@ -6,7 +6,8 @@ import type { Db } from "./client.ts";
 import type { Artifact, Prisma } from "./generated/client.ts";
 
 export interface ArtifactInput {
-  jobId: string;
+  /** The job it belongs to; null for an imported model's files, which only their version holds. */
+  jobId: string | null;
   checkpointId?: string;
   kind: string;
   name: string;
@@ -40,7 +41,7 @@ export async function writeArtifact(tx: Prisma.TransactionClient, store: Artifac
     contentType: input.contentType,
     store: store.name,
   };
-  await tx.artifact.deleteMany({ where: { jobId: input.jobId, kind: input.kind, name: input.name } });
+  if (input.jobId !== null) await tx.artifact.deleteMany({ where: { jobId: input.jobId, kind: input.kind, name: input.name } });
   if (store.name === "postgres" && !(input.data instanceof Readable)) {
     // Bytes already in memory: hashed first, so the row is written once, then their chunks.
     const data = input.data;

@@ -9,6 +9,7 @@ import type { JobEventStreams } from "../../services/jobEvents.ts";
 import type { JobService } from "../../services/jobService.ts";
 import type { SweepService } from "../../services/sweeps/service.ts";
 import type { ModelArtifactService } from "../../services/modelArtifacts.ts";
+import type { ModelImportService } from "../../services/modelImport.ts";
 import type { WebhookDeliveryStore } from "../../services/webhooks/deliveryStore.ts";
 import type { WorkerService } from "../../services/workers.ts";
 
@@ -23,6 +24,8 @@ export interface AppDeps {
   datasets: DatasetService;
   workers: WorkerService;
   models: ModelArtifactService;
+  /** POST /v1/models/import: outside weights as a registered version, stored where new artifacts go. */
+  modelImports: ModelImportService;
   webhookDeliveries: WebhookDeliveryStore;
   architectures: ArchitectureSummaries;
   apiKeys: ApiKeyCache;

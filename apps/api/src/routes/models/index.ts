@@ -22,7 +22,7 @@ const listQuery = z.strictObject({
   cursor: z.string().min(1).optional(),
 });
 
-const versionSchema = z.object({
+export const versionSchema = z.object({
   version: z.number().int(),
   aliases: z.array(z.string()),
   description: z.string().nullable(),
