@@ -1,5 +1,11 @@
-/** `trainyard models register|list` run as a process against the real API on PostgreSQL. */
+/** `trainyard models register|list|import` run as a process against the real API on PostgreSQL. */
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import yazl from "yazl";
+import { getModel, layersModelFiles } from "@trainyard/models";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApi, type TestApi } from "../../api/test/helpers/testApi.ts";
@@ -33,6 +39,21 @@ afterAll(async () => {
   await api?.close();
 });
 
+/** A real LeNet (random weights) as the zip a job's model download is: model.json and weights.bin. */
+async function lenetZip(): Promise<Buffer> {
+  await tf.setBackend("cpu");
+  const model = getModel("lenet", { inputShape: [28, 28, 1], classes: 3 });
+  const files = layersModelFiles(model, model.getWeights().map((weight) => weight.dataSync() as Float32Array));
+  model.dispose();
+  const zip = new yazl.ZipFile();
+  zip.addBuffer(Buffer.from(JSON.stringify(files.modelJson)), "model.json");
+  zip.addBuffer(Buffer.from(files.weights), "weights.bin");
+  zip.end();
+  const chunks: Buffer[] = [];
+  for await (const chunk of zip.outputStream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 describe("trainyard models", () => {
   it("registers a job's checkpoints and lists the versions with aliases, accuracy and source", async () => {
     const jobId = await trainedJob(api);
@@ -65,6 +86,32 @@ describe("trainyard models", () => {
     // Another tenant sees none of it.
     const foreign = await trainyard(["models", "list"], api.keyB);
     expect(foreign.stdout.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("imports a TF.js zip as a new model's first version, and refuses a malformed input shape as a usage error", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "trainyard-cli-import-"));
+    try {
+      const file = join(directory, "lenet.zip");
+      writeFileSync(file, await lenetZip());
+      const labels = JSON.stringify(["circle", "square", "triangle"]);
+      const args = ["models", "import", file, "--name", "outside-lenet", "--arch", "lenet", "--labels", labels];
+      const imported = await trainyard([...args, "--input-shape", "28,28,1"], api.keyA);
+      expect(imported.stderr).toBe("");
+      expect(imported.code).toBe(0);
+      expect(imported.stdout.trim()).toBe("imported outside-lenet version 1 (lenet, tfjs)");
+      const version = (await api.app.inject({ method: "GET", url: "/v1/models/outside-lenet", headers: { authorization: `Bearer ${api.keyA}` } })).json()
+        .versions[0];
+      expect(version).toMatchObject({ version: 1, sourceJobId: null, architecture: "lenet", inputShape: [28, 28, 1], labels: JSON.parse(labels) });
+      const usage = await trainyard([...args, "--input-shape", "28x28"], api.keyA);
+      expect(usage.code).toBe(2);
+      expect(usage.stderr).toContain("--input-shape is H,W,C");
+      // Weights that do not fit the architecture: the API's 400, exit code 1.
+      const misfit = await trainyard([...args, "--input-shape", "32,32,1"], api.keyA);
+      expect(misfit.code).toBe(1);
+      expect(misfit.stderr).toContain("400");
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 
   it("fails with the API's problem for an unknown job, an invalid name, and a usage error without --job", async () => {
