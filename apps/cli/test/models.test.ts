@@ -43,7 +43,10 @@ afterAll(async () => {
 async function lenetZip(): Promise<Buffer> {
   await tf.setBackend("cpu");
   const model = getModel("lenet", { inputShape: [28, 28, 1], classes: 3 });
-  const files = layersModelFiles(model, model.getWeights().map((weight) => weight.dataSync() as Float32Array));
+  const files = layersModelFiles(
+    model,
+    model.getWeights().map((weight) => weight.dataSync() as Float32Array),
+  );
   model.dispose();
   const zip = new yazl.ZipFile();
   zip.addBuffer(Buffer.from(JSON.stringify(files.modelJson)), "model.json");
@@ -99,9 +102,16 @@ describe("trainyard models", () => {
       expect(imported.stderr).toBe("");
       expect(imported.code).toBe(0);
       expect(imported.stdout.trim()).toBe("imported outside-lenet version 1 (lenet, tfjs)");
-      const version = (await api.app.inject({ method: "GET", url: "/v1/models/outside-lenet", headers: { authorization: `Bearer ${api.keyA}` } })).json()
-        .versions[0];
-      expect(version).toMatchObject({ version: 1, sourceJobId: null, architecture: "lenet", inputShape: [28, 28, 1], labels: JSON.parse(labels) });
+      const version = (
+        await api.app.inject({ method: "GET", url: "/v1/models/outside-lenet", headers: { authorization: `Bearer ${api.keyA}` } })
+      ).json().versions[0];
+      expect(version).toMatchObject({
+        version: 1,
+        sourceJobId: null,
+        architecture: "lenet",
+        inputShape: [28, 28, 1],
+        labels: JSON.parse(labels),
+      });
       const usage = await trainyard([...args, "--input-shape", "28x28"], api.keyA);
       expect(usage.code).toBe(2);
       expect(usage.stderr).toContain("--input-shape is H,W,C");

@@ -17,7 +17,7 @@ export function createQueueReconciler({ db, queue, logger }: { db: Db; queue: Tr
     const requeued: string[] = [];
     // Queued jobs a page at a time, each page checked against Redis in one pipeline: a backlog of
     // 100,000 queued jobs costs a hundred round trips, not 100,000, and is never all in memory.
-    for (let after = ""; ; ) {
+    for (let after = ""; ;) {
       const page = await db.job.findMany({
         where: { status: "queued", id: { gt: after } },
         select: { id: true, priority: true },

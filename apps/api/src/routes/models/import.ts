@@ -89,13 +89,17 @@ async function readImport(request: FastifyRequest): Promise<ModelImportInput> {
 const modelImport: FastifyPluginAsyncZod = async (app) => {
   await app.register(multipart);
 
-  app.post("/models/import", { schema: { tags: ["models"], description: IMPORT_DESCRIPTION, response: { 201: versionSchema } } }, async (request, reply) => {
-    const { name, version } = await app.deps.modelImports.importVersion(request.tenantId, await readImport(request));
-    return reply
-      .status(201)
-      .header("location", `/v1/models/${encodeURIComponent(name)}/versions/${version.version}`)
-      .send(version);
-  });
+  app.post(
+    "/models/import",
+    { schema: { tags: ["models"], description: IMPORT_DESCRIPTION, response: { 201: versionSchema } } },
+    async (request, reply) => {
+      const { name, version } = await app.deps.modelImports.importVersion(request.tenantId, await readImport(request));
+      return reply
+        .status(201)
+        .header("location", `/v1/models/${encodeURIComponent(name)}/versions/${version.version}`)
+        .send(version);
+    },
+  );
 };
 
 export default modelImport;
