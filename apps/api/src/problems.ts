@@ -1,3 +1,5 @@
+import { z } from "zod";
+
 /** Errors that map to RFC 9457 problem details; everything else is a masked 500. */
 export interface FieldError {
   path: string;
@@ -33,4 +35,36 @@ export class RequestValidationError extends Error {
   ) {
     super(`invalid ${part}: ${fieldErrors.map((e) => `${e.path || "(root)"}: ${e.message}`).join("; ")}`);
   }
+}
+
+/** RFC 9457 problem details, as every error of the API answers them (plugins/app/errorHandler.ts builds them). */
+export const problemSchema = z.object({
+  type: z.string().describe("https://trainyard.dev/problems/{status}"),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).describe("every offending field path (a 400); otherwise empty"),
+  requestId: z.string().optional().describe("quote it when reporting a problem"),
+});
+export type ProblemBody = z.input<typeof problemSchema>;
+
+type ProblemStatus = 400 | 401 | 404 | 409 | 413 | 429;
+
+const PROBLEM_DESCRIPTIONS: Record<ProblemStatus, string> = {
+  400: "invalid input: `errors` names every offending field",
+  401: "a missing, unknown or revoked API key",
+  404: "not found (another tenant's object too)",
+  409: "the object's state does not allow it",
+  413: "the body is over the limit",
+  429: "too many requests: retry after `Retry-After` seconds",
+};
+
+/** Error answers for a route's `response` schema: each status as `application/problem+json`. */
+export function problemResponses<S extends ProblemStatus>(...statuses: S[]) {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      { description: PROBLEM_DESCRIPTIONS[status], content: { "application/problem+json": { schema: problemSchema } } },
+    ]),
+  ) as Record<S, { description: string; content: { "application/problem+json": { schema: typeof problemSchema } } }>;
 }

@@ -1,26 +1,17 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
-import { dataOf } from "@trainyard/client";
+import { dataOf, type paths } from "@trainyard/client";
 import type { Connection } from "./connection.ts";
 import { isUnreachable } from "./errors.ts";
 import { createProgressPrinter, renderProgress } from "./progressBar.ts";
 
-/** The fields of a job the CLI reads (GET /v1/jobs/{id}, api.md "Jobs"). */
-export interface JobView {
-  id: string;
-  status: string;
-  progress: Parameters<typeof renderProgress>[0]["progress"];
-  latestMetrics: Parameters<typeof renderProgress>[0]["latestMetrics"];
-  result: { testLoss: number; testAccuracy: number; bestEpoch: number } | null;
-  error: { code: string; message: string } | null;
-  backend: string | null;
-  [field: string]: unknown;
-}
+/** A job as GET /v1/jobs/{id} answers it (api.md "Jobs"), typed from the API's OpenAPI document. */
+export type JobView = paths["/v1/jobs/{id}"]["get"]["responses"][200]["content"]["application/json"];
 
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 const RECONNECT_MS = 1_000;
 
 export async function getJob(connection: Connection, id: string): Promise<JobView> {
-  return (await dataOf(connection.client.GET("/v1/jobs/{id}", { params: { path: { id } } }))) as unknown as JobView;
+  return dataOf(connection.client.GET("/v1/jobs/{id}", { params: { path: { id } } }));
 }
 
 export interface FollowHandlers {

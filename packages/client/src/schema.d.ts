@@ -306,7 +306,143 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            "application/json": {
+              items: {
+                /** @description webgpu: the adapter's description */
+                adapter: string | null;
+                attempts: number;
+                backend: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                /** @description the first (or only) device training it, e.g. `gpu:0` */
+                device: string | null;
+                /** @description every device training it (data-parallel: several) */
+                devices: string[];
+                /** @description null unless failed */
+                error: {
+                  /** @description one of LOSS_NOT_FINITE, INVALID_SPEC, DATASET_UNAVAILABLE, INVALID_FINE_TUNE_SOURCE, OUT_OF_MEMORY, GPU_OUT_OF_MEMORY, TRAINER_CRASHED, INTERNAL */
+                  code: string;
+                  message: string;
+                } | null;
+                finishedAt: string | null;
+                id: string;
+                latestMetrics:
+                  | ({
+                      epoch: number;
+                      learningRate: number;
+                      samplesPerSecond: number;
+                      seconds: number;
+                      trainAccuracy: number;
+                      trainLoss: number;
+                      valAccuracy: number | null;
+                      /** @description null without a validation split */
+                      valLoss: number | null;
+                    } & {
+                      [key: string]: unknown;
+                    })
+                  | null;
+                /** @description where a running job is, written at most once a second */
+                progress:
+                  | ({
+                      epoch: number;
+                      epochs: number;
+                      etaSeconds: number | null;
+                      fraction: number;
+                      step: number;
+                      stepsPerEpoch: number;
+                    } & {
+                      [key: string]: unknown;
+                    })
+                  | null;
+                /** @description null until succeeded */
+                result:
+                  | ({
+                      bestEpoch: number;
+                      testAccuracy: number;
+                      testLoss: number;
+                    } & {
+                      [key: string]: unknown;
+                    })
+                  | null;
+                /** @description the normalized spec, defaults filled in; a webhook secret shows as `********` */
+                spec: {
+                  [key: string]: unknown;
+                };
+                startedAt: string | null;
+                /** @enum {string} */
+                status: "queued" | "running" | "succeeded" | "failed" | "cancelling" | "cancelled";
+                workerId: string | null;
+              }[];
+              nextCursor: string | null;
+            };
+          };
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };
@@ -545,12 +681,291 @@ export interface paths {
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description the job an earlier request with this Idempotency-Key and body created, or (dryRun=true) the spec and estimate */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            "application/json":
+              | {
+                  /** @description webgpu: the adapter's description */
+                  adapter: string | null;
+                  attempts: number;
+                  backend: string | null;
+                  /** Format: date-time */
+                  createdAt: string;
+                  /** @description the first (or only) device training it, e.g. `gpu:0` */
+                  device: string | null;
+                  /** @description every device training it (data-parallel: several) */
+                  devices: string[];
+                  /** @description null unless failed */
+                  error: {
+                    /** @description one of LOSS_NOT_FINITE, INVALID_SPEC, DATASET_UNAVAILABLE, INVALID_FINE_TUNE_SOURCE, OUT_OF_MEMORY, GPU_OUT_OF_MEMORY, TRAINER_CRASHED, INTERNAL */
+                    code: string;
+                    message: string;
+                  } | null;
+                  finishedAt: string | null;
+                  id: string;
+                  latestMetrics:
+                    | ({
+                        epoch: number;
+                        learningRate: number;
+                        samplesPerSecond: number;
+                        seconds: number;
+                        trainAccuracy: number;
+                        trainLoss: number;
+                        valAccuracy: number | null;
+                        /** @description null without a validation split */
+                        valLoss: number | null;
+                      } & {
+                        [key: string]: unknown;
+                      })
+                    | null;
+                  /** @description where a running job is, written at most once a second */
+                  progress:
+                    | ({
+                        epoch: number;
+                        epochs: number;
+                        etaSeconds: number | null;
+                        fraction: number;
+                        step: number;
+                        stepsPerEpoch: number;
+                      } & {
+                        [key: string]: unknown;
+                      })
+                    | null;
+                  /** @description null until succeeded */
+                  result:
+                    | ({
+                        bestEpoch: number;
+                        testAccuracy: number;
+                        testLoss: number;
+                      } & {
+                        [key: string]: unknown;
+                      })
+                    | null;
+                  /** @description the normalized spec, defaults filled in; a webhook secret shows as `********` */
+                  spec: {
+                    [key: string]: unknown;
+                  };
+                  startedAt: string | null;
+                  /** @enum {string} */
+                  status: "queued" | "running" | "succeeded" | "failed" | "cancelling" | "cancelled";
+                  workerId: string | null;
+                }
+              | {
+                  estimate: {
+                    /** @description the part that grows with the batch: pick a batch size that fits the GPU's memory */
+                    activationBytesPerBatch: number;
+                    activationBytesPerSample: number;
+                    /** @description the classifier head (the layers fine-tuning replaces) */
+                    head: {
+                      layers: string[];
+                      parameters: number;
+                      /** @description its weights, gradients and optimizer slots while training (part of memoryBytes) */
+                      trainingBytes: number;
+                      /** @description its float32 weights: what the head adds to a saved model */
+                      weightBytes: number;
+                    };
+                    /** @description one device's training memory at this batch size: parameters, gradients, optimizer slots, activations */
+                    memoryBytes: number;
+                    parameters: number;
+                    /** @description null until a job of this architecture has succeeded and measured a throughput */
+                    secondsPerEpoch: number | null;
+                    stepsPerEpoch: number;
+                    trainSamples: number;
+                  };
+                  /** @description the normalized spec, defaults filled in */
+                  spec: {
+                    [key: string]: unknown;
+                  };
+                };
+          };
+        };
+        /** @description the queued job */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              /** @description webgpu: the adapter's description */
+              adapter: string | null;
+              attempts: number;
+              backend: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** @description the first (or only) device training it, e.g. `gpu:0` */
+              device: string | null;
+              /** @description every device training it (data-parallel: several) */
+              devices: string[];
+              /** @description null unless failed */
+              error: {
+                /** @description one of LOSS_NOT_FINITE, INVALID_SPEC, DATASET_UNAVAILABLE, INVALID_FINE_TUNE_SOURCE, OUT_OF_MEMORY, GPU_OUT_OF_MEMORY, TRAINER_CRASHED, INTERNAL */
+                code: string;
+                message: string;
+              } | null;
+              finishedAt: string | null;
+              id: string;
+              latestMetrics:
+                | ({
+                    epoch: number;
+                    learningRate: number;
+                    samplesPerSecond: number;
+                    seconds: number;
+                    trainAccuracy: number;
+                    trainLoss: number;
+                    valAccuracy: number | null;
+                    /** @description null without a validation split */
+                    valLoss: number | null;
+                  } & {
+                    [key: string]: unknown;
+                  })
+                | null;
+              /** @description where a running job is, written at most once a second */
+              progress:
+                | ({
+                    epoch: number;
+                    epochs: number;
+                    etaSeconds: number | null;
+                    fraction: number;
+                    step: number;
+                    stepsPerEpoch: number;
+                  } & {
+                    [key: string]: unknown;
+                  })
+                | null;
+              /** @description null until succeeded */
+              result:
+                | ({
+                    bestEpoch: number;
+                    testAccuracy: number;
+                    testLoss: number;
+                  } & {
+                    [key: string]: unknown;
+                  })
+                | null;
+              /** @description the normalized spec, defaults filled in; a webhook secret shows as `********` */
+              spec: {
+                [key: string]: unknown;
+              };
+              startedAt: string | null;
+              /** @enum {string} */
+              status: "queued" | "running" | "succeeded" | "failed" | "cancelling" | "cancelled";
+              workerId: string | null;
+            };
+          };
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the object's state does not allow it */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the body is over the limit */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };
@@ -583,7 +998,140 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            "application/json": {
+              /** @description webgpu: the adapter's description */
+              adapter: string | null;
+              attempts: number;
+              backend: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** @description the first (or only) device training it, e.g. `gpu:0` */
+              device: string | null;
+              /** @description every device training it (data-parallel: several) */
+              devices: string[];
+              /** @description null unless failed */
+              error: {
+                /** @description one of LOSS_NOT_FINITE, INVALID_SPEC, DATASET_UNAVAILABLE, INVALID_FINE_TUNE_SOURCE, OUT_OF_MEMORY, GPU_OUT_OF_MEMORY, TRAINER_CRASHED, INTERNAL */
+                code: string;
+                message: string;
+              } | null;
+              finishedAt: string | null;
+              id: string;
+              latestMetrics:
+                | ({
+                    epoch: number;
+                    learningRate: number;
+                    samplesPerSecond: number;
+                    seconds: number;
+                    trainAccuracy: number;
+                    trainLoss: number;
+                    valAccuracy: number | null;
+                    /** @description null without a validation split */
+                    valLoss: number | null;
+                  } & {
+                    [key: string]: unknown;
+                  })
+                | null;
+              /** @description where a running job is, written at most once a second */
+              progress:
+                | ({
+                    epoch: number;
+                    epochs: number;
+                    etaSeconds: number | null;
+                    fraction: number;
+                    step: number;
+                    stepsPerEpoch: number;
+                  } & {
+                    [key: string]: unknown;
+                  })
+                | null;
+              /** @description null until succeeded */
+              result:
+                | ({
+                    bestEpoch: number;
+                    testAccuracy: number;
+                    testLoss: number;
+                  } & {
+                    [key: string]: unknown;
+                  })
+                | null;
+              /** @description the normalized spec, defaults filled in; a webhook secret shows as `********` */
+              spec: {
+                [key: string]: unknown;
+              };
+              startedAt: string | null;
+              /** @enum {string} */
+              status: "queued" | "running" | "succeeded" | "failed" | "cancelling" | "cancelled";
+              workerId: string | null;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };
@@ -616,11 +1164,166 @@ export interface paths {
       requestBody?: never;
       responses: {
         /** @description Default Response */
-        200: {
+        202: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            "application/json": {
+              /** @description webgpu: the adapter's description */
+              adapter: string | null;
+              attempts: number;
+              backend: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** @description the first (or only) device training it, e.g. `gpu:0` */
+              device: string | null;
+              /** @description every device training it (data-parallel: several) */
+              devices: string[];
+              /** @description null unless failed */
+              error: {
+                /** @description one of LOSS_NOT_FINITE, INVALID_SPEC, DATASET_UNAVAILABLE, INVALID_FINE_TUNE_SOURCE, OUT_OF_MEMORY, GPU_OUT_OF_MEMORY, TRAINER_CRASHED, INTERNAL */
+                code: string;
+                message: string;
+              } | null;
+              finishedAt: string | null;
+              id: string;
+              latestMetrics:
+                | ({
+                    epoch: number;
+                    learningRate: number;
+                    samplesPerSecond: number;
+                    seconds: number;
+                    trainAccuracy: number;
+                    trainLoss: number;
+                    valAccuracy: number | null;
+                    /** @description null without a validation split */
+                    valLoss: number | null;
+                  } & {
+                    [key: string]: unknown;
+                  })
+                | null;
+              /** @description where a running job is, written at most once a second */
+              progress:
+                | ({
+                    epoch: number;
+                    epochs: number;
+                    etaSeconds: number | null;
+                    fraction: number;
+                    step: number;
+                    stepsPerEpoch: number;
+                  } & {
+                    [key: string]: unknown;
+                  })
+                | null;
+              /** @description null until succeeded */
+              result:
+                | ({
+                    bestEpoch: number;
+                    testAccuracy: number;
+                    testLoss: number;
+                  } & {
+                    [key: string]: unknown;
+                  })
+                | null;
+              /** @description the normalized spec, defaults filled in; a webhook secret shows as `********` */
+              spec: {
+                [key: string]: unknown;
+              };
+              startedAt: string | null;
+              /** @enum {string} */
+              status: "queued" | "running" | "succeeded" | "failed" | "cancelling" | "cancelled";
+              workerId: string | null;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the object's state does not allow it */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };
@@ -656,7 +1359,97 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            "text/event-stream": string;
+          };
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };
@@ -693,7 +1486,111 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            "application/json": {
+              /** @description one row per finished epoch, in epoch order */
+              epochs: {
+                epoch: number;
+                learningRate: number;
+                samplesPerSecond: number;
+                seconds: number;
+                trainAccuracy: number;
+                trainLoss: number;
+                valAccuracy: number | null;
+                /** @description null without a validation split */
+                valLoss: number | null;
+              }[];
+            };
+            "text/csv": string;
+          };
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };
@@ -730,7 +1627,119 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            "application/zip": string;
+          };
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the object's state does not allow it */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };
@@ -768,7 +1777,122 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            "application/json": {
+              [key: string]: unknown;
+            };
+            "application/octet-stream": string;
+          };
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the object's state does not allow it */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };
@@ -881,6 +2005,94 @@ export interface paths {
                 statusCode: number | null;
               }[];
               nextCursor: string | null;
+            };
+          };
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
             };
           };
         };
@@ -1435,6 +2647,64 @@ export interface paths {
         };
       };
     };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/models/import": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** @description multipart/form-data: `name`, `architecture`, `architectureOptions` (JSON object), `inputShape` (JSON `[h, w, c]` or `h,w,c`), `labels` (JSON array of up to 10,000 class names, optional: without it the classes are the file's classifier rows, named `0`, `1`, …), `format` (`tfjs` or `torchvision`), `description` (optional) and `file`. `tfjs`: a zip of model.json and its weight files (as `GET /v1/jobs/{id}/model` gives; matched by weight name, else by position and shape). `torchvision`: a `.safetensors` state_dict with torchvision's names, for `architectureOptions.variant: "torchvision"` (resnet18/34/50, vgg11/16 with `batchNorm` for the `_bn` forms, alexnet, mobilenet-v2, efficientnet-b0); the model then includes torchvision's ImageNet normalization and takes raw 0–255 RGB. The file is held to the upload limit. Weights that do not fit the built network: 400 naming every missing, extra or wrong-shaped tensor. → 201 with the new version (no `sourceJobId`). */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              aliases: string[];
+              architecture: string;
+              architectureOptions: {
+                [key: string]: unknown;
+              };
+              /** @description `best` or `last`: which of the job's checkpoints it is */
+              checkpoint: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              description: string | null;
+              /** @description [height, width, channels] */
+              inputShape: number[];
+              /** @description class names in output order */
+              labels: string[];
+              /** @description the checkpoint's epoch row (epoch, trainLoss, trainAccuracy, valLoss, valAccuracy) and the job's result */
+              metrics: {
+                [key: string]: unknown;
+              } | null;
+              /** @description the job it was registered from; kept after that job is deleted */
+              sourceJobId: string | null;
+              version: number;
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
     options?: never;
     head?: never;
     patch?: never;

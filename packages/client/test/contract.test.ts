@@ -17,8 +17,8 @@ let api: TestApi;
 let document: OpenAPI3;
 let client: TrainyardClient;
 let baseUrl: string;
-/** "GET /v1/keys 200" → the answer's body, for every call the client made. */
-const answers = new Map<string, unknown[]>();
+/** "GET /v1/keys 200" → each answer's media type and body (JSON parsed, text as text, bytes and streams not kept). */
+const answers = new Map<string, { mediaType: string; body: unknown }[]>();
 
 beforeAll(async () => {
   api = await startTestApi();
@@ -33,12 +33,45 @@ afterAll(async () => {
   await api?.close();
 });
 
+const isJson = (mediaType: string) => mediaType === "application/json" || mediaType.endsWith("+json");
+
+function remember(method: string, template: string, response: Response, body: unknown) {
+  const key = `${method} ${template} ${response.status}`;
+  const mediaType = (response.headers.get("content-type") ?? "").split(";")[0].trim();
+  answers.set(key, [...(answers.get(key) ?? []), { mediaType, body }]);
+}
+
 /** Records the answer under the route's method and path template, as the OpenAPI document names them. */
 async function record<T>(method: string, template: string, call: Promise<{ data?: T; response: Response }>): Promise<T> {
   const { data, response } = await call;
-  const key = `${method} ${template} ${response.status}`;
-  answers.set(key, [...(answers.get(key) ?? []), data]);
+  remember(method, template, response, data);
   return data as T;
+}
+
+/**
+ * A request the typed client cannot make or would throw on (an error answer, a stream, a CSV),
+ * recorded as `record` does. An event stream is not read: only its status and media type are.
+ */
+async function recordRaw(method: string, template: string, path: string, init: RequestInit = {}): Promise<Response> {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    ...init,
+    headers: { authorization: `Bearer ${api.keyA}`, ...(init.headers as Record<string, string> | undefined) },
+  });
+  const mediaType = (response.headers.get("content-type") ?? "").split(";")[0].trim();
+  let body: unknown;
+  if (mediaType === "text/event-stream") await response.body?.cancel();
+  else if (isJson(mediaType)) body = await response.json();
+  else if (mediaType.startsWith("text/")) body = await response.text();
+  else await response.arrayBuffer();
+  remember(method, template, response, body);
+  return response;
+}
+
+/** A submit's answer: the job (a dry run's `{ spec, estimate }` is the other 200). */
+function jobOf<T extends object | undefined>(answer: T): Extract<T, { id: string }> {
+  if (!answer || !("id" in answer)) throw new Error(`expected a job, got ${JSON.stringify(answer)}`);
+  return answer as Extract<T, { id: string }>;
 }
 
 describe("the typed client", () => {
@@ -100,20 +133,94 @@ describe("the typed client", () => {
     await record("GET", "/v1/jobs", client.GET("/v1/jobs"));
     await record("GET", "/v1/jobs/{id}", client.GET("/v1/jobs/{id}", { params: { path: { id: jobId } } }));
     await record("GET", "/v1/jobs/{id}/metrics", client.GET("/v1/jobs/{id}/metrics", { params: { path: { id: jobId } } }));
+    await recordRaw("GET", "/v1/jobs/{id}/metrics", `/v1/jobs/${jobId}/metrics?format=csv`);
+    await record(
+      "GET",
+      "/v1/jobs/{id}/webhook-deliveries",
+      client.GET("/v1/jobs/{id}/webhook-deliveries", { params: { path: { id: jobId } } }),
+    );
+    await recordRaw("GET", "/v1/jobs/{id}/model", `/v1/jobs/${jobId}/model?checkpoint=last`);
+    await recordRaw("GET", "/v1/jobs/{id}/model/{file}", `/v1/jobs/${jobId}/model/model.json`);
+    await recordRaw("GET", "/v1/jobs/{id}/model/{file}", `/v1/jobs/${jobId}/model/weights.bin`);
+    await recordRaw("GET", "/v1/jobs/{id}/events", `/v1/jobs/${jobId}/events`);
+
+    // A submit (202), the same submit again under its Idempotency-Key (200: the first job) and a dry run (200: spec and estimate).
+    const spec = { architecture: "lenet", dataset: { name: "synthetic-shapes" }, training: { epochs: 2 }, tags: ["contract"] };
+    const submit = () => client.POST("/v1/jobs", { body: spec, headers: { "idempotency-key": "contract-submit" } });
+    const running = jobOf(await record("POST", "/v1/jobs", submit()));
+    expect(jobOf(await record("POST", "/v1/jobs", submit())).id).toBe(running.id);
+    await record("POST", "/v1/jobs", client.POST("/v1/jobs", { body: spec, params: { query: { dryRun: "true" } } }));
+    // The JSON columns a worker writes while it trains (progress, latestMetrics), then a cancel (202, cancelling).
+    await api.db.job.update({
+      where: { id: running.id },
+      data: {
+        status: "running",
+        progress: { epoch: 2, epochs: 2, step: 3, stepsPerEpoch: 10, fraction: 0.65, etaSeconds: null },
+        latestMetrics: {
+          epoch: 1,
+          trainLoss: 0.7,
+          trainAccuracy: 0.6,
+          valLoss: null,
+          valAccuracy: null,
+          learningRate: 0.1,
+          seconds: 2,
+          samplesPerSecond: 50,
+        },
+        device: "cpu:0",
+        devices: ["cpu:0"],
+        backend: "wasm",
+        workerId: "wrk_contract",
+        startedAt: new Date(),
+      },
+    });
+    const runningView = await record("GET", "/v1/jobs/{id}", client.GET("/v1/jobs/{id}", { params: { path: { id: running.id } } }));
+    expect(runningView?.progress?.fraction).toBe(0.65);
+    const cancelled = await record(
+      "POST",
+      "/v1/jobs/{id}/cancel",
+      client.POST("/v1/jobs/{id}/cancel", { params: { path: { id: running.id } } }),
+    );
+    expect(cancelled?.status).toBe("cancelling");
+    const failed = jobOf(await dataOf(client.POST("/v1/jobs", { body: spec })));
+    await api.db.job.update({
+      where: { id: failed.id },
+      data: { status: "failed", errorCode: "LOSS_NOT_FINITE", errorMessage: "the loss is NaN", finishedAt: new Date() },
+    });
+    await record("GET", "/v1/jobs", client.GET("/v1/jobs", { params: { query: { tag: "contract", limit: 1 } } }));
+    const failedView = await record("GET", "/v1/jobs/{id}", client.GET("/v1/jobs/{id}", { params: { path: { id: failed.id } } }));
+    expect(failedView?.error).toEqual({ code: "LOSS_NOT_FINITE", message: "the loss is NaN" });
+
+    // Error answers: problem details under the status each route declares.
+    await recordRaw("GET", "/v1/jobs", "/v1/jobs", { headers: { authorization: "Bearer not-a-key" } });
+    await recordRaw("GET", "/v1/jobs/{id}", "/v1/jobs/job_missing");
+    await recordRaw("POST", "/v1/jobs", "/v1/jobs", {
+      body: JSON.stringify({ architecture: "lenet", dataset: {}, training: { epochs: 0 } }),
+      headers: { "content-type": "application/json" },
+    });
+    await recordRaw("POST", "/v1/jobs/{id}/cancel", `/v1/jobs/${jobId}/cancel`);
+    await recordRaw("GET", "/v1/jobs/{id}/metrics", "/v1/jobs/job_missing/metrics");
+    await recordRaw("GET", "/v1/jobs/{id}/events", "/v1/jobs/job_missing/events");
+    await recordRaw("GET", "/v1/jobs/{id}/model", `/v1/jobs/${failed.id}/model`);
+    await recordRaw("GET", "/v1/jobs/{id}/model/{file}", "/v1/jobs/job_missing/model/model.json");
+    await recordRaw("GET", "/v1/jobs/{id}/webhook-deliveries", "/v1/jobs/job_missing/webhook-deliveries");
 
     const ajv = new Ajv2020({ strict: false, allErrors: true });
     addFormats.default(ajv);
-    let validated = 0;
+    // Every answer's status and media type is declared; a JSON or text body validates against its schema.
+    const validated = new Set<string>();
     for (const [key, bodies] of answers) {
       const [method, template, status] = key.split(" ");
       const operation = (document.paths?.[template] as Record<string, any> | undefined)?.[method.toLowerCase()];
-      const schema = operation?.responses?.[status]?.content?.["application/json"]?.schema;
-      if (!schema) continue;
-      const validate = ajv.compile(schema);
-      for (const body of bodies) expect(validate(body), `${key}: ${ajv.errorsText(validate.errors)}`).toBe(true);
-      validated += 1;
+      for (const { mediaType, body } of bodies) {
+        const schema = operation?.responses?.[status]?.content?.[mediaType]?.schema;
+        expect(schema, `${key} ${mediaType}: not declared`).toBeDefined();
+        if (!isJson(mediaType) && !mediaType.startsWith("text/")) continue;
+        if (mediaType === "text/event-stream") continue;
+        const validate = ajv.compile(schema);
+        expect(validate(body), `${key} ${mediaType}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+      }
+      validated.add(key);
     }
-    // The routes this package's owner declared schemas for are all checked (jobs' and sweeps' once they declare theirs).
     const declared = [
       "GET /v1/architectures 200",
       "GET /v1/architectures/{name} 200",
@@ -128,9 +235,54 @@ describe("the typed client", () => {
       "GET /v1/models 200",
       "GET /v1/models/{name} 200",
       "PUT /v1/models/{name}/aliases/{alias} 200",
+      "POST /v1/jobs 202",
+      "POST /v1/jobs 200",
+      "GET /v1/jobs 200",
+      "GET /v1/jobs/{id} 200",
+      "POST /v1/jobs/{id}/cancel 202",
+      "GET /v1/jobs/{id}/metrics 200",
+      "GET /v1/jobs/{id}/events 200",
+      "GET /v1/jobs/{id}/model 200",
+      "GET /v1/jobs/{id}/model/{file} 200",
+      "GET /v1/jobs/{id}/webhook-deliveries 200",
+      "GET /v1/jobs 401",
+      "GET /v1/jobs/{id} 404",
+      "POST /v1/jobs 400",
+      "POST /v1/jobs/{id}/cancel 409",
+      "GET /v1/jobs/{id}/metrics 404",
+      "GET /v1/jobs/{id}/events 404",
+      "GET /v1/jobs/{id}/model 409",
+      "GET /v1/jobs/{id}/model/{file} 404",
+      "GET /v1/jobs/{id}/webhook-deliveries 404",
     ];
-    for (const key of declared) expect(answers.has(key), key).toBe(true);
-    expect(validated).toBeGreaterThanOrEqual(declared.length);
+    for (const key of declared) expect(validated.has(key), key).toBe(true);
+    // Each media type a route streams was seen (a CSV, an event stream, a zip, model.json and a weight file).
+    const mediaTypesOf = (key: string) => answers.get(key)?.map((answer) => answer.mediaType);
+    expect(mediaTypesOf("GET /v1/jobs/{id}/metrics 200")).toEqual(["application/json", "text/csv"]);
+    expect(mediaTypesOf("GET /v1/jobs/{id}/events 200")).toEqual(["text/event-stream"]);
+    expect(mediaTypesOf("GET /v1/jobs/{id}/model 200")).toEqual(["application/zip"]);
+    expect(mediaTypesOf("GET /v1/jobs/{id}/model/{file} 200")).toEqual(["application/json", "application/octet-stream"]);
+  });
+
+  it("declares a success body for every route but those that answer none (204) and those not yet given one", () => {
+    const successStatus = (responses: Record<string, { content?: unknown }>) =>
+      Object.keys(responses).find((status) => status.startsWith("2") && responses[status].content);
+    const without = Object.entries(document.paths ?? {}).flatMap(([template, operations]) =>
+      Object.entries(operations as Record<string, { responses?: Record<string, { content?: unknown }> }>)
+        .filter(([, operation]) => !successStatus(operation.responses ?? {}))
+        .map(([method]) => `${method.toUpperCase()} ${template}`),
+    );
+    const allowed = new Set([
+      // 204 No Content.
+      "DELETE /v1/datasets/{id}",
+      "DELETE /v1/keys/{id}",
+      "DELETE /v1/models/{name}/versions/{version}",
+      "DELETE /v1/webhooks/{id}",
+      // Downloads not given a response schema yet (routes/models/).
+      "GET /v1/models/{name}/versions/{ref}/model",
+      "GET /v1/models/{name}/versions/{ref}/model/{file}",
+    ]);
+    expect(without.filter((operation) => !allowed.has(operation))).toEqual([]);
   });
 
   it("rejects a non-2xx answer with the problem's detail and status", async () => {

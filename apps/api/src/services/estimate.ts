@@ -1,3 +1,4 @@
+import { z } from "zod";
 import type { Db } from "@trainyard/db";
 import { HEAD_PREFIX, memoryEstimateOf, type LayerSummary, type OptimizerName } from "@trainyard/models";
 import type { JobSpec } from "@trainyard/shared";
@@ -5,6 +6,26 @@ import type { ArchitectureSummaries } from "./architectures/summaries.ts";
 import type { ResolvedDataset } from "./specNormalizer.ts";
 
 const BYTES_PER_FLOAT = 4;
+
+/** A dry run's estimate (`POST /v1/jobs?dryRun=true`): what estimateJob answers. */
+export const estimateSchema = z.object({
+  parameters: z.number().int(),
+  memoryBytes: z.number().describe("one device's training memory at this batch size: parameters, gradients, optimizer slots, activations"),
+  activationBytesPerSample: z.number(),
+  activationBytesPerBatch: z.number().describe("the part that grows with the batch: pick a batch size that fits the GPU's memory"),
+  head: z
+    .object({
+      layers: z.array(z.string()),
+      parameters: z.number().int(),
+      weightBytes: z.number().describe("its float32 weights: what the head adds to a saved model"),
+      trainingBytes: z.number().describe("its weights, gradients and optimizer slots while training (part of memoryBytes)"),
+    })
+    .describe("the classifier head (the layers fine-tuning replaces)"),
+  trainSamples: z.number().int(),
+  stepsPerEpoch: z.number().int(),
+  secondsPerEpoch: z.number().nullable().describe("null until a job of this architecture has succeeded and measured a throughput"),
+});
+export type Estimate = z.input<typeof estimateSchema>;
 
 /**
  * What the classifier head costs: the layers fine-tuning replaces (named `head_…`: `head_fc`
@@ -34,7 +55,7 @@ export async function estimateJob(
   architectures: ArchitectureSummaries,
   spec: JobSpec,
   { classes, trainCount }: Pick<ResolvedDataset, "classes" | "trainCount">,
-) {
+): Promise<Estimate> {
   const summary = await architectures.summary(
     spec.architecture,
     { inputShape: spec.inputShape, classes, options: spec.architectureOptions },

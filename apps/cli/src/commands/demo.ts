@@ -60,9 +60,10 @@ export async function demoCommand(options: DemoOptions, env: NodeJS.ProcessEnv):
     const connection = { apiUrl: baseUrl, apiKey: key, client: createTrainyardClient({ baseUrl, apiKey: key }) };
     const training: Record<string, unknown> = { epochs: options.epochs };
     if (options.maxTrainSamples) training.maxTrainSamples = options.maxTrainSamples;
-    const job = (await dataOf<unknown>(
+    const job = await dataOf(
       connection.client.POST("/v1/jobs", { body: { architecture: options.arch, dataset: { name: "fashion-mnist" }, training } as never }),
-    )) as { id: string };
+    );
+    if (!("id" in job)) throw new Error("POST /v1/jobs answered a dry run's estimate instead of a job");
     log(`job ${job.id}: ${options.arch} on Fashion-MNIST, ${training.epochs} epochs`);
     const finished = await followJob(connection, job.id);
     if (finished.status !== "succeeded" || !finished.result) {

@@ -1,23 +1,12 @@
 import type { Command } from "commander";
 import { dataOf } from "@trainyard/client";
 import { connect } from "../connection.ts";
-import { followJob, getJob, streamJobEvents, type JobView } from "../follow.ts";
+import { followJob, getJob, streamJobEvents } from "../follow.ts";
 import { percent, printJson, printTable } from "../output.ts";
 import { positiveInt } from "../parse.ts";
 import { downloadModel, reportFinished } from "./train.ts";
 
 const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelling", "cancelled"] as const;
-
-interface MetricsRow {
-  epoch: number;
-  trainLoss: number;
-  trainAccuracy: number;
-  valLoss: number | null;
-  valAccuracy: number | null;
-  learningRate: number;
-  seconds: number;
-  samplesPerSecond: number;
-}
 
 const fixed = (value: number | null | undefined, digits = 4) => (typeof value === "number" ? value.toFixed(digits) : null);
 
@@ -35,7 +24,7 @@ export function registerJobs(program: Command) {
       const { client } = connect(command.optsWithGlobals(), process.env);
       const query = { limit: options.limit, ...(options.tag ? { tag: options.tag } : {}) } as Record<string, unknown>;
       if (options.status) query.status = options.status;
-      const page = (await dataOf(client.GET("/v1/jobs", { params: { query: query as never } }))) as unknown as { items: JobView[] };
+      const page = await dataOf(client.GET("/v1/jobs", { params: { query: query as never } }));
       if (options.json) return printJson(page);
       printTable(
         ["ID", "STATUS", "ARCHITECTURE", "DATASET", "EPOCH", "TEST ACC", "CREATED"],
@@ -106,11 +95,12 @@ export function registerJobs(program: Command) {
         const csv = await dataOf(
           client.GET("/v1/jobs/{id}/metrics", { params: { path: { id }, query: { format: "csv" } }, parseAs: "text" }),
         );
-        return void process.stdout.write(csv as string);
+        return void process.stdout.write(csv);
       }
-      const { epochs } = (await dataOf<unknown>(client.GET("/v1/jobs/{id}/metrics", { params: { path: { id } }, parseAs: "json" }))) as {
-        epochs: MetricsRow[];
-      };
+      // The route declares JSON and (with ?format=csv) CSV; without format it answers JSON.
+      const answer = await dataOf(client.GET("/v1/jobs/{id}/metrics", { params: { path: { id } }, parseAs: "json" }));
+      if (typeof answer === "string") throw new Error(`GET /v1/jobs/${id}/metrics answered text, not JSON`);
+      const { epochs } = answer;
       if (options.json) return printJson({ epochs });
       printTable(
         ["EPOCH", "TRAIN LOSS", "TRAIN ACC", "VAL LOSS", "VAL ACC", "LR", "SECONDS", "SAMPLES/S"],
@@ -133,7 +123,7 @@ export function registerJobs(program: Command) {
     .argument("<id>", "the job's id")
     .action(async (id: string, _options: object, command: Command) => {
       const { client } = connect(command.optsWithGlobals(), process.env);
-      const job = (await dataOf(client.POST("/v1/jobs/{id}/cancel", { params: { path: { id } } }))) as unknown as JobView;
+      const job = await dataOf(client.POST("/v1/jobs/{id}/cancel", { params: { path: { id } } }));
       console.log(`job ${id} ${job?.status ?? "cancelling"}`);
     });
 

@@ -109,7 +109,9 @@ export function registerTrain(program: Command) {
     )
     .action(async (options: TrainOptions, command: Command) => {
       const connection = connect(command.optsWithGlobals(), process.env);
-      const job = (await dataOf(connection.client.POST("/v1/jobs", { body: jobSpecOf(options) as never }))) as unknown as JobView;
+      const job = await dataOf(connection.client.POST("/v1/jobs", { body: jobSpecOf(options) as never }));
+      // A 200 is the job an Idempotency-Key found or a dry run's estimate; this submit sends neither.
+      if (!("id" in job)) throw new Error("POST /v1/jobs answered a dry run's estimate instead of a job");
       if (!options.follow && !options.wait) {
         if (options.json) printJson(job);
         else console.log(`submitted job ${job.id}`);

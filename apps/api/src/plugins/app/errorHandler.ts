@@ -3,13 +3,13 @@ import type { Socket } from "node:net";
 import fp from "fastify-plugin";
 import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from "fastify";
 import { ModelOptionError } from "@trainyard/models";
-import { Problem, RequestValidationError, type FieldError } from "../../problems.ts";
+import { Problem, RequestValidationError, type FieldError, type ProblemBody } from "../../problems.ts";
 
 const PROBLEM_TYPE = "https://trainyard.dev/problems/";
 const PROBLEM_JSON = "application/problem+json";
 
 /** RFC 9457 problem details as every error of the API answers them. */
-export function problemBody(status: number, title: string, detail: string, errors: FieldError[], requestId?: string) {
+export function problemBody(status: number, title: string, detail: string, errors: FieldError[], requestId?: string): ProblemBody {
   return { type: `${PROBLEM_TYPE}${status}`, title, status, detail, errors, ...(requestId ? { requestId } : {}) };
 }
 

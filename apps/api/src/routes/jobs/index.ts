@@ -1,22 +1,29 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import { jobSpecInputSchema } from "@trainyard/shared";
-import { jobView } from "../../services/jobView.ts";
+import { z } from "zod";
+import { jobSpecInputSchema, type EpochMetrics } from "@trainyard/shared";
+import { jobView, jobViewSchema } from "../../services/jobView.ts";
 import { webhookUrlProblem } from "../../services/webhooks/addressPolicy.ts";
 import { bearerToken, hashApiKey } from "../../services/apiKeys.ts";
-import { badRequest } from "../../problems.ts";
+import { badRequest, problemResponses } from "../../problems.ts";
 import {
   createJobQuery,
+  dryRunResponse,
   EVENTS_DESCRIPTION,
   eventsHeaders,
+  eventsResponse,
   jobIdParams,
+  jobListResponse,
   listJobsQuery,
   metricsQuery,
+  metricsResponse,
   modelFileParams,
+  modelFileResponse,
   modelQuery,
+  modelZipResponse,
 } from "./schemas.ts";
 import webhookDeliveries from "./webhookDeliveries.ts";
 
-const METRIC_COLUMNS = [
+const METRIC_COLUMNS: readonly (keyof EpochMetrics)[] = [
   "epoch",
   "trainLoss",
   "trainAccuracy",
@@ -25,7 +32,7 @@ const METRIC_COLUMNS = [
   "learningRate",
   "seconds",
   "samplesPerSecond",
-] as const;
+];
 
 const CREATE_DESCRIPTION =
   "Queues a job (202) or, with dryRun=true, validates it and estimates its cost (200). A tenant may have " +
@@ -46,7 +53,21 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
 
   app.post(
     "/jobs",
-    { schema: { body: jobSpecInputSchema, querystring: createJobQuery, tags: ["jobs"], description: CREATE_DESCRIPTION } },
+    {
+      schema: {
+        body: jobSpecInputSchema,
+        querystring: createJobQuery,
+        response: {
+          202: jobViewSchema.describe("the queued job"),
+          200: z
+            .union([jobViewSchema, dryRunResponse])
+            .describe("the job an earlier request with this Idempotency-Key and body created, or (dryRun=true) the spec and estimate"),
+          ...problemResponses(400, 401, 409, 413, 429),
+        },
+        tags: ["jobs"],
+        description: CREATE_DESCRIPTION,
+      },
+    },
     async (request, reply) => {
       await checkWebhook(request.body.webhook);
       if (request.query.dryRun) return reply.status(200).send(await service.estimate(request.tenantId, request.body));
@@ -60,33 +81,73 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
-  app.get("/jobs", { schema: { querystring: listJobsQuery, tags: ["jobs"] } }, async (request) => {
-    const page = await service.list(request.tenantId, request.query);
-    return { items: page.items.map(jobView), nextCursor: page.nextCursor };
-  });
-
-  app.get("/jobs/:id", { schema: { params: jobIdParams, tags: ["jobs"] } }, async (request) =>
-    jobView(await service.get(request.tenantId, request.params.id)),
+  app.get(
+    "/jobs",
+    { schema: { querystring: listJobsQuery, response: { 200: jobListResponse, ...problemResponses(400, 401, 429) }, tags: ["jobs"] } },
+    async (request) => {
+      const page = await service.list(request.tenantId, request.query);
+      return { items: page.items.map(jobView), nextCursor: page.nextCursor };
+    },
   );
 
-  app.post("/jobs/:id/cancel", { schema: { params: jobIdParams, tags: ["jobs"] } }, async (request, reply) => {
-    const job = await service.cancel(request.tenantId, request.params.id);
-    return reply.status(202).send(jobView(job));
-  });
+  app.get(
+    "/jobs/:id",
+    { schema: { params: jobIdParams, response: { 200: jobViewSchema, ...problemResponses(401, 404, 429) }, tags: ["jobs"] } },
+    async (request) => jobView(await service.get(request.tenantId, request.params.id)),
+  );
 
-  app.get("/jobs/:id/metrics", { schema: { params: jobIdParams, querystring: metricsQuery, tags: ["jobs"] } }, async (request, reply) => {
-    const rows = await service.metrics(request.tenantId, request.params.id);
-    const epochs = rows.map((row) => Object.fromEntries(METRIC_COLUMNS.map((column) => [column, row[column]])));
-    if (request.query.format === "csv") {
-      const lines = [METRIC_COLUMNS.join(","), ...epochs.map((row) => METRIC_COLUMNS.map((column) => row[column] ?? "").join(","))];
-      return reply.type("text/csv; charset=utf-8").send(`${lines.join("\n")}\n`);
-    }
-    return { epochs };
-  });
+  app.post(
+    "/jobs/:id/cancel",
+    { schema: { params: jobIdParams, response: { 202: jobViewSchema, ...problemResponses(401, 404, 409, 429) }, tags: ["jobs"] } },
+    async (request, reply) => {
+      const job = await service.cancel(request.tenantId, request.params.id);
+      return reply.status(202).send(jobView(job));
+    },
+  );
+
+  app.get(
+    "/jobs/:id/metrics",
+    {
+      schema: {
+        params: jobIdParams,
+        querystring: metricsQuery,
+        response: { 200: metricsResponse, ...problemResponses(400, 401, 404, 429) },
+        tags: ["jobs"],
+      },
+    },
+    async (request, reply) => {
+      const rows = await service.metrics(request.tenantId, request.params.id);
+      const epochs = rows.map(
+        ({ epoch, trainLoss, trainAccuracy, valLoss, valAccuracy, learningRate, seconds, samplesPerSecond }): EpochMetrics => ({
+          epoch,
+          trainLoss,
+          trainAccuracy,
+          valLoss,
+          valAccuracy,
+          learningRate,
+          seconds,
+          samplesPerSecond,
+        }),
+      );
+      if (request.query.format === "csv") {
+        const lines = [METRIC_COLUMNS.join(","), ...epochs.map((row) => METRIC_COLUMNS.map((column) => row[column] ?? "").join(","))];
+        return reply.type("text/csv; charset=utf-8").send(`${lines.join("\n")}\n`);
+      }
+      return { epochs };
+    },
+  );
 
   app.get(
     "/jobs/:id/events",
-    { schema: { params: jobIdParams, headers: eventsHeaders, tags: ["jobs"], description: EVENTS_DESCRIPTION } },
+    {
+      schema: {
+        params: jobIdParams,
+        headers: eventsHeaders,
+        response: { 200: eventsResponse, ...problemResponses(400, 401, 404, 429) },
+        tags: ["jobs"],
+        description: EVENTS_DESCRIPTION,
+      },
+    },
     async (request, reply) => {
       const job = await service.get(request.tenantId, request.params.id);
       const lastEventId = BigInt(request.headers["last-event-id"] ?? "0");
@@ -98,18 +159,36 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
-  app.get("/jobs/:id/model", { schema: { params: jobIdParams, querystring: modelQuery, tags: ["models"] } }, async (request, reply) => {
-    const job = await service.get(request.tenantId, request.params.id);
-    const zip = await models.zip(job, request.query.checkpoint);
-    return reply
-      .type("application/zip")
-      .header("content-disposition", `attachment; filename="${job.id}-${request.query.checkpoint}.zip"`)
-      .send(zip);
-  });
+  app.get(
+    "/jobs/:id/model",
+    {
+      schema: {
+        params: jobIdParams,
+        querystring: modelQuery,
+        response: { 200: modelZipResponse, ...problemResponses(400, 401, 404, 409, 429) },
+        tags: ["models"],
+      },
+    },
+    async (request, reply) => {
+      const job = await service.get(request.tenantId, request.params.id);
+      const zip = await models.zip(job, request.query.checkpoint);
+      return reply
+        .type("application/zip")
+        .header("content-disposition", `attachment; filename="${job.id}-${request.query.checkpoint}.zip"`)
+        .send(zip);
+    },
+  );
 
   app.get(
     "/jobs/:id/model/:file",
-    { schema: { params: modelFileParams, querystring: modelQuery, tags: ["models"] } },
+    {
+      schema: {
+        params: modelFileParams,
+        querystring: modelQuery,
+        response: { 200: modelFileResponse, ...problemResponses(400, 401, 404, 409, 429) },
+        tags: ["models"],
+      },
+    },
     async (request, reply) => {
       await service.get(request.tenantId, request.params.id);
       const file = await models.file(request.params.id, request.query.checkpoint, request.params.file);

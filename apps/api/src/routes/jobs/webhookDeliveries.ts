@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { SIGNATURE_DESCRIPTION } from "../../services/webhooks/signature.ts";
+import { problemResponses } from "../../problems.ts";
 import { jobIdParams } from "./schemas.ts";
 
 const deliveriesQuery = z.strictObject({
@@ -46,7 +47,7 @@ const webhookDeliveries: FastifyPluginAsyncZod = async (app) => {
       schema: {
         params: jobIdParams,
         querystring: deliveriesQuery,
-        response: { 200: deliveriesResponse },
+        response: { 200: deliveriesResponse, ...problemResponses(400, 401, 404, 429) },
         tags: ["jobs"],
         description: DESCRIPTION,
       },
