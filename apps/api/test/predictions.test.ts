@@ -338,7 +338,9 @@ describe("predictions off the event loop", () => {
     // The batch took a while, and health answered many times (each quickly) before it finished.
     expect(batchMs).toBeGreaterThan(200);
     expect(healthLatencies.length).toBeGreaterThan(10);
-    expect(Math.max(...healthLatencies)).toBeLessThan(100);
+    // On the event loop, one health check would wait for the whole inference; relative to the batch,
+    // so a loaded machine (CI runs two files at once) does not fail a check that is about where inference runs.
+    expect(Math.max(...healthLatencies)).toBeLessThan(Math.max(100, batchMs / 3));
   });
 });
 

@@ -1,4 +1,5 @@
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startWorkerThread } from "@trainyard/shared";
 import type { PredictMessage, PredictReply, StoredModel, ThreadOptions } from "./protocol.ts";
 import type { Ranked } from "./topK.ts";
 
@@ -35,15 +36,6 @@ export class PredictionInputError extends Error {}
 /** The thread failed (died, timed out, a model that does not load). */
 export class PredictionError extends Error {}
 
-/** Starts a thread; under tsx the .ts entry needs tsx's loader registered in the thread first. */
-function startThread(options: ThreadOptions): Worker {
-  const entry = new URL("./thread.ts", import.meta.url);
-  if (!entry.pathname.endsWith(".ts")) return new Worker(entry, { workerData: options });
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData: options });
-}
-
 function hash(text: string): number {
   let value = 2166136261;
   for (let index = 0; index < text.length; index += 1) value = Math.imul(value ^ text.charCodeAt(index), 16777619);
@@ -69,7 +61,7 @@ export function createPredictor(options: PredictorOptions) {
   function threadAt(slot: number): Worker {
     const existing = threads[slot];
     if (existing) return existing;
-    const started = startThread(threadOptions);
+    const started = startWorkerThread(new URL("./thread.ts", import.meta.url), { workerData: threadOptions });
     started.unref();
     started.on("message", (reply: PredictReply) => {
       waiting.get(reply.id)?.resolve(reply);

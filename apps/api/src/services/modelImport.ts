@@ -1,4 +1,3 @@
-import { Worker } from "node:worker_threads";
 import yauzl from "yauzl";
 import { Prisma, writeArtifact, type ArtifactStore, type Db } from "@trainyard/db";
 import {
@@ -14,7 +13,7 @@ import {
   type InputShape,
   type LayersModelFiles,
 } from "@trainyard/models";
-import { newId } from "@trainyard/shared";
+import { newId, startWorkerThread } from "@trainyard/shared";
 import { badRequest } from "../problems.ts";
 import type { ImportThreadInput, ImportThreadReply } from "./modelImportThread.ts";
 import { createModelRegistry, modelVersionCreated, validateModelName } from "./models.ts";
@@ -33,25 +32,17 @@ export interface ModelImportInput {
   file: Uint8Array;
 }
 
-/** Starts the import thread; under tsx the .ts entry needs tsx's loader registered in the thread first. */
-function startThread(): Worker {
-  const entry = new URL("./modelImportThread.ts", import.meta.url);
-  if (!entry.pathname.endsWith(".ts")) return new Worker(entry);
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(bootstrap, { eval: true });
-}
-
 /** Runs one import in its own thread (building a ResNet-50 and reordering 100 MB of weights takes seconds). */
 function convertInThread(input: ImportThreadInput, transfer: ArrayBuffer[]): Promise<Extract<ImportThreadReply, { ok: true }>> {
   return new Promise((resolve, reject) => {
-    const thread = startThread();
+    const thread = startWorkerThread(new URL("./modelImportThread.ts", import.meta.url));
     // The input goes as the first message (transferred, not copied), once the thread listens.
     thread.postMessage(input, transfer);
     let settled = false;
-    thread.once("message", (reply: ImportThreadReply) => {
+    thread.once("message", (reply: ImportThreadReply | { fatal: string }) => {
       settled = true;
       void thread.terminate();
+      if ("fatal" in reply) return reject(new Error(`the import thread could not start: ${reply.fatal}`));
       if (reply.ok) return resolve(reply);
       if (!reply.badInput) return reject(new Error(`the import failed: ${reply.message}`));
       reject(

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { readArtifact, type Artifact, type Db, type SqlPool } from "@trainyard/db";
 import { PredictionInputError, type Predictor, type StoredModel } from "@trainyard/inference";
 import { badRequest, conflict, notFound, Problem, unavailable, type FieldError } from "../problems.ts";
@@ -123,27 +124,29 @@ function tooMany(count: number, what: string): Problem {
 }
 
 /**
- * One upload's pixels at `shape`, as training decodes them: a plain PNG already of that size by
- * the small decoder that yields sharp's bytes without sharp's per-image cost (plainPng.ts),
- * anything else by sharp.
+ * Images decoded, resized and converted as training does, into one [count, h, w, c] batch. A plain
+ * PNG already of the model's size is decoded by the small decoder that yields sharp's bytes without
+ * sharp's per-image cost (plainPng.ts), on the event loop but one image per turn of it, so health
+ * checks and other requests never wait behind a whole batch; anything else goes to sharp (libuv's threads).
  */
-async function imagePixels(image: ImageUpload, name: string, shape: ImageShape): Promise<Buffer> {
-  const plain = decodePlainPng(image.data, shape);
-  if (plain) return plain;
-  return decodeImage(image.data, name, shape, await probeImage(image.data, name));
-}
-
-/** Images decoded, resized and converted as training does, into one [count, h, w, c] batch. */
 export async function pixelsFromImages(images: ImageUpload[], shape: ImageShape): Promise<Float32Array> {
   if (images.length > MAX_PREDICT_INPUTS) throw tooMany(images.length, "images");
   const size = shape[0] * shape[1] * shape[2];
   const batch = new Float32Array(images.length * size);
   const errors: FieldError[] = [];
+  const forSharp: number[] = [];
+  for (const [index, image] of images.entries()) {
+    const plain = decodePlainPng(image.data, shape);
+    if (plain) batch.set(plain, index * size);
+    else forSharp.push(index);
+    if (plain && index < images.length - 1) await nextTurn();
+  }
   await Promise.all(
-    images.map(async (image, index) => {
+    forSharp.map(async (index) => {
+      const image = images[index]!;
       const name = image.filename || `${image.field}[${index}]`;
       try {
-        batch.set(await imagePixels(image, name, shape), index * size);
+        batch.set(await decodeImage(image.data, name, shape, await probeImage(image.data, name)), index * size);
       } catch (error) {
         errors.push({ path: `${image.field}[${index}]`, message: `${(error as Error).message}` });
       }

@@ -1,6 +1,7 @@
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { getModelDefinition, type InputShape, type ModelSummary } from "@trainyard/models";
 import { badRequest, unavailable, type FieldError } from "../../problems.ts";
+import { startWorkerThread } from "@trainyard/shared";
 
 export interface SummaryRequest {
   id: number;
@@ -29,15 +30,6 @@ const CACHE_SIZE = 512;
 const TIMEOUT_MS = 30_000;
 const count = (value: number) => value.toLocaleString("en-US");
 
-/** Starts the thread; under tsx the .ts entry needs tsx's loader registered in the thread first. */
-function startThread(): Worker {
-  const entry = new URL("./summaryThread.ts", import.meta.url);
-  if (!entry.pathname.endsWith(".ts")) return new Worker(entry);
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(bootstrap, { eval: true });
-}
-
 /**
  * Model summaries (layers, shapes, parameter and activation counts) described off the event
  * loop in one worker thread, without allocating weights, cached per (architecture, options,
@@ -53,7 +45,7 @@ export function createArchitectureSummaries(limits: SummaryLimits) {
 
   function threadFor(): Worker {
     if (thread) return thread;
-    const started = startThread();
+    const started = startWorkerThread(new URL("./summaryThread.ts", import.meta.url));
     started.unref();
     started.on("message", (reply: SummaryReply | { ready: true }) => {
       if (!("id" in reply)) return;
