@@ -123,10 +123,8 @@ export function registerModels(program: Command) {
         if (labels !== undefined) form.append("labels", JSON.stringify(labels));
         form.append("file", readFile(file), basename(file));
         const { client } = connect(command.optsWithGlobals(), process.env);
-        // The import route (api.md "Models") is not in every OpenAPI document yet: sent through the same client, untyped.
-        const version = (await dataOf(
-          client.POST("/v1/models/import" as never, { body: form, bodySerializer: (value: unknown) => value } as never),
-        )) as Version;
+        // A multipart body: the route declares no JSON body, so the form goes as it is.
+        const version = await dataOf(client.POST("/v1/models/import", { body: form as never, bodySerializer: (value: unknown) => value as never }));
         console.log(`imported ${options.name} version ${version.version} (${version.architecture}, ${format})`);
       },
     );
