@@ -137,6 +137,43 @@ describe("fine-tuning", () => {
     expect(after[headKernel].length).toBe(84 * 5);
   });
 
+  it("fine-tunes from a model without the preprocessing layer (an import that had none), keeping the job's own normalization", async () => {
+    const source = await train(specOf({ architectureOptions: relu, training: { epochs: 1, maxTrainSamples: 200 } }), dataset(), hooks());
+    if (source.status !== "completed") throw new Error("source must complete");
+    // The source's files with the preprocessing layer's weights taken out, as a network imported without one is.
+    const specs = (source.best.modelJson.weightsManifest as Array<{ weights: Array<{ name: string; shape: number[] }> }>)[0]!.weights;
+    const kept: typeof specs = [];
+    const parts: Uint8Array[] = [];
+    let offset = 0;
+    for (const spec of specs) {
+      const bytes = 4 * spec.shape.reduce((product, size) => product * size, 1);
+      if (!spec.name.startsWith("preprocess_rescale/")) {
+        kept.push(spec);
+        parts.push(source.best.weights.subarray(offset, offset + bytes));
+      }
+      offset += bytes;
+    }
+    expect(kept.length).toBe(specs.length - 2);
+    const withoutPreprocessing = {
+      modelJson: { ...source.best.modelJson, weightsManifest: [{ paths: ["weights.bin"], weights: kept }] },
+      weights: new Uint8Array(Buffer.concat(parts)),
+    };
+    const spec = specOf({
+      architectureOptions: relu,
+      training: { epochs: 1, maxTrainSamples: 200 },
+      fineTune: { fromJobId: "job_source", checkpoint: "best", freeze: "backbone", headLearningRateMultiplier: 10 },
+    });
+    const tuned = await train(spec, dataset(), hooks(), { fineTuneFrom: withoutPreprocessing });
+    if (tuned.status !== "completed") throw new Error("fine-tune must complete");
+    const before = weightsOf(source.best);
+    const after = weightsOf(tuned.last);
+    expect(Object.keys(after).filter((name) => name.startsWith("preprocess_rescale/"))).toHaveLength(2);
+    // The frozen backbone is the source's; the job's model still has its own preprocessing.
+    const backbone = Object.keys(before).filter((name) => !name.startsWith("head") && !name.startsWith("preprocess_rescale/"));
+    expect(backbone.length).toBeGreaterThan(4);
+    expect(maxDifference(Object.fromEntries(backbone.map((name) => [name, before[name]!])), after)).toBe(0);
+  });
+
   it("refuses a source model that does not fit the architecture", async () => {
     const source = await train(specOf({ architectureOptions: relu, training: { epochs: 1, maxTrainSamples: 200 } }), dataset(), hooks());
     if (source.status !== "completed") throw new Error("source must complete");

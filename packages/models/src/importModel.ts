@@ -1,5 +1,5 @@
 import { ModelOptionError } from "./errors.ts";
-import { layersModelFiles, weightsFromLayersModel, type LayersModelFiles } from "./modelFiles.ts";
+import { inputScalingOf, layersModelFiles, weightsFromLayersModel, type LayersModelFiles } from "./modelFiles.ts";
 import { getModel } from "./registry.ts";
 import { TORCHVISION } from "./torchvision/common.ts";
 import { readSafetensors } from "./torchvision/safetensors.ts";
@@ -43,12 +43,16 @@ export function importModelFiles(request: ImportRequest, source: ImportSource): 
   const classes = request.classes ?? found;
   if (classes === null)
     throw new ModelOptionError("the file's classifier was not found, so labels are needed to know the class count", "labels");
+  // A layers model from one of our jobs carries the job's normalization as a frozen preprocessing
+  // layer: built with it, so the imported network takes raw pixels exactly as it did there.
+  const inputScaling = source.format === "tfjs" ? inputScalingOf(source.files) : undefined;
   // Every weight is replaced: the quickest initializer will do.
   const model = getModel(request.architecture, {
     inputShape: request.inputShape,
     classes,
     options: request.options,
     initializer: "glorot",
+    ...(inputScaling ? { inputScaling } : {}),
   });
   try {
     const values = stateDict

@@ -1,5 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
+import { PREPROCESS_LAYER } from "./input.ts";
 import { WeightsMismatchError } from "./torchvision/stateDict.ts";
+import type { InputScaling } from "./types.ts";
 
 /** The one weight file of a stored model, as the engine's exports name it. */
 export const WEIGHTS_FILE = "weights.bin";
@@ -42,6 +44,28 @@ function weightSpecsOf(modelJson: Record<string, unknown>): tf.io.WeightsManifes
     throw new WeightsMismatchError(["model.json has no weightsManifest with weights"]);
   }
   return (manifest as tf.io.WeightsManifestConfig).flatMap((group) => group.weights);
+}
+
+/**
+ * The input scaling a layers model carries in its frozen preprocessing layer (our exports bake the
+ * job's normalization in), or undefined when it has none or the layer is not the 1×1 per-channel map.
+ */
+export function inputScalingOf(files: LayersModelFiles): InputScaling | undefined {
+  const specs = weightSpecsOf(files.modelJson);
+  const found = new Map<string, { shape: number[]; values: Float32Array }>();
+  let offset = 0;
+  for (const spec of specs) {
+    const length = spec.shape.reduce((product, size) => product * size, 1);
+    if (spec.name.startsWith(`${PREPROCESS_LAYER}/`) && offset + 4 * length <= files.weights.byteLength) {
+      const values = new Float32Array(new Uint8Array(files.weights.subarray(offset, offset + 4 * length)).buffer);
+      found.set(spec.name.slice(PREPROCESS_LAYER.length + 1), { shape: spec.shape, values });
+    }
+    offset += 4 * length;
+  }
+  const kernel = found.get("depthwise_kernel");
+  const bias = found.get("bias");
+  if (!kernel || !bias || kernel.shape.length !== 4 || kernel.shape[3] !== 1 || kernel.values.length !== bias.values.length) return undefined;
+  return { scale: [...kernel.values], offset: [...bias.values] };
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((size, axis) => size === b[axis]);

@@ -31,7 +31,9 @@ export function transferWeights(model: tf.LayersModel, source: ExportedModel): {
   } finally {
     Object.values(named).forEach((tensor) => tensor.dispose());
   }
-  const backboneMissed = reinitialized.filter((name) => !name.startsWith(HEAD_PREFIX));
+  // A source without the preprocessing layer (an import that had none) leaves the job's own
+  // normalization in place; only the network's weights must all come from the source.
+  const backboneMissed = reinitialized.filter((name) => !name.startsWith(HEAD_PREFIX) && !name.startsWith(`${PREPROCESS_LAYER}/`));
   if (transferred === 0 || backboneMissed.length > 0) {
     throw new TrainingError(
       "INVALID_FINE_TUNE_SOURCE",
