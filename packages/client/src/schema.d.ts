@@ -2510,7 +2510,97 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            "application/zip": string;
+          };
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };
@@ -2549,7 +2639,100 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            "application/json": {
+              [key: string]: unknown;
+            };
+            "application/octet-stream": string;
+          };
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
+import { problemResponses } from "../../problems.ts";
+import { modelFileResponse, modelZipResponse } from "../jobs/schemas.ts";
 import { ALIAS_MESSAGE, ALIAS_PATTERN, MODEL_NAME_MESSAGE, MODEL_NAME_PATTERN } from "../../services/models.ts";
 
 const modelName = z.string().regex(MODEL_NAME_PATTERN, MODEL_NAME_MESSAGE);
@@ -116,7 +118,14 @@ const models: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/models/:name/versions/:ref/model",
-    { schema: { params: refParams, tags: ["models"], description: DOWNLOAD_DESCRIPTION } },
+    {
+      schema: {
+        params: refParams,
+        tags: ["models"],
+        description: DOWNLOAD_DESCRIPTION,
+        response: { 200: modelZipResponse, ...problemResponses(400, 401, 404, 429) },
+      },
+    },
     async (request, reply) => {
       const version = await registry.resolveVersion(request.tenantId, request.params.name, request.params.ref);
       return reply
@@ -134,6 +143,7 @@ const models: FastifyPluginAsyncZod = async (app) => {
         tags: ["models"],
         description:
           "`model.json` or one of its weight files (TensorFlow.js layers format), so that `tf.loadLayersModel` loads the version from `…/model/model.json`.",
+        response: { 200: modelFileResponse, ...problemResponses(400, 401, 404, 429) },
       },
     },
     async (request, reply) => {
