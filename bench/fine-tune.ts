@@ -14,12 +14,8 @@
  *      scratch; finetune-all (new head, whole network trainable, head learning rate 10× the
  *      backbone's); finetune-frozen (new head, backbone frozen).
  *
- * The import path does not carry a trained LeNet through today, and the bench says so in its output rather than
- * hide it: the downloaded zip is refused (400: unexpected weight preprocess_rescale/*, the frozen input-scaling
- * layer every job's export has); the same zip without those two weights imports, but a job fine-tuning from it
- * fails with INVALID_FINE_TUNE_SOURCE (no matching weights for preprocess_rescale/*). A one-epoch probe job checks
- * this; when it fails the runs start from the registered version instead (same weights) and the table's header
- * names the source used.
+ * The fine-tunes start from the imported version, not the registered one: the point is the import path. (The
+ * first run of this bench found that path broken for our own exports — the preprocessing layer — fixed in 874d141.)
  *
  * SOURCE has 4 classes and TARGET 5 on purpose: the engine copies every weight whose shape matches,
  * so with 5 source classes the source's classifier would be carried over; 4 → 5 makes the head new.
@@ -174,41 +170,6 @@ async function importTfjs(stack: Stack, zip: Uint8Array): Promise<{ version: num
   return postForm(stack, "/v1/models/import", form);
 }
 
-/** The model's model.json and weight files, fetched one by one, zipped again without the input-scaling layer's weights. */
-async function withoutPreprocessing(stack: Stack, modelPath: string): Promise<Uint8Array> {
-  const get = async (file: string) => {
-    const response = await fetch(`${stack.baseUrl}${modelPath}/${file}`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
-    if (!response.ok) throw new Error(`GET ${modelPath}/${file} answered ${response.status}`);
-    return response;
-  };
-  const modelJson = (await (await get("model.json")).json()) as {
-    weightsManifest: Array<{ paths: string[]; weights: Array<{ name: string; shape: number[]; dtype?: string }> }>;
-    [key: string]: unknown;
-  };
-  const chunks: Buffer[] = [];
-  for (const group of modelJson.weightsManifest)
-    for (const path of group.paths) chunks.push(Buffer.from(await (await get(path)).arrayBuffer()));
-  const bytes = Buffer.concat(chunks);
-  const kept: Array<{ name: string; shape: number[]; dtype?: string }> = [];
-  const keptBytes: Buffer[] = [];
-  let offset = 0;
-  for (const spec of modelJson.weightsManifest.flatMap((group) => group.weights)) {
-    const length = 4 * spec.shape.reduce((product, size) => product * size, 1);
-    if (!spec.name.startsWith("preprocess_rescale/")) {
-      kept.push(spec);
-      keptBytes.push(bytes.subarray(offset, offset + length));
-    }
-    offset += length;
-  }
-  const zip = new yazl.ZipFile();
-  zip.addBuffer(Buffer.from(JSON.stringify({ ...modelJson, weightsManifest: [{ paths: ["weights.bin"], weights: kept }] })), "model.json");
-  zip.addBuffer(Buffer.concat(keptBytes), "weights.bin");
-  zip.end();
-  const out: Buffer[] = [];
-  for await (const chunk of zip.outputStream) out.push(chunk as Buffer);
-  return new Uint8Array(Buffer.concat(out));
-}
-
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
@@ -271,43 +232,9 @@ async function main(): Promise<void> {
     });
     if (!download.ok) throw new Error(`model download answered ${download.status}`);
     const zip = new Uint8Array(await download.arrayBuffer());
-    let imported: { version: number };
-    try {
-      imported = await importTfjs(stack, zip);
-      console.log(`imported the downloaded ${zip.length}-byte zip as pretrained-elsewhere@${imported.version}`);
-    } catch (error) {
-      // A job's export carries the frozen input-scaling layer (preprocess_rescale); the import builds the bare
-      // architecture and refuses weights it has no place for. Same weights, minus that layer, through the same path.
-      console.log(`importing the downloaded zip as is failed: ${(error as Error).message.slice(0, 300)}`);
-      const stripped = await withoutPreprocessing(stack, `/v1/models/fmnist-source-lenet/versions/${registered.body.version}/model`);
-      imported = await importTfjs(stack, stripped);
-      console.log(
-        `imported a ${stripped.length}-byte zip of the same model.json + weights minus preprocess_rescale as pretrained-elsewhere@${imported.version}`,
-      );
-    }
-    let fromModel = `pretrained-elsewhere@${imported.version}`;
-    // Whether the engine can start from the imported version at all: a one-epoch probe. If it cannot, the runs start
-    // from the registered version (the same pretrained weights, as the job exported them) and the table says so.
-    try {
-      await train(
-        stack,
-        {
-          ...common,
-          dataset: { id: target.id },
-          training: { epochs: 1, batchSize: BATCH_SIZE, seed: 1, optimizer: OPTIMIZER },
-          fineTune: { fromModel, freeze: "none" },
-        },
-        "probe: fine-tune from the imported version",
-      );
-      console.log(`probe: fine-tuning from ${fromModel} works`);
-    } catch (error) {
-      const registeredRef = `fmnist-source-lenet@${registered.body.version}`;
-      console.log(`probe: fine-tuning from ${fromModel} failed: ${(error as Error).message.split("\n")[0]}`);
-      console.log(
-        `FALLBACK: the fine-tunes below start from ${registeredRef} (the registered version: same weights, not through the import path)`,
-      );
-      fromModel = registeredRef;
-    }
+    const imported = await importTfjs(stack, zip);
+    console.log(`imported the downloaded ${zip.length}-byte zip as pretrained-elsewhere@${imported.version}`);
+    const fromModel = `pretrained-elsewhere@${imported.version}`;
 
     const rows: Row[] = [];
     const fineTunes: Record<Variant, Record<string, unknown> | null> = {
