@@ -102,8 +102,9 @@ describe("one subscription feeds every stream", () => {
       const before = await commits();
       await new Promise((resolve) => setTimeout(resolve, 3_000));
       const during = (await commits()) - before;
-      // Polling: 42 streams × 2 queries every 0.5 s ≈ 500 in 3 s. Notified: next to none.
-      expect(during).toBeLessThan(30);
+      // Polling: 42 streams × 2 queries every 0.5 s ≈ 500 in 3 s. Notified: only the API's own periodic
+      // work (reconciler, sweep planner, webhook dispatcher, key cache), 10–32 seen on a loaded CI machine.
+      expect(during).toBeLessThan(100);
 
       const writtenAt = Date.now();
       await api.db.jobEvent.create({ data: { jobId, type: "log", data: { message: "wake up" } } });
