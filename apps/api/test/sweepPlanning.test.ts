@@ -104,6 +104,17 @@ describe("ASHA", () => {
     expect(keptAtRung({ ...rule, goal: "minimize" }, 0.4, [0.5, 0.4, 0.1])).toBe(false);
   });
 
+  it("does not prune a trial that has already recorded its last epoch when it is judged", () => {
+    // Trial 1 is below trial 0 at rung 1, but the planner judges it only after both of its 2 epochs are in.
+    expect(ashaDecisions(rule, [trial(0, [0.5, 0.55], 1, 2), trial(1, [0.4, 0.45], 0, 2)])).toEqual([
+      { index: 1, rungsPassed: 1, prune: false },
+    ]);
+    // One epoch short of its last, the same trial is pruned.
+    expect(ashaDecisions(rule, [trial(0, [0.5, 0.55], 1, 3), trial(1, [0.4, 0.45], 0, 3)])).toEqual([
+      { index: 1, rungsPassed: 0, prune: true },
+    ]);
+  });
+
   it("prunes what the rule says as a scripted sequence of epochs lands", () => {
     // Epoch 1 of trial 0 arrives alone: kept at rung 1.
     expect(ashaDecisions(rule, [trial(0, [0.5])])).toEqual([{ index: 0, rungsPassed: 1, prune: false }]);

@@ -56,8 +56,10 @@ export function ashaDecisions(rule: AshaRule, trials: AshaTrial[]): AshaDecision
     let prune = false;
     while (passed < rungs.length && trial.values.length >= rungs[passed]!) {
       const value = trial.values[rungs[passed]! - 1];
-      // Without a value there is nothing to rank: the trial goes on.
-      if (typeof value === "number" && !keptAtRung(rule, value, recordedAt(rungs[passed]!))) {
+      // Without a value there is nothing to rank: the trial goes on. A trial whose every epoch is already
+      // in (the planner caught up late) is not pruned: stopping it would save nothing, and it succeeded.
+      const finished = trial.values.length >= trial.epochs;
+      if (typeof value === "number" && !finished && !keptAtRung(rule, value, recordedAt(rungs[passed]!))) {
         prune = true;
         break;
       }
