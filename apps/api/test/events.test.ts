@@ -174,8 +174,51 @@ describe("GET /v1/jobs/{id}/events", () => {
     for (let i = 1; i < progressEvents.length; i += 1) {
       expect(progressEvents[i].receivedAt - progressEvents[i - 1].receivedAt).toBeGreaterThanOrEqual(900);
     }
-    expect(progressEvents.every((event) => event.id === runningId)).toBe(true);
-    expect(events.some((event) => event.event === "epoch")).toBe(true);
+    // While running, under the running status's id; the last (step 30) goes out after the epoch event, under its id.
+    const epochAt = events.findIndex((event) => event.event === "epoch");
+    expect(epochAt).toBeGreaterThan(0);
+    expect(progressEvents.filter((event) => events.indexOf(event) < epochAt).every((event) => event.id === runningId)).toBe(true);
+    expect(progressEvents.at(-1)?.data).toEqual(progress(30));
+    expect(events.slice(epochAt + 1).map((event) => event.event)).toEqual(["progress", "status"]);
+    expect(events.at(-2)?.id).toBe(events[epochAt].id);
+  });
+
+  it("sends the last progress before the closing status when the job ends within the progress interval", async () => {
+    const jobId = await createJob();
+    await api.db.job.update({ where: { id: jobId }, data: { status: "running", progress: progress(1) } });
+    await addEvent(jobId, "status", { status: "running" });
+    const last = { epoch: 2, epochs: 2, step: 100, stepsPerEpoch: 100, fraction: 1, etaSeconds: 0 };
+    let finishedAt = 0;
+    const events = await new Promise<SseEvent[]>((resolve) => {
+      const seen: SseEvent[] = [];
+      let finishing = false;
+      const stream = openStream(`/v1/jobs/${jobId}/events`, auth(api.keyA), (batch) => {
+        seen.push(...batch);
+        if (!finishing && seen.some((event) => event.event === "progress")) {
+          finishing = true;
+          // The job ends right after the first progress went out, well inside the one-second interval.
+          void (async () => {
+            await api.db.job.update({ where: { id: jobId }, data: { progress: last } });
+            await addEvent(jobId, "epoch", { ...metrics, epoch: 2 });
+            await api.db.job.update({ where: { id: jobId }, data: { status: "succeeded", finishedAt: new Date() } });
+            await addEvent(jobId, "status", { status: "succeeded" });
+            finishedAt = Date.now();
+          })();
+        }
+        if (batch.length === 0 || seen.some((event) => event.data?.status === "succeeded")) {
+          stream.close();
+          resolve(seen);
+        }
+      });
+    });
+    const progressEvents = events.filter((event) => event.event === "progress");
+    expect(progressEvents.map((event) => event.data)).toEqual([progress(1), last]);
+    expect(progressEvents[1].receivedAt - progressEvents[0].receivedAt).toBeGreaterThanOrEqual(900);
+    expect(finishedAt - progressEvents[0].receivedAt).toBeLessThan(900);
+    const kinds = events.slice(-3).map((event) => event.event);
+    expect(kinds).toEqual(["epoch", "progress", "status"]);
+    // Under the id of the epoch event stored before it: resuming from there replays only the close.
+    expect(events.at(-2)?.id).toBe(events.at(-3)?.id);
   });
 
   it("sends the current progress after a resume, under the id the client already has", async () => {

@@ -78,28 +78,42 @@ export function createJobEventStreams({
     const job = await db.job.findUnique({ where: { id: jobId }, select: { status: true, progress: true } });
     if (!job) return { messages, done: true, againInMs: null };
     const events = await db.jobEvent.findMany({ where: { jobId, id: { gt: state.cursor } }, orderBy: { id: "asc" }, take: REPLAY_BATCH });
+    const progress = job.progress === null ? null : JSON.stringify(job.progress);
+    /**
+     * Sends the job's progress if it changed and the interval allows; otherwise says how many
+     * milliseconds until it does (null: nothing new to send).
+     */
+    const sendProgress = (): number | null => {
+      if (progress === null || progress === state.progress) return null;
+      const wait = state.progressAt + progressIntervalMs - Date.now();
+      if (wait > 0) return wait;
+      state.progress = progress;
+      state.progressAt = Date.now();
+      messages.push({ id: String(state.cursor), event: "progress", data: job.progress });
+      return null;
+    };
     for (const event of events) {
+      const closing = event.type === "status" && isFinished((event.data as { status?: unknown } | null)?.status);
+      // The last progress goes out before the closing status, a client's bar ends where training
+      // ended (100% for a finished job); if the interval does not allow it yet, the close waits.
+      const wait = closing ? sendProgress() : null;
+      if (wait !== null) return { messages, done: false, againInMs: wait };
       state.cursor = event.id;
       messages.push({ id: String(event.id), event: event.type, data: event.data });
-      const status = (event.data as { status?: unknown } | null)?.status;
-      if (event.type === "status" && isFinished(status)) return { messages, done: true, againInMs: null };
+      if (closing) return { messages, done: true, againInMs: null };
     }
     if (events.length === REPLAY_BATCH) return { messages, done: false, againInMs: 0 };
     if (isFinished(job.status)) {
       state.finishedPolls += 1;
       if (state.finishedPolls < 2) return { messages, done: false, againInMs: pollIntervalMs };
+      const wait = sendProgress();
+      if (wait !== null) return { messages, done: false, againInMs: wait };
       messages.push({ id: String(state.cursor), event: "status", data: { status: job.status } });
       return { messages, done: true, againInMs: null };
     }
-    const progress = job.progress === null ? null : JSON.stringify(job.progress);
-    if (progress !== null && progress !== state.progress) {
-      const wait = state.progressAt + progressIntervalMs - Date.now();
-      // Newer progress than the interval allows yet: look again when it does.
-      if (wait > 0) return { messages, done: false, againInMs: wait };
-      state.progress = progress;
-      state.progressAt = Date.now();
-      messages.push({ id: String(state.cursor), event: "progress", data: job.progress });
-    }
+    // Newer progress than the interval allows yet: look again when it does.
+    const wait = sendProgress();
+    if (wait !== null) return { messages, done: false, againInMs: wait };
     return { messages, done: false, againInMs: null };
   }
 
