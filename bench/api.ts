@@ -9,7 +9,7 @@
  *   - 500 open event streams on queued jobs: the API process's CPU while they are idle (target < 5%).
  *
  * Each row also shows the API process's CPU per request and the round trips it started per
- * request (PostgreSQL queries, Redis commands; counted in bench/api-server.ts).
+ * request (PostgreSQL queries, Redis commands; counted in bench/apiServer.ts).
  *
  *   npm run bench:api -- [--seconds 10] [--connections 50] [--post-connections 20] [--streams 500] [--profile FILE]
  *
@@ -64,7 +64,7 @@ interface Load {
 
 type RoundTrips = { postgres: number; redis: number };
 
-/** The round trips bench/api-server.ts counted so far (the bare server counts none). */
+/** The round trips bench/apiServer.ts counted so far (the bare server counts none). */
 async function roundTripsOf(child: ChildProcess): Promise<RoundTrips | null> {
   if (!child.send("round-trips")) return null;
   return new Promise((resolve) => {
@@ -151,8 +151,8 @@ try {
     TRAINYARD_MAX_QUEUED_JOBS_PER_TENANT: "0",
     TRAINYARD_MAX_EVENT_STREAMS_PER_KEY: String(STREAMS + 10),
   };
-  const bare = await startServer("./api-bare.ts", env);
-  const api = await startServer("./api-server.ts", { ...env, ...(args.profile ? { TRAINYARD_BENCH_PROFILE: args.profile } : {}) });
+  const bare = await startServer("./apiBare.ts", env);
+  const api = await startServer("./apiServer.ts", { ...env, ...(args.profile ? { TRAINYARD_BENCH_PROFILE: args.profile } : {}) });
   children.push(bare.child, api.child);
   const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
   const base = `http://127.0.0.1:${api.port}`;

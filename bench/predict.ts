@@ -65,7 +65,7 @@ let api: { child: ChildProcess; port: number } | null = null;
 try {
   const { key } = await createApiKey(db, "bench");
   const headers = { authorization: `Bearer ${key}` };
-  api = await startServer("./api-server.ts", env);
+  api = await startServer("./apiServer.ts", env);
   const base = `http://127.0.0.1:${api.port}/v1`;
   const submitted = await fetch(`${base}/jobs`, {
     method: "POST",
@@ -90,7 +90,7 @@ try {
   });
   // A fresh API process: its first prediction starts the inference thread and loads the model.
   await stopServer(api.child);
-  api = await startServer("./api-server.ts", env);
+  api = await startServer("./apiServer.ts", env);
   let url = `http://127.0.0.1:${api.port}/v1/jobs/${jobId}/predict`;
 
   const pixels = Buffer.from(Array.from({ length: 28 * 28 }, (_, index) => (index * 29) % 256));
@@ -132,7 +132,7 @@ try {
   const cold = await request(1);
   // Restarted again, the first request 3 s later: the listening API started its inference thread meanwhile.
   await stopServer(api.child);
-  api = await startServer("./api-server.ts", env);
+  api = await startServer("./apiServer.ts", env);
   url = `http://127.0.0.1:${api.port}/v1/jobs/${jobId}/predict`;
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const settled = await request(1);

@@ -1,7 +1,7 @@
-/** A bench server in its own process (bench/api-server.ts, bench/api-bare.ts): started, then stopped. */
+/** A bench server in its own process (bench/apiServer.ts, bench/apiBare.ts): started, then stopped. */
 import { fork, type ChildProcess } from "node:child_process";
 
-/** Starts a script of bench/ (e.g. "./api-server.ts") in a child process that reports its port once listening. */
+/** Starts a script of bench/ (e.g. "./apiServer.ts") in a child process that reports its port once listening. */
 export function startServer(script: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; port: number }> {
   const child = fork(new URL(script, import.meta.url), {
     env,

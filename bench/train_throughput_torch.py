@@ -1,4 +1,4 @@
-"""PyTorch reference for bench/train-throughput.ts: the same networks, batch sizes and step counts.
+"""PyTorch reference for bench/trainThroughput.ts: the same networks, batch sizes and step counts.
 
 Prints one JSON line (images/s from the median step time):
 {"network", "imagesPerSec", "msPerStep", "threads", "maxRssMB", "torch", "device", "stepsRun"}.

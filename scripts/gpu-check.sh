@@ -2,9 +2,9 @@
 # What Trainyard's GPU paths do on this machine, in at most 5 minutes: run it as it is, from a
 # checkout after `npm ci` (bash scripts/gpu-check.sh, or npm run gpu-check).
 #
-#   1. the GPUs: nvidia-smi, and the WebGPU adapters Dawn sees over Vulkan (scripts/webgpu-adapters.mjs)
+#   1. the GPUs: nvidia-smi, and the WebGPU adapters Dawn sees over Vulkan (scripts/webgpuAdapters.mjs)
 #   2. the webgpu kernel check: packages/engine/test/webgpuKernels.test.ts with vitest
-#   3. training throughput, one table (bench/train-throughput.ts): LeNet and ResNet-18 at 32×32
+#   3. training throughput, one table (bench/trainThroughput.ts): LeNet and ResNet-18 at 32×32
 #      and 224×224, the engine's training step on each GPU backend that is there (webgpu; tensorflow
 #      through tfjs-node-gpu when it is installed and nvidia-smi sees a GPU) and on wasm (every core),
 #      and PyTorch on CUDA where torch.cuda.is_available(), else on the CPU; ratios TF.js/PyTorch.
@@ -39,7 +39,7 @@ else
 fi
 
 section "Vulkan adapters Dawn sees (webgpu)"
-adapters="$(timeout 60 node scripts/webgpu-adapters.mjs 2>/dev/null)"
+adapters="$(timeout 60 node scripts/webgpuAdapters.mjs 2>/dev/null)"
 webgpu=$?
 echo "$adapters"
 hardware=0
@@ -108,7 +108,7 @@ else
   echo "webgpu on a software adapter: smaller batches ($batches; on a GPU lenet=256,resnet18=64,resnet18-224=8)"
 fi
 echo "backends: ${backends[*]} (+ PyTorch); steps measured for ${row_seconds}s per row, all rows within $((bench_seconds - 5))s"
-timeout "$bench_seconds" node_modules/.bin/tsx bench/train-throughput.ts \
+timeout "$bench_seconds" node_modules/.bin/tsx bench/trainThroughput.ts \
   --backends "$(IFS=,; echo "${backends[*]}")" --networks "$networks" --engine-only --threads none --replicas "$cores" \
   --torch-threads 0 --row-seconds "$row_seconds" --deadline "$((bench_seconds - 5))" --batch "$batches"
 status=$?

@@ -126,7 +126,7 @@ describe("slots", () => {
       (await Promise.all(ids.map((id) => stack!.job(id)))).filter((j) => j.status === "running").map((j) => j.device),
     );
     expect(devices).toEqual(new Set(["cpu:0", "cpu:1"]));
-    // The heartbeat (every 10 s) reports which jobs the slots run and with which backend.
+    // The heartbeat (every 3 s) reports which jobs the slots run and with which backend.
     const workers = await waitFor(
       "a heartbeat naming the running jobs",
       async () => {

@@ -3493,7 +3493,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** @description Workers heard from in the last 24 hours. status is `active`, `stopped` (shut down cleanly) or `lost` (no heartbeat for 30 s: crashed or cut off). busyWithJob names a job only when it belongs to the caller's tenant; otherwise it is null. */
+    /** @description Workers heard from in the last 24 hours. status is `active`, `stopped` (shut down cleanly) or `lost` (no heartbeat for 15 s: crashed or cut off). busyWithJob names a job only when it belongs to the caller's tenant; otherwise it is null. */
     get: {
       parameters: {
         query?: never;

@@ -3,7 +3,6 @@ import { Prisma, writeArtifact, type ArtifactStore, type Db } from "@trainyard/d
 import {
   checkBuildOptions,
   hasModel,
-  ModelOptionError,
   readSafetensors,
   SafetensorsError,
   TORCHVISION,
@@ -157,12 +156,8 @@ export function createModelImportService(db: Db, store: ArtifactStore) {
         ]);
       }
       const classes = input.labels?.length ?? null;
-      try {
-        checkBuildOptions(input.architecture, { inputShape: input.inputShape, classes: classes ?? 2, options: input.architectureOptions });
-      } catch (error) {
-        if (error instanceof ModelOptionError) throw badRequest(error.message, [{ path: error.path, message: error.message }]);
-        throw error;
-      }
+      // A ModelOptionError thrown here is the error handler's 400 naming its path.
+      checkBuildOptions(input.architecture, { inputShape: input.inputShape, classes: classes ?? 2, options: input.architectureOptions });
       const request = { architecture: input.architecture, options: input.architectureOptions, inputShape: input.inputShape, classes };
       // The thread gets its own copy of the bytes, transferred rather than cloned.
       let source: ImportSource;

@@ -15,6 +15,7 @@ import { assembleBatch, type BatchShape } from "./batches.ts";
 import { mixSeed, seededRandom, type LoadedDataset } from "@trainyard/datasets";
 import type { IndexedSplit } from "./splits.ts";
 import type { FromLoader, ToLoader } from "./loaderProtocol.ts";
+import type { EngineBackendName } from "../kernels/context.ts";
 
 export interface Batch {
   x: tf.Tensor4D;
@@ -92,7 +93,7 @@ class PrefetchedBatches implements BatchSource {
     private readonly classes: number,
   ) {}
 
-  static async start(dataset: LoadedDataset, spec: JobSpec, shape: BatchShape, backend: "wasm" | "cpu"): Promise<PrefetchedBatches> {
+  static async start(dataset: LoadedDataset, spec: JobSpec, shape: BatchShape, backend: EngineBackendName): Promise<PrefetchedBatches> {
     const channel = new ThreadChannel<ToLoader, FromLoader>(
       startWorkerThread(new URL("./loaderWorker.ts", import.meta.url), {}),
       "the batch loader",

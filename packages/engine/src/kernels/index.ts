@@ -116,7 +116,7 @@ const registered = new Set<string>();
 /** One KernelContext per backend instance, shared by every engine kernel on it. */
 const contexts = new WeakMap<object, KernelContext>();
 
-function contextFor(backend: object, backendName: "wasm" | "cpu"): KernelContext {
+function contextFor(backend: object, backendName: EngineBackendName): KernelContext {
   let ctx = contexts.get(backend);
   if (!ctx) {
     ctx = new KernelContext(backend as tf.KernelBackend, backendName);

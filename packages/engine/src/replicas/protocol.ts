@@ -1,5 +1,6 @@
 import type { JobSpec } from "@trainyard/shared";
 import type { ExportedModel, OptimizerState } from "../modelExport.ts";
+import type { EngineBackendName } from "../kernels/context.ts";
 
 /**
  * Messages between the trainer (replica 0) and a replica thread. Gradients and the reduced
@@ -19,7 +20,7 @@ export interface ReplicaLayout {
 }
 
 /** Backends a replica thread can run: each thread starts its own (a webgpu one on its own adapter). */
-export type ReplicaBackend = "wasm" | "cpu" | "webgpu";
+export type ReplicaBackend = EngineBackendName | "webgpu";
 
 export type ToReplica =
   | {

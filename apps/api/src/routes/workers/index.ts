@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
+import { WORKER_TIMINGS } from "@trainyard/shared";
 
 const workerSchema = z.object({
   id: z.string(),
@@ -19,7 +20,7 @@ const workerSchema = z.object({
 
 const DESCRIPTION =
   "Workers heard from in the last 24 hours. status is `active`, `stopped` (shut down cleanly) or `lost` " +
-  "(no heartbeat for 30 s: crashed or cut off). " +
+  `(no heartbeat for ${WORKER_TIMINGS.lostAfterMs / 1000} s: crashed or cut off). ` +
   "busyWithJob names a job only when it belongs to the caller's tenant; otherwise it is null.";
 
 const workers: FastifyPluginAsyncZod = async (app) => {

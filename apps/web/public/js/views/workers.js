@@ -13,7 +13,7 @@ export async function workersView({ main, signal }) {
   replace(
     main,
     h("h1", {}, "Workers"),
-    h("p", { class: "muted" }, "Workers heard from in the last 24 hours; a worker silent for 30 s is lost. ", updated),
+    h("p", { class: "muted" }, "Workers heard from in the last 24 hours; a worker silent for 15 s is lost. ", updated),
     errorBox,
     h(
       "div",

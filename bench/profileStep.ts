@@ -2,7 +2,7 @@
  * Per-kernel time of a training step: wraps every kernel of the backend with a timer, runs
  * layers-API training steps and prints the top kernels (nested kernel calls counted in both).
  *
- *   npx tsx bench/profile-step.ts [wasm|cpu] [lenet|lenet-relu-max|resnet18] [steps] [--stock] [--batch=N]
+ *   npx tsx bench/profileStep.ts [wasm|cpu] [lenet|lenet-relu-max|resnet18] [steps] [--stock] [--batch=N]
  *
  * --batch=N profiles another batch size than the benchmark's (a data-parallel replica's part: half).
  * --engine profiles the engine's own step (TrainingReplica: what the trainer runs, SGD) instead of

@@ -1,7 +1,7 @@
 // The WebGPU adapters Dawn (npm `webgpu`) sees on this machine, one line each: Dawn's backend and
 // adapter name, then what the adapter says of itself (vendor, architecture, description) and
 // whether it is a software one (Mesa llvmpipe/lavapipe, SwiftShader). Exit code 1 when Dawn
-// offers no adapter. Used by scripts/gpu-check.sh; `node scripts/webgpu-adapters.mjs`.
+// offers no adapter. Used by scripts/gpu-check.sh; `node scripts/webgpuAdapters.mjs`.
 //
 // Dawn lists its adapters when asked for an adapter name that matches none (the package's
 // documented way); each listed name is then opened in a Dawn instance of its own.
