@@ -1,6 +1,6 @@
-/** `trainyard models register|list|import` run as a process against the real API on PostgreSQL. */
+/** `trainyard models register|list|alias|download|delete|import` run as a process against the real API on PostgreSQL. */
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -66,12 +66,9 @@ describe("trainyard models", () => {
     expect(first.stdout.trim()).toBe(`registered cli-lenet version 1 from job ${jobId} (best)`);
     const second = await trainyard(["models", "register", "--name", "cli-lenet", "--job", jobId, "--checkpoint", "last"], api.keyA);
     expect(second.stdout.trim()).toBe(`registered cli-lenet version 2 from job ${jobId} (last)`);
-    await api.app.inject({
-      method: "PUT",
-      url: "/v1/models/cli-lenet/aliases/production",
-      headers: { authorization: `Bearer ${api.keyA}` },
-      payload: { version: 2 },
-    });
+    const alias = await trainyard(["models", "alias", "cli-lenet@2", "production"], api.keyA);
+    expect(alias.code).toBe(0);
+    expect(alias.stdout.trim()).toBe("cli-lenet@production is version 2");
 
     const list = await trainyard(["models", "list"], api.keyA);
     expect(list.code).toBe(0);
@@ -89,6 +86,52 @@ describe("trainyard models", () => {
     // Another tenant sees none of it.
     const foreign = await trainyard(["models", "list"], api.keyB);
     expect(foreign.stdout.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("downloads a version by alias as the API serves it, refuses an alias on a non-number, and deletes a version", async () => {
+    const jobId = await trainedJob(api);
+    await trainyard(["models", "register", "--name", "cli-kept", "--job", jobId], api.keyA);
+    await trainyard(["models", "register", "--name", "cli-kept", "--job", jobId, "--checkpoint", "last"], api.keyA);
+    expect((await trainyard(["models", "alias", "cli-kept@1", "production"], api.keyA)).code).toBe(0);
+    const directory = mkdtempSync(join(tmpdir(), "trainyard-cli-download-"));
+    try {
+      const saved = await trainyard(["models", "download", "cli-kept@production", "--out", directory], api.keyA);
+      expect(saved.stderr).toBe("");
+      expect(saved.stdout.trim()).toBe(`model saved to ${directory}`);
+      const served = async (file: string) =>
+        (
+          await api.app.inject({
+            method: "GET",
+            url: `/v1/models/cli-kept/versions/1/model${file}`,
+            headers: { authorization: `Bearer ${api.keyA}` },
+          })
+        ).rawPayload;
+      const modelJson = JSON.parse(readFileSync(join(directory, "model.json"), "utf8"));
+      expect(modelJson).toEqual(JSON.parse((await served("/model.json")).toString("utf8")));
+      const weightFiles: string[] = modelJson.weightsManifest.flatMap((group: { paths: string[] }) => group.paths);
+      expect(weightFiles.length).toBeGreaterThan(0);
+      for (const file of weightFiles) expect(readFileSync(join(directory, file)).equals(await served(`/${file}`)), file).toBe(true);
+      expect(readFileSync(join(directory, "model.zip")).subarray(0, 4).toString("latin1")).toBe("PK\u0003\u0004");
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+    const notANumber = await trainyard(["models", "alias", "cli-kept@production", "staging"], api.keyA);
+    expect(notANumber.code).toBe(2);
+    expect(notANumber.stderr).toContain("NAME@VERSION");
+    const deleted = await trainyard(["models", "delete", "cli-kept@2"], api.keyA);
+    expect(deleted.code).toBe(0);
+    expect(deleted.stdout.trim()).toBe("deleted cli-kept version 2");
+    const list = await trainyard(["models", "list", "--name", "cli-kept"], api.keyA);
+    expect(
+      list.stdout
+        .trim()
+        .split("\n")
+        .slice(1)
+        .map((line) => line.split("\t").slice(0, 3)),
+    ).toEqual([["cli-kept", "1", "production"]]);
+    const again = await trainyard(["models", "delete", "cli-kept@2"], api.keyA);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("404");
   });
 
   it("imports a TF.js zip as a new model's first version, and refuses a malformed input shape as a usage error", async () => {

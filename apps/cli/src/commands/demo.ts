@@ -6,7 +6,7 @@ import { followJob } from "../follow.ts";
 import { freePort } from "../net.ts";
 import { resolveLocalServices } from "../localServices.ts";
 import { spawnServices } from "./serve.ts";
-import { downloadModel } from "./train.ts";
+import { downloadJobModel } from "../modelFiles.ts";
 
 export interface DemoOptions {
   epochs: number;
@@ -73,7 +73,7 @@ export async function demoCommand(options: DemoOptions, env: NodeJS.ProcessEnv):
     log(
       `backend ${finished.backend}; test accuracy ${(finished.result.testAccuracy * 100).toFixed(2)}% (best epoch ${finished.result.bestEpoch})`,
     );
-    log(`model saved to ${await downloadModel(connection, job.id, options.out)}`);
+    log(`model saved to ${await downloadJobModel(connection, job.id, options.out)}`);
     return 0;
   } finally {
     children.forEach((child) => child.kill("SIGTERM"));

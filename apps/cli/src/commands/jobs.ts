@@ -4,7 +4,8 @@ import { connect } from "../connection.ts";
 import { followJob, getJob, streamJobEvents } from "../follow.ts";
 import { percent, printJson, printTable } from "../output.ts";
 import { positiveInt } from "../parse.ts";
-import { downloadModel, reportFinished } from "./train.ts";
+import { reportFinished } from "./train.ts";
+import { downloadJobModel } from "../modelFiles.ts";
 
 const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelling", "cancelled"] as const;
 
@@ -137,7 +138,7 @@ export function registerJobs(program: Command) {
       if (options.checkpoint !== "best" && options.checkpoint !== "last") command.error("--checkpoint is best or last", { exitCode: 2 });
       const connection = connect(command.optsWithGlobals(), process.env);
       console.log(
-        `model saved to ${await downloadModel(connection, id, options.out ?? `models/${id}`, options.checkpoint as "best" | "last")}`,
+        `model saved to ${await downloadJobModel(connection, id, options.out ?? `models/${id}`, options.checkpoint as "best" | "last")}`,
       );
     });
 }

@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { Command } from "commander";
 import { dataOf } from "@trainyard/client";
-import { connect } from "../connection.ts";
+import { connect, type Connection } from "../connection.ts";
+import { downloadModelVersion } from "../modelFiles.ts";
 import { UsageError } from "../errors.ts";
 import { percent, printJson } from "../output.ts";
 import { positiveInt } from "../parse.ts";
@@ -53,8 +54,22 @@ function modelRef(value: string): { name: string; ref: string | null } {
   return at > 0 ? { name: value.slice(0, at), ref: value.slice(at + 1) } : { name: value, ref: null };
 }
 
+/** `NAME@VERSION` (aliases and deletions name one version by its number). */
+function versionOf(value: string): { name: string; version: number } {
+  const { name, ref } = modelRef(value);
+  if (ref === null || !/^\d+$/.test(ref)) throw new UsageError(`<version> is NAME@VERSION, a version number, got ${value}`);
+  return { name, version: Number(ref) };
+}
+
+/** The ref as given, or the model's latest version when none was. */
+async function refOrLatest(client: Connection["client"], name: string, ref: string | null): Promise<string> {
+  if (ref !== null) return ref;
+  const versions = ((await dataOf(client.GET("/v1/models/{name}", { params: { path: { name } } }))) as Model).versions;
+  return String(Math.max(...versions.map((version) => version.version)));
+}
+
 export function registerModels(program: Command) {
-  const models = program.command("models").summary("the model registry: register, list, import, predict");
+  const models = program.command("models").summary("the model registry: register, list, alias, download, import, predict, delete");
 
   models
     .command("register")
@@ -94,6 +109,43 @@ export function registerModels(program: Command) {
     });
 
   models
+    .command("alias")
+    .description("Points an alias (e.g. production) at a version, moving it from the version it named before.")
+    .argument("<version>", "NAME@VERSION, e.g. fashion-lenet@3")
+    .argument("<alias>", "the alias, e.g. production")
+    .action(async (target: string, alias: string, _options: unknown, command: Command) => {
+      const { name, version } = versionOf(target);
+      const { client } = connect(command.optsWithGlobals(), process.env);
+      await dataOf(client.PUT("/v1/models/{name}/aliases/{alias}", { params: { path: { name, alias } }, body: { version } }));
+      console.log(`${name}@${alias} is version ${version}`);
+    });
+
+  models
+    .command("download")
+    .description("Saves a version's model: model.json and weights (TensorFlow.js layers format) and model.zip.")
+    .argument("<model>", "NAME@VERSION, NAME@ALIAS, or NAME for its latest version")
+    .option("--out <dir>", "the folder to save into (default: models/<name>-<version or alias>)")
+    .action(async (model: string, options: { out?: string }, command: Command) => {
+      const connection = connect(command.optsWithGlobals(), process.env);
+      const { name, ref: given } = modelRef(model);
+      const ref = await refOrLatest(connection.client, name, given);
+      console.log(`model saved to ${await downloadModelVersion(connection, name, ref, options.out ?? `models/${name}-${ref}`)}`);
+    });
+
+  models
+    .command("delete")
+    .description(
+      "Deletes a version and its aliases; its stored files go when nothing else refers to them. Refused while a queued or running job is to fine-tune from it.",
+    )
+    .argument("<version>", "NAME@VERSION, e.g. fashion-lenet@3")
+    .action(async (target: string, _options: unknown, command: Command) => {
+      const { name, version } = versionOf(target);
+      const { client } = connect(command.optsWithGlobals(), process.env);
+      await dataOf(client.DELETE("/v1/models/{name}/versions/{version}", { params: { path: { name, version } } }));
+      console.log(`deleted ${name} version ${version}`);
+    });
+
+  models
     .command("import")
     .description("Imports weights trained elsewhere as a new version: a tfjs zip (as jobs download gives) or torchvision .safetensors.")
     .argument("<file>", "the zip (tfjs) or .safetensors (torchvision) file")
@@ -124,7 +176,9 @@ export function registerModels(program: Command) {
         form.append("file", readFile(file), basename(file));
         const { client } = connect(command.optsWithGlobals(), process.env);
         // A multipart body: the route declares no JSON body, so the form goes as it is.
-        const version = await dataOf(client.POST("/v1/models/import", { body: form as never, bodySerializer: (value: unknown) => value as never }));
+        const version = await dataOf(
+          client.POST("/v1/models/import", { body: form as never, bodySerializer: (value: unknown) => value as never }),
+        );
         console.log(`imported ${options.name} version ${version.version} (${version.architecture}, ${format})`);
       },
     );
@@ -139,11 +193,7 @@ export function registerModels(program: Command) {
     .action(async (model: string, images: string[], options: { topK: number; json?: boolean }, command: Command) => {
       const { client } = connect(command.optsWithGlobals(), process.env);
       const { name, ref: given } = modelRef(model);
-      let ref = given;
-      if (ref === null) {
-        const versions = ((await dataOf(client.GET("/v1/models/{name}", { params: { path: { name } } }))) as Model).versions;
-        ref = String(Math.max(...versions.map((version) => version.version)));
-      }
+      const ref = await refOrLatest(client, name, given);
       const form = new FormData();
       for (const image of images) form.append("image", readFile(image), basename(image));
       const answer = await dataOf(

@@ -1,13 +1,13 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { dataOf } from "@trainyard/client";
-import { connect, type Connection } from "../connection.ts";
+import { connect } from "../connection.ts";
 import { EXIT } from "../errors.ts";
 import { followJob, getJob, streamJobEvents, type JobView } from "../follow.ts";
 import { printJson } from "../output.ts";
 import { collect, nonNegativeInt, positiveInt, positiveNumber } from "../parse.ts";
 import { readSpecFile } from "../specFile.ts";
+import { downloadJobModel } from "../modelFiles.ts";
 
 interface TrainOptions {
   file?: string;
@@ -44,28 +44,6 @@ export function jobSpecOf(options: TrainOptions): Record<string, unknown> {
   if (options.priority !== undefined) spec.priority = options.priority;
   if (options.tag?.length) spec.tags = [...(spec.tags ?? []), ...options.tag];
   return spec;
-}
-
-/** Saves model.json, the weights, labels and the zip of the job's best checkpoint into a folder. */
-export async function downloadModel(connection: Connection, jobId: string, folder: string, checkpoint: "best" | "last" = "best") {
-  const directory = resolve(folder);
-  mkdirSync(directory, { recursive: true });
-  const query = { checkpoint };
-  const modelJson = (await dataOf<unknown>(
-    connection.client.GET("/v1/jobs/{id}/model/{file}", { params: { path: { id: jobId, file: "model.json" }, query }, parseAs: "json" }),
-  )) as { weightsManifest: { paths: string[] }[] };
-  writeFileSync(join(directory, "model.json"), JSON.stringify(modelJson));
-  for (const file of modelJson.weightsManifest.flatMap((group) => group.paths)) {
-    const weights = await dataOf(
-      connection.client.GET("/v1/jobs/{id}/model/{file}", { params: { path: { id: jobId, file }, query }, parseAs: "arrayBuffer" }),
-    );
-    writeFileSync(join(directory, file), Buffer.from(weights as ArrayBuffer));
-  }
-  const zip = await dataOf(
-    connection.client.GET("/v1/jobs/{id}/model", { params: { path: { id: jobId }, query }, parseAs: "arrayBuffer" }),
-  );
-  writeFileSync(join(directory, "model.zip"), Buffer.from(zip as ArrayBuffer));
-  return directory;
 }
 
 /** The end of a job on stdout/stderr, and the exit code it means: 0 succeeded, 1 anything else. */
@@ -126,7 +104,7 @@ export function registerTrain(program: Command) {
       }
       const code = reportFinished(finished, Boolean(options.json));
       if (code === EXIT.done && (options.out || options.follow)) {
-        const folder = await downloadModel(connection, finished.id, options.out ?? join("models", finished.id));
+        const folder = await downloadJobModel(connection, finished.id, options.out ?? join("models", finished.id));
         if (!options.json) console.log(`model saved to ${folder}`);
       }
       process.exitCode = code;
