@@ -8,7 +8,7 @@ import { hostname } from "node:os";
 import process from "node:process";
 import pg from "pg";
 
-/** Three heartbeats (every 10 s) and some slack: a worker whose event loop or database link is stuck misses them. */
+/** Fifteen heartbeats (every 3 s): a worker whose event loop or database link is stuck misses them all, a short PostgreSQL pause does not. */
 const HEARTBEAT_STALE_SECONDS = 45;
 
 async function apiHealthy() {

@@ -25,6 +25,6 @@ ENV NODE_ENV=production \
     PATH=/app/node_modules/.bin:$PATH
 VOLUME ["/data"]
 USER node
-# Healthy while this container's worker heartbeats (every 10 s) as active in PostgreSQL.
+# Healthy while this container's worker heartbeats (every 3 s) as active in PostgreSQL.
 HEALTHCHECK --interval=15s --timeout=10s --start-period=60s CMD ["node", "docker/healthcheck.mjs", "worker"]
 CMD ["trainyard", "worker"]
