@@ -143,6 +143,14 @@ describe("a sweep across an API restart", () => {
       for (const path of Object.keys(SWEEP.parameters)) {
         expect(await page.locator(`svg[data-chart="scatter-${path}"] circle.scatter-point`).count()).toBe(6);
       }
+      // A grid's axis is marked at its values; learning rates a decade apart on a log scale.
+      const ticks = (path: string) => page.locator(`svg[data-chart="scatter-${path}"] g.axes > text:not(.axis-label)`).allTextContents();
+      const lrTicks = await ticks("training.optimizer.learningRate");
+      expect(lrTicks.slice(0, 3)).toEqual(["0.001", "0.005", "0.02"]);
+      expect((await ticks("training.batchSize")).slice(0, 2)).toEqual(["32", "64"]);
+      expect(await page.locator('svg[data-chart="scatter-training.optimizer.learningRate"] .axis-label').first().textContent()).toContain(
+        "(log)",
+      );
       const best = (await stack.request("GET", `/v1/sweeps/${sweepId}`)).body.best;
       expect(await page.locator(`[data-best="${best.jobId}"]`).count()).toBe(1);
       await page.screenshot({ path: SCREENSHOT, fullPage: true });

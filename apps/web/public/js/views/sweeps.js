@@ -107,7 +107,13 @@ function axes({ xTicks, yDomain, xDomain, xLabel, yLabel }) {
     s("text", { class: "axis-label", x: MARGIN.left + plotWidth / 2, y: HEIGHT - 6, "text-anchor": "middle" }, xLabel),
     s(
       "text",
-      { class: "axis-label", x: 14, y: MARGIN.top + plotHeight / 2, "text-anchor": "middle", transform: `rotate(-90 14 ${MARGIN.top + plotHeight / 2})` },
+      {
+        class: "axis-label",
+        x: 14,
+        y: MARGIN.top + plotHeight / 2,
+        "text-anchor": "middle",
+        transform: `rotate(-90 14 ${MARGIN.top + plotHeight / 2})`,
+      },
       yLabel,
     ),
   );
@@ -140,7 +146,13 @@ function curvesChart(sweep, trials, epochsByJob) {
   const { px, py } = frame;
   return s(
     "svg",
-    { class: "chart", viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-label": `${metric} per epoch of each trial`, "data-chart": "sweep-curves" },
+    {
+      class: "chart",
+      viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
+      role: "img",
+      "aria-label": `${metric} per epoch of each trial`,
+      "data-chart": "sweep-curves",
+    },
     frame.node,
     lines.map(({ trial, points }) => {
       const color = colorOf(trial.index);
@@ -188,18 +200,41 @@ function scatterChart(sweep, trials, path) {
   const domain = sweep.spec.parameters[path];
   const withValue = trials.filter((trial) => trial.value !== null && trial.params[path] !== undefined);
   const numeric = withValue.every((trial) => typeof trial.params[path] === "number");
-  const logScale = numeric && "logUniform" in domain;
+  /** A grid's or a random choice's listed numbers: the axis marks each of them. */
+  const listed =
+    numeric && Array.isArray(domain.values) ? [...new Set(domain.values.filter((v) => typeof v === "number"))].sort((a, b) => a - b) : [];
+  const tried = withValue.map((trial) => /** @type {number} */ (trial.params[path]));
+  const spanned = [...listed, ...tried];
+  // Log scale for logUniform, and for positive values a decade or more apart (learning rates, weight decay).
+  const logScale =
+    numeric &&
+    spanned.length > 0 &&
+    Math.min(...spanned) > 0 &&
+    ("logUniform" in domain || Math.max(...spanned) / Math.min(...spanned) >= 10);
   const categories = numeric ? [] : [...new Set(trials.map((trial) => JSON.stringify(trial.params[path])))];
   const position = (/** @type {unknown} */ value) =>
-    numeric ? (logScale ? Math.log10(/** @type {number} */ (value)) : /** @type {number} */ (value)) : categories.indexOf(JSON.stringify(value));
-  const xs = numeric ? withValue.map((trial) => position(trial.params[path])) : categories.map((_, i) => i);
-  const xDomain = numeric ? (xs.length ? extent(xs) : /** @type {[number, number]} */ ([0, 1])) : /** @type {[number, number]} */ ([-0.5, categories.length - 0.5]);
-  const xTicks = numeric
-    ? [0, 0.5, 1].map((f) => {
-        const at = xDomain[0] + f * (xDomain[1] - xDomain[0]);
-        return { at, label: formatNumber(logScale ? 10 ** at : at, 3) };
-      })
-    : categories.map((label, at) => ({ at, label }));
+    numeric
+      ? logScale
+        ? Math.log10(/** @type {number} */ (value))
+        : /** @type {number} */ (value)
+      : categories.indexOf(JSON.stringify(value));
+  const xs = numeric ? spanned.map(position) : categories.map((_, i) => i);
+  const xDomain = numeric
+    ? xs.length
+      ? extent(xs)
+      : /** @type {[number, number]} */ ([0, 1])
+    : /** @type {[number, number]} */ ([-0.5, categories.length - 0.5]);
+  const xTicks = !numeric
+    ? categories.map((label, at) => ({ at, label }))
+    : listed.length > 0 && listed.length <= 6
+      ? listed.map((value) => ({ at: position(value), label: formatNumber(value, 3) }))
+      : // The ends and middle of the values seen, never the padding around them (a learning rate below 0).
+        xs.length
+        ? [Math.min(...xs), (Math.min(...xs) + Math.max(...xs)) / 2, Math.max(...xs)].map((at) => ({
+            at,
+            label: formatNumber(logScale ? 10 ** at : at, 3),
+          }))
+        : [];
   const frame = axes({
     xTicks,
     xDomain,
@@ -209,7 +244,13 @@ function scatterChart(sweep, trials, path) {
   });
   return s(
     "svg",
-    { class: "chart", viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-label": `${path} against ${metric}`, "data-chart": `scatter-${path}` },
+    {
+      class: "chart",
+      viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
+      role: "img",
+      "aria-label": `${path} against ${metric}`,
+      "data-chart": `scatter-${path}`,
+    },
     frame.node,
     withValue.map((trial) =>
       s(
@@ -224,7 +265,11 @@ function scatterChart(sweep, trials, path) {
           stroke: colorOf(trial.index),
           "stroke-width": 2,
         },
-        s("title", {}, `trial ${trial.index}: ${path} = ${paramText(trial.params[path])}, ${metric} ${formatNumber(trial.value)}${trial.pruned ? " (pruned)" : ""}`),
+        s(
+          "title",
+          {},
+          `trial ${trial.index}: ${path} = ${paramText(trial.params[path])}, ${metric} ${formatNumber(trial.value)}${trial.pruned ? " (pruned)" : ""}`,
+        ),
       ),
     ),
   );
@@ -277,7 +322,11 @@ export async function sweepPage({ main, params, signal, flash }) {
           {},
           h("th", { scope: "col" }, "Trial"),
           paths.map((path) => h("th", { scope: "col" }, path)),
-          h("th", { scope: "col", "aria-sort": bestFirst === (sweep.spec.objective.goal === "maximize") ? "descending" : "ascending" }, sortButton),
+          h(
+            "th",
+            { scope: "col", "aria-sort": bestFirst === (sweep.spec.objective.goal === "maximize") ? "descending" : "ascending" },
+            sortButton,
+          ),
           h("th", { scope: "col" }, "Epochs"),
           h("th", { scope: "col" }, "Status"),
           h("th", { scope: "col" }, "Job"),
@@ -290,12 +339,25 @@ export async function sweepPage({ main, params, signal, flash }) {
           h(
             "tr",
             { "data-trial": trial.index, class: sweep.best?.jobId && sweep.best.jobId === trial.jobId ? "best-trial" : null },
-            h("th", { scope: "row" }, h("span", { class: "swatch", "aria-hidden": "true" }, s("svg", { width: 10, height: 10 }, s("circle", { cx: 5, cy: 5, r: 5, fill: colorOf(trial.index) }))), ` ${trial.index}`),
+            h(
+              "th",
+              { scope: "row" },
+              h(
+                "span",
+                { class: "swatch", "aria-hidden": "true" },
+                s("svg", { width: 10, height: 10 }, s("circle", { cx: 5, cy: 5, r: 5, fill: colorOf(trial.index) })),
+              ),
+              ` ${trial.index}`,
+            ),
             paths.map((path) => h("td", { class: "num" }, paramText(trial.params[path]))),
             h("td", { class: "num", "data-value": trial.value ?? "" }, formatNumber(trial.value)),
             h("td", { class: "num" }, String(trial.epochsDone)),
             h("td", {}, statusBadge(trial.pruned ? "pruned" : trial.status)),
-            h("td", {}, trial.jobId ? h("a", { href: `#/jobs/${encodeURIComponent(trial.jobId)}` }, trial.jobId.slice(0, 14) + "…") : "not submitted"),
+            h(
+              "td",
+              {},
+              trial.jobId ? h("a", { href: `#/jobs/${encodeURIComponent(trial.jobId)}` }, trial.jobId.slice(0, 14) + "…") : "not submitted",
+            ),
           ),
         ),
       ),
@@ -325,13 +387,33 @@ export async function sweepPage({ main, params, signal, flash }) {
       summaryRegion,
       definitionList([
         ["Objective", objectiveLabel(sweep)],
-        ["Search", sweep.spec.search.type === "grid" ? "grid" : `random, ${sweep.spec.search.trials} trials, seed ${sweep.spec.search.seed}`],
-        ["Pruning", sweep.spec.pruning ? `ASHA, min ${sweep.spec.pruning.minEpochs} epochs, η = ${sweep.spec.pruning.reductionFactor}` : "none"],
-        ["Trials", `${counts.total} total: ${counts.queued} queued, ${counts.running} running, ${counts.succeeded} succeeded, ${counts.pruned} pruned, ${counts.failed} failed, ${counts.cancelled} cancelled`],
+        [
+          "Search",
+          sweep.spec.search.type === "grid" ? "grid" : `random, ${sweep.spec.search.trials} trials, seed ${sweep.spec.search.seed}`,
+        ],
+        [
+          "Pruning",
+          sweep.spec.pruning ? `ASHA, min ${sweep.spec.pruning.minEpochs} epochs, η = ${sweep.spec.pruning.reductionFactor}` : "none",
+        ],
+        [
+          "Trials",
+          `${counts.total} total: ${counts.queued} queued, ${counts.running} running, ${counts.succeeded} succeeded, ${counts.pruned} pruned, ${counts.failed} failed, ${counts.cancelled} cancelled`,
+        ],
         [
           "Best",
           sweep.best
-            ? h("span", { "data-best": sweep.best.jobId }, `${formatNumber(sweep.best.value)} — `, h("a", { href: `#/jobs/${encodeURIComponent(sweep.best.jobId)}` }, Object.entries(sweep.best.params).map(([path, value]) => `${path} = ${paramText(value)}`).join(", ")))
+            ? h(
+                "span",
+                { "data-best": sweep.best.jobId },
+                `${formatNumber(sweep.best.value)} — `,
+                h(
+                  "a",
+                  { href: `#/jobs/${encodeURIComponent(sweep.best.jobId)}` },
+                  Object.entries(sweep.best.params)
+                    .map(([path, value]) => `${path} = ${paramText(value)}`)
+                    .join(", "),
+                ),
+              )
             : "—",
         ],
         ["Created", timeElement(sweep.createdAt)],
@@ -342,9 +424,19 @@ export async function sweepPage({ main, params, signal, flash }) {
     renderTable();
     replace(
       chartsRegion,
-      h("figure", {}, h("figcaption", {}, `${sweep.spec.objective.metric} per epoch (dashed and crossed: pruned)`), curvesChart(sweep, trials, epochsByJob)),
+      h(
+        "figure",
+        {},
+        h("figcaption", {}, `${sweep.spec.objective.metric} per epoch (dashed and crossed: pruned)`),
+        curvesChart(sweep, trials, epochsByJob),
+      ),
       Object.keys(sweep.spec.parameters).map((path) =>
-        h("figure", {}, h("figcaption", {}, `${path} against ${sweep.spec.objective.metric} (hollow: pruned)`), scatterChart(sweep, trials, path)),
+        h(
+          "figure",
+          {},
+          h("figcaption", {}, `${path} against ${sweep.spec.objective.metric} (hollow: pruned)`),
+          scatterChart(sweep, trials, path),
+        ),
       ),
     );
   }
