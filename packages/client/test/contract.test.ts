@@ -3,11 +3,14 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import type { OpenAPI3 } from "openapi-typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { putArtifact } from "@trainyard/db";
 import { createTrainyardClient, dataOf, TrainyardApiError, type TrainyardClient } from "../src/index.ts";
 import { fetchOpenApiDocument, SCHEMA_FILE, schemaSourceOf } from "../scripts/schemaSource.ts";
 import { multipartBody, solidPng, zip } from "../../../apps/api/test/helpers/archives.ts";
 import { startTestApi, type TestApi } from "../../../apps/api/test/helpers/testApi.ts";
-import { trainedJob } from "../../../apps/api/test/helpers/trainedJobs.ts";
+import { LABELS, lenetJob, trainedJob } from "../../../apps/api/test/helpers/trainedJobs.ts";
+import { waitFor } from "../../../tests/helpers/processes.ts";
+import { randomLenet } from "../../inference/test/lenet.ts";
 
 /**
  * The typed client against its contract: the committed types are what the API's OpenAPI document
@@ -21,7 +24,8 @@ let baseUrl: string;
 const answers = new Map<string, { mediaType: string; body: unknown }[]>();
 
 beforeAll(async () => {
-  api = await startTestApi();
+  // Model webhooks to a closed loopback port (their deliveries fail at once, offline), one inference thread.
+  api = await startTestApi({ TRAINYARD_WEBHOOK_ALLOW_PRIVATE: "true", TRAINYARD_PREDICT_THREADS: "1" });
   await api.app.listen({ port: 0, host: "127.0.0.1" });
   const { port } = api.app.server.address() as { port: number };
   baseUrl = `http://127.0.0.1:${port}`;
@@ -66,6 +70,27 @@ async function recordRaw(method: string, template: string, path: string, init: R
   else await response.arrayBuffer();
   remember(method, template, response, body);
   return response;
+}
+
+const json = (body: unknown): RequestInit => ({
+  method: "POST",
+  body: JSON.stringify(body),
+  headers: { "content-type": "application/json" },
+});
+
+/** A job whose best checkpoint is a real (random-weight) LeNet, stored as the worker stores it, so it predicts. */
+async function predictableJob(): Promise<string> {
+  const { stored } = await randomLenet([28, 28, 1], LABELS.length);
+  const job = jobOf(await dataOf(client.POST("/v1/jobs", { body: lenetJob })));
+  await api.db.$transaction(async (tx) => {
+    const file = (kind: string, name: string, contentType: string, data: Buffer) =>
+      putArtifact(tx, { jobId: job.id, kind, name, contentType, data });
+    await file("best", "model.json", "application/json", Buffer.from(JSON.stringify(stored.modelJson)));
+    await file("best", "weights.bin", "application/octet-stream", Buffer.from(stored.weights));
+    await file("meta", "labels.json", "application/json", Buffer.from(JSON.stringify(LABELS)));
+  });
+  await api.db.job.update({ where: { id: job.id }, data: { status: "succeeded", finishedAt: new Date() } });
+  return job.id;
 }
 
 /** A submit's answer: the job (a dry run's `{ spec, estimate }` is the other 200). */
@@ -204,6 +229,129 @@ describe("the typed client", () => {
     await recordRaw("GET", "/v1/jobs/{id}/model/{file}", "/v1/jobs/job_missing/model/model.json");
     await recordRaw("GET", "/v1/jobs/{id}/webhook-deliveries", "/v1/jobs/job_missing/webhook-deliveries");
 
+    // Model webhooks: one subscribed before a version is registered has a delivery (failed: nothing listens on port 9).
+    const webhook = await record(
+      "POST",
+      "/v1/webhooks",
+      client.POST("/v1/webhooks", { body: { url: "http://127.0.0.1:9/contract-hook", secret: "contract-webhook-secret" } }),
+    );
+    await recordRaw("POST", "/v1/webhooks", "/v1/webhooks", json({ url: "ftp://example.com/hook" }));
+    await record("GET", "/v1/webhooks", client.GET("/v1/webhooks"));
+
+    // Predictions (JSON instances) from a job's checkpoint and from the version registered from it.
+    const predictJobId = await predictableJob();
+    const instances = { instances: [Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => [(x * 9 + y * 5) % 256]))] };
+    expect((await recordRaw("POST", "/v1/jobs/{id}/predict", `/v1/jobs/${predictJobId}/predict?topK=2`, json(instances))).status).toBe(200);
+    await recordRaw("POST", "/v1/jobs/{id}/predict", `/v1/jobs/${predictJobId}/predict`, json({ instances: [[[0]]] }));
+    await recordRaw("POST", "/v1/jobs/{id}/predict", "/v1/jobs/job_missing/predict", json(instances));
+    await recordRaw("POST", "/v1/jobs/{id}/predict", `/v1/jobs/${failed.id}/predict`, json(instances));
+    await record(
+      "POST",
+      "/v1/models",
+      client.POST("/v1/models", { body: { name: "contract-predict", fromJobId: predictJobId, checkpoint: "best" } }),
+    );
+    const versionPredict = "/v1/models/{name}/versions/{ref}/predict";
+    expect((await recordRaw("POST", versionPredict, "/v1/models/contract-predict/versions/1/predict", json(instances))).status).toBe(200);
+    await recordRaw("POST", versionPredict, "/v1/models/contract-predict/versions/9/predict", json(instances));
+    const deliveries = await record(
+      "GET",
+      "/v1/webhooks/{id}/deliveries",
+      client.GET("/v1/webhooks/{id}/deliveries", { params: { path: { id: webhook!.id } } }),
+    );
+    expect(deliveries?.items.map((delivery) => delivery.event)).toEqual(["model.version.created"]);
+    const deleted = await fetch(`${baseUrl}/v1/webhooks/${webhook!.id}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${api.keyA}` },
+    });
+    expect(deleted.status).toBe(204);
+    expect(await deleted.text()).toBe("");
+    await recordRaw("DELETE", "/v1/webhooks/{id}", `/v1/webhooks/${webhook!.id}`);
+    await recordRaw("GET", "/v1/webhooks/{id}/deliveries", `/v1/webhooks/${webhook!.id}/deliveries`);
+
+    // A version's downloads (by alias and by number), and the version's zip imported back as a new model (tfjs).
+    const versionModel = "/v1/models/{name}/versions/{ref}/model";
+    const versionFile = "/v1/models/{name}/versions/{ref}/model/{file}";
+    await recordRaw("GET", versionModel, "/v1/models/contract-model/versions/production/model");
+    await recordRaw("GET", versionFile, "/v1/models/contract-model/versions/1/model/model.json");
+    await recordRaw("GET", versionFile, "/v1/models/contract-model/versions/1/model/weights.bin");
+    await recordRaw("GET", versionModel, "/v1/models/contract-model/versions/9/model");
+    await recordRaw("GET", versionFile, "/v1/models/contract-model/versions/1/model/missing.bin");
+    const exported = await fetch(`${baseUrl}/v1/models/contract-predict/versions/1/model`, {
+      headers: { authorization: `Bearer ${api.keyA}` },
+    });
+    const importFields = {
+      name: "contract-import",
+      architecture: "lenet",
+      inputShape: "[28, 28, 1]",
+      labels: JSON.stringify(LABELS),
+      format: "tfjs",
+    };
+    const imported = multipartBody(importFields, { filename: "model.zip", data: Buffer.from(await exported.arrayBuffer()) });
+    const importCall = (body: ReturnType<typeof multipartBody>) =>
+      recordRaw("POST", "/v1/models/import", "/v1/models/import", {
+        method: "POST",
+        body: new Blob([body.payload]),
+        headers: body.headers,
+      });
+    expect((await importCall(imported)).status).toBe(201);
+    await importCall(multipartBody(importFields));
+
+    // A sweep: its first trial submitted and trained one epoch (so it has a value and the sweep a best), then cancelled.
+    const sweepSpec = {
+      name: "contract-sweep",
+      base: { architecture: "lenet", dataset: { name: "synthetic-shapes" }, training: { epochs: 2 } },
+      parameters: { "training.batchSize": { values: [16, 32] } },
+      search: { type: "grid" as const },
+      objective: { metric: "valAccuracy" as const, goal: "maximize" as const },
+    };
+    const sweep = await record("POST", "/v1/sweeps", client.POST("/v1/sweeps", { body: sweepSpec }));
+    const sweepId = sweep!.id;
+    const trialJobId = await waitFor(
+      "the sweep's first trial submitted",
+      async () => (await api.db.sweepTrial.findUnique({ where: { sweepId_index: { sweepId, index: 0 } } }))?.jobId,
+      10_000,
+      50,
+    );
+    await api.db.epochMetric.create({
+      data: {
+        jobId: trialJobId,
+        epoch: 1,
+        trainLoss: 1,
+        trainAccuracy: 0.5,
+        valLoss: 1,
+        valAccuracy: 0.6,
+        learningRate: 0.1,
+        seconds: 1,
+        samplesPerSecond: 10,
+      },
+    });
+    // The status change wakes the planner, which records the trial's value and the sweep's best.
+    await api.db.job.update({ where: { id: trialJobId }, data: { status: "running", startedAt: new Date() } });
+    await waitFor("the sweep's best", async () => (await api.db.sweep.findUnique({ where: { id: sweepId } }))?.best, 10_000, 50);
+    await record("GET", "/v1/sweeps", client.GET("/v1/sweeps"));
+    const sweepView = await record("GET", "/v1/sweeps/{id}", client.GET("/v1/sweeps/{id}", { params: { path: { id: sweepId } } }));
+    expect(sweepView?.best).toMatchObject({ jobId: trialJobId, value: 0.6 });
+    const trials = await record(
+      "GET",
+      "/v1/sweeps/{id}/trials",
+      client.GET("/v1/sweeps/{id}/trials", { params: { path: { id: sweepId } } }),
+    );
+    // The second is not submitted yet (maxParallel 1): queued without a job.
+    expect(trials?.items.map((trial) => [trial.status, trial.jobId])).toEqual([
+      ["running", trialJobId],
+      ["queued", null],
+    ]);
+    const stopped = await record(
+      "POST",
+      "/v1/sweeps/{id}/cancel",
+      client.POST("/v1/sweeps/{id}/cancel", { params: { path: { id: sweepId } } }),
+    );
+    expect(stopped?.status).toBe("cancelled");
+    await recordRaw("POST", "/v1/sweeps/{id}/cancel", `/v1/sweeps/${sweepId}/cancel`);
+    await recordRaw("POST", "/v1/sweeps", "/v1/sweeps", json({ ...sweepSpec, parameters: { "training.batchSize": { values: [32, 0] } } }));
+    await recordRaw("GET", "/v1/sweeps/{id}", "/v1/sweeps/sw_missing");
+    await recordRaw("GET", "/v1/sweeps/{id}/trials", "/v1/sweeps/sw_missing/trials");
+
     const ajv = new Ajv2020({ strict: false, allErrors: true });
     addFormats.default(ajv);
     // Every answer's status and media type is declared; a JSON or text body validates against its schema.
@@ -254,6 +402,33 @@ describe("the typed client", () => {
       "GET /v1/jobs/{id}/model 409",
       "GET /v1/jobs/{id}/model/{file} 404",
       "GET /v1/jobs/{id}/webhook-deliveries 404",
+      "POST /v1/webhooks 201",
+      "POST /v1/webhooks 400",
+      "GET /v1/webhooks 200",
+      "GET /v1/webhooks/{id}/deliveries 200",
+      "GET /v1/webhooks/{id}/deliveries 404",
+      "DELETE /v1/webhooks/{id} 404",
+      "POST /v1/jobs/{id}/predict 200",
+      "POST /v1/jobs/{id}/predict 400",
+      "POST /v1/jobs/{id}/predict 404",
+      "POST /v1/jobs/{id}/predict 409",
+      "POST /v1/models/{name}/versions/{ref}/predict 200",
+      "POST /v1/models/{name}/versions/{ref}/predict 404",
+      "GET /v1/models/{name}/versions/{ref}/model 200",
+      "GET /v1/models/{name}/versions/{ref}/model 404",
+      "GET /v1/models/{name}/versions/{ref}/model/{file} 200",
+      "GET /v1/models/{name}/versions/{ref}/model/{file} 404",
+      "POST /v1/models/import 201",
+      "POST /v1/models/import 400",
+      "POST /v1/sweeps 202",
+      "POST /v1/sweeps 400",
+      "GET /v1/sweeps 200",
+      "GET /v1/sweeps/{id} 200",
+      "GET /v1/sweeps/{id} 404",
+      "GET /v1/sweeps/{id}/trials 200",
+      "GET /v1/sweeps/{id}/trials 404",
+      "POST /v1/sweeps/{id}/cancel 202",
+      "POST /v1/sweeps/{id}/cancel 409",
     ];
     for (const key of declared) expect(validated.has(key), key).toBe(true);
     // Each media type a route streams was seen (a CSV, an event stream, a zip, model.json and a weight file).
@@ -262,6 +437,8 @@ describe("the typed client", () => {
     expect(mediaTypesOf("GET /v1/jobs/{id}/events 200")).toEqual(["text/event-stream"]);
     expect(mediaTypesOf("GET /v1/jobs/{id}/model 200")).toEqual(["application/zip"]);
     expect(mediaTypesOf("GET /v1/jobs/{id}/model/{file} 200")).toEqual(["application/json", "application/octet-stream"]);
+    expect(mediaTypesOf("GET /v1/models/{name}/versions/{ref}/model 200")).toEqual(["application/zip"]);
+    expect(mediaTypesOf("GET /v1/models/{name}/versions/{ref}/model/{file} 200")).toEqual(["application/json", "application/octet-stream"]);
   });
 
   it("declares a success body for every route but those that answer none (204)", () => {

@@ -2,7 +2,7 @@ import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import multipart from "../../plugins/external/multipart.ts";
-import { badRequest, payloadTooLarge, type FieldError } from "../../problems.ts";
+import { badRequest, payloadTooLarge, problemResponses, type FieldError } from "../../problems.ts";
 import { MAX_IMPORT_LABELS, type ModelImportInput } from "../../services/modelImport.ts";
 import { MODEL_NAME_MESSAGE, MODEL_NAME_PATTERN } from "../../services/models.ts";
 import { versionSchema } from "./index.ts";
@@ -91,7 +91,13 @@ const modelImport: FastifyPluginAsyncZod = async (app) => {
 
   app.post(
     "/models/import",
-    { schema: { tags: ["models"], description: IMPORT_DESCRIPTION, response: { 201: versionSchema } } },
+    {
+      schema: {
+        tags: ["models"],
+        description: IMPORT_DESCRIPTION,
+        response: { 201: versionSchema, ...problemResponses(400, 401, 413, 429) },
+      },
+    },
     async (request, reply) => {
       const { name, version } = await app.deps.modelImports.importVersion(request.tenantId, await readImport(request));
       return reply

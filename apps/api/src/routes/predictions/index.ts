@@ -2,7 +2,7 @@ import multipart from "@fastify/multipart";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { createPredictor } from "@trainyard/inference";
-import { badRequest, payloadTooLarge } from "../../problems.ts";
+import { badRequest, payloadTooLarge, problemResponses } from "../../problems.ts";
 import {
   jobTarget,
   MAX_PREDICT_INPUTS,
@@ -117,7 +117,7 @@ const predictions: FastifyPluginAsync = async (app) => {
       schema: {
         params: jobIdParams,
         querystring: jobPredictQuery,
-        response: { 200: jobPredictResponse },
+        response: { 200: jobPredictResponse, ...problemResponses(400, 401, 404, 409, 413, 429) },
         tags: ["models"],
         description: DESCRIPTION,
       },
@@ -137,7 +137,7 @@ const predictions: FastifyPluginAsync = async (app) => {
       schema: {
         params: versionParams,
         querystring: versionPredictQuery,
-        response: { 200: versionPredictResponse },
+        response: { 200: versionPredictResponse, ...problemResponses(400, 401, 404, 413, 429) },
         tags: ["models"],
         description: DESCRIPTION,
       },

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { badRequest } from "../../problems.ts";
+import { badRequest, problemResponses } from "../../problems.ts";
 import { webhookUrlProblem } from "../../services/webhooks/addressPolicy.ts";
 import { SWEEP_STATUSES, TRIAL_STATUSES } from "../../services/sweeps/service.ts";
 import { MAX_TRIALS, sweepSpecSchema } from "../../services/sweeps/sweepSpec.ts";
@@ -59,11 +59,19 @@ const sweeps: FastifyPluginAsyncZod = async (app) => {
 
   app.post(
     "/sweeps",
-    { schema: { body: sweepSpecSchema, response: { 202: sweepSchema }, tags: ["sweeps"], description: CREATE_DESCRIPTION } },
+    {
+      schema: {
+        body: sweepSpecSchema,
+        response: { 202: sweepSchema, ...problemResponses(400, 401, 413, 429) },
+        tags: ["sweeps"],
+        description: CREATE_DESCRIPTION,
+      },
+    },
     async (request, reply) => {
       // The trials' webhook is refused now, as a job's is, rather than at each delivery.
       const webhook = request.body.base.webhook as { url?: unknown } | null | undefined;
-      const problem = typeof webhook?.url === "string" ? await webhookUrlProblem(webhook.url, config.TRAINYARD_WEBHOOK_ALLOW_PRIVATE) : null;
+      const problem =
+        typeof webhook?.url === "string" ? await webhookUrlProblem(webhook.url, config.TRAINYARD_WEBHOOK_ALLOW_PRIVATE) : null;
       if (problem) throw badRequest("the webhook URL is refused", [{ path: "base.webhook.url", message: problem }]);
       const sweep = await service.create(request.tenantId, request.body);
       return reply.status(202).header("location", `/v1/sweeps/${sweep.id}`).send(sweep);
@@ -75,7 +83,7 @@ const sweeps: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         querystring: listQuery,
-        response: { 200: z.object({ items: z.array(sweepSchema), nextCursor: z.string().nullable() }) },
+        response: { 200: z.object({ items: z.array(sweepSchema), nextCursor: z.string().nullable() }), ...problemResponses(400, 401, 429) },
         tags: ["sweeps"],
         description: "The tenant's sweeps, newest first.",
       },
@@ -85,7 +93,7 @@ const sweeps: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     "/sweeps/:id",
-    { schema: { params: sweepIdParams, response: { 200: sweepSchema }, tags: ["sweeps"] } },
+    { schema: { params: sweepIdParams, response: { 200: sweepSchema, ...problemResponses(401, 404, 429) }, tags: ["sweeps"] } },
     async (request) => service.get(request.tenantId, request.params.id),
   );
 
@@ -94,7 +102,7 @@ const sweeps: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         params: sweepIdParams,
-        response: { 200: z.object({ items: z.array(trialSchema) }) },
+        response: { 200: z.object({ items: z.array(trialSchema) }), ...problemResponses(401, 404, 429) },
         tags: ["sweeps"],
         description: "Every trial in index order, with its parameters, status and objective value.",
       },
@@ -107,7 +115,7 @@ const sweeps: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         params: sweepIdParams,
-        response: { 202: sweepSchema },
+        response: { 202: sweepSchema, ...problemResponses(401, 404, 409, 429) },
         tags: ["sweeps"],
         description: "Submits no more trials and cancels the unfinished ones. A finished sweep: 409.",
       },

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { newId } from "@trainyard/shared";
-import { badRequest, conflict, notFound } from "../../problems.ts";
+import { badRequest, conflict, notFound, problemResponses } from "../../problems.ts";
 import { webhookUrlProblem } from "../../services/webhooks/addressPolicy.ts";
 import { MODEL_EVENTS } from "../../services/webhooks/modelEvents.ts";
 
@@ -50,7 +50,7 @@ const webhooks: FastifyPluginAsyncZod = async (app) => {
           events: z.array(z.enum(MODEL_EVENTS)).min(1).default(["model.version.created"]),
           secret: z.string().min(16).optional().describe("signs each delivery (x-trainyard-signature); never shown again"),
         }),
-        response: { 201: webhookSchema },
+        response: { 201: webhookSchema, ...problemResponses(400, 401, 409, 413, 429) },
         tags: ["webhooks"],
         description:
           "Subscribes a URL to the tenant's registry events. Each delivery is a POST of " +
@@ -76,7 +76,7 @@ const webhooks: FastifyPluginAsyncZod = async (app) => {
     "/webhooks",
     {
       schema: {
-        response: { 200: z.object({ items: z.array(webhookSchema), nextCursor: z.null() }) },
+        response: { 200: z.object({ items: z.array(webhookSchema), nextCursor: z.null() }), ...problemResponses(401, 429) },
         tags: ["webhooks"],
         description: "The tenant's model webhooks, oldest first; never a secret.",
       },
@@ -95,7 +95,7 @@ const webhooks: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         params: z.strictObject({ id: z.string().min(1) }),
-        response: { 200: z.object({ items: z.array(deliverySchema), nextCursor: z.null() }) },
+        response: { 200: z.object({ items: z.array(deliverySchema), nextCursor: z.null() }), ...problemResponses(401, 404, 429) },
         tags: ["webhooks"],
         description: "The webhook's latest 100 deliveries, newest first; another tenant's webhook is a 404.",
       },
@@ -130,6 +130,7 @@ const webhooks: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         params: z.strictObject({ id: z.string().min(1) }),
+        response: { 204: z.null().describe("deleted: no body"), ...problemResponses(401, 404, 429) },
         tags: ["webhooks"],
         description: "Deletes the webhook and its pending deliveries (204); another tenant's webhook is a 404.",
       },
@@ -137,7 +138,8 @@ const webhooks: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const { count } = await db.modelWebhook.deleteMany({ where: { id: request.params.id, tenantId: request.tenantId } });
       if (count === 0) throw notFound(`webhook ${request.params.id}`);
-      return reply.status(204).send();
+      // The declared 204 is null (no content in the document); Fastify sends a 204 without a body.
+      return reply.status(204).send(null);
     },
   );
 };
