@@ -1950,6 +1950,138 @@ export interface paths {
             };
           };
         };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the object's state does not allow it */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the body is over the limit */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
       };
     };
     delete?: never;
@@ -2790,6 +2922,116 @@ export interface paths {
             };
           };
         };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the body is over the limit */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
       };
     };
     delete?: never;
@@ -2882,6 +3124,94 @@ export interface paths {
               /** @description the job it was registered from; kept after that job is deleted */
               sourceJobId: string | null;
               version: number;
+            };
+          };
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the body is over the limit */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
             };
           };
         };
@@ -2995,6 +3325,72 @@ export interface paths {
                 };
               }[];
               nextCursor: string | null;
+            };
+          };
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
             };
           };
         };
@@ -3112,6 +3508,94 @@ export interface paths {
             };
           };
         };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the body is over the limit */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
       };
     };
     delete?: never;
@@ -3175,6 +3659,72 @@ export interface paths {
                 succeeded: number;
                 total: number;
               };
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
             };
           };
         };
@@ -3249,6 +3799,94 @@ export interface paths {
             };
           };
         };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the object's state does not allow it */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
       };
     };
     delete?: never;
@@ -3303,6 +3941,72 @@ export interface paths {
             };
           };
         };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
       };
     };
     put?: never;
@@ -3345,6 +4049,50 @@ export interface paths {
                 url: string;
               }[];
               nextCursor: null;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
             };
           };
         };
@@ -3391,6 +4139,116 @@ export interface paths {
             };
           };
         };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the object's state does not allow it */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the body is over the limit */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
       };
     };
     delete?: never;
@@ -3421,12 +4279,78 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
-        200: {
+        /** @description deleted: no body */
+        204: {
           headers: {
             [name: string]: unknown;
           };
           content?: never;
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };
@@ -3473,6 +4397,72 @@ export interface paths {
                 statusCode: number | null;
               }[];
               nextCursor: null;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
             };
           };
         };
