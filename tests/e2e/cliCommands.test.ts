@@ -222,7 +222,14 @@ describe("trainyard's commands", () => {
     const id = created.stdout.match(/^sweep (swp_\S+) running: 2 trials$/m)?.[1];
     expect(id, created.stdout).toBeDefined();
 
-    type Trial = { jobId: string | null; params: Record<string, unknown>; status: string; value: number | null; epochsDone: number };
+    type Trial = {
+      index: number;
+      jobId: string | null;
+      params: Record<string, unknown>;
+      status: string;
+      value: number | null;
+      epochsDone: number;
+    };
     const early = await trainyard(["sweeps", "trials", id!, "--json", ...withStack()]);
     expect((JSON.parse(early.stdout) as { items: Trial[] }).items.map((trial) => trial.params)).toEqual([
       { "training.optimizer.learningRate": 0.3 },
@@ -266,17 +273,18 @@ describe("trainyard's commands", () => {
     expect(sweep.best?.jobId).toBe(trials[values.indexOf(Math.max(...values))]!.jobId);
 
     const rows = rowsOf(trialsTable.stdout);
-    expect(rows[0]).toEqual(["JOB", "STATUS", "VALUE", "EPOCHS", "PARAMETERS"]);
+    expect(rows[0]).toEqual(["TRIAL", "JOB", "STATUS", "VALUE", "EPOCHS", "PARAMETERS"]);
     expect(rows.slice(1)).toEqual(
       trials.map((trial) => [
+        String(trial.index),
         trial.jobId,
         "succeeded",
-        String(trial.value),
+        trial.value!.toFixed(4),
         "1",
         `training.optimizer.learningRate=${String(trial.params["training.optimizer.learningRate"])}`,
       ]),
     );
-    expect(rows[1]![4]).toBe("training.optimizer.learningRate=0.3");
+    expect(rows[1]![5]).toBe("training.optimizer.learningRate=0.3");
 
     const listed = rowsOf(list.stdout);
     expect(listed[0]).toEqual(["ID", "NAME", "STATUS", "TRIALS", "BEST", "BEST JOB", "CREATED"]);
@@ -285,7 +293,7 @@ describe("trainyard's commands", () => {
       "cli-sweep",
       "succeeded",
       "2/2 done, 0 running, 0 pruned, 0 failed",
-      String(sweep.best!.value),
+      sweep.best!.value.toFixed(4),
       sweep.best!.jobId,
       sweep.createdAt,
     ]);
@@ -337,9 +345,9 @@ describe("trainyard's commands", () => {
     expect(sweep.finishedAt).not.toBeNull();
     expect(sweep.trials).toMatchObject({ total: 2, cancelled: 2, succeeded: 0, running: 0, queued: 0 });
     const rows = rowsOf(table.stdout);
-    expect(rows.slice(1).map((row) => [row[0], row[1], row[4]])).toEqual([
-      [first, "cancelled", "training.optimizer.learningRate=0.3"],
-      ["-", "cancelled", "training.optimizer.learningRate=0.9"],
+    expect(rows.slice(1).map((row) => [row[0], row[1], row[2], row[5]])).toEqual([
+      ["0", first, "cancelled", "training.optimizer.learningRate=0.3"],
+      ["1", "-", "cancelled", "training.optimizer.learningRate=0.9"],
     ]);
     expect((JSON.parse(job.stdout) as { status: string; spec: { tags: string[] } }).status).toBe("cancelled");
     expect((JSON.parse(job.stdout) as { spec: { tags: string[] } }).spec.tags).toContain(`sweep:${id}`);

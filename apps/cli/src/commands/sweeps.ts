@@ -16,6 +16,7 @@ interface SweepView {
 }
 
 interface TrialView {
+  index: number;
   jobId: string;
   params: Record<string, unknown>;
   status: string;
@@ -23,6 +24,9 @@ interface TrialView {
   value: number | null;
   epochsDone: number;
 }
+
+/** An objective value as a table shows it: four decimals (the JSON keeps every digit). */
+const objective = (value: number | null | undefined) => (typeof value === "number" ? value.toFixed(4) : value);
 
 const params = (values: Record<string, unknown>) =>
   Object.entries(values)
@@ -72,7 +76,7 @@ export function registerSweeps(program: Command) {
           sweep.name,
           sweep.status,
           trialsLine(sweep),
-          sweep.best?.value,
+          objective(sweep.best?.value),
           sweep.best?.jobId,
           sweep.createdAt,
         ]),
@@ -100,11 +104,12 @@ export function registerSweeps(program: Command) {
       };
       if (options.json) return printJson(trials);
       printTable(
-        ["JOB", "STATUS", "VALUE", "EPOCHS", "PARAMETERS"],
+        ["TRIAL", "JOB", "STATUS", "VALUE", "EPOCHS", "PARAMETERS"],
         trials.items.map((trial) => [
+          trial.index,
           trial.jobId,
           trial.pruned ? "pruned" : trial.status,
-          trial.value,
+          objective(trial.value),
           trial.epochsDone,
           params(trial.params),
         ]),
