@@ -4,6 +4,8 @@ import type { BackendPreference } from "@trainyard/shared";
 import type { FromTrainer, ToTrainer } from "./protocol.ts";
 
 const CHILD_ENTRY = fileURLToPath(new URL("./trainerChild.ts", import.meta.url));
+/** tsx's loader by its resolved URL: `--import tsx` would look for the package from the working directory. */
+const TSX_LOADER = import.meta.resolve("tsx");
 
 export interface TrainerHandle {
   /** Resolves with the child's last word, or a `failed` TRAINER_CRASHED if it died without one. */
@@ -21,7 +23,7 @@ function forkChild(gpu: string | null, pin: Record<string, string> | undefined):
   const env = { ...process.env, CUDA_VISIBLE_DEVICES: gpu ?? "", ...pin };
   return fork(CHILD_ENTRY, [], {
     env,
-    execArgv: ["--import", "tsx"],
+    execArgv: ["--import", TSX_LOADER],
     serialization: "advanced",
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
