@@ -68,3 +68,6 @@ export function problemResponses<S extends ProblemStatus>(...statuses: S[]) {
     ]),
   ) as Record<S, { description: string; content: { "application/problem+json": { schema: typeof problemSchema } } }>;
 }
+
+/** A 204's declared answer: no body (null to the serializer, no content in the OpenAPI document). */
+export const NO_CONTENT = z.null().describe("no content");

@@ -254,7 +254,7 @@ export interface paths {
     };
     put?: never;
     post?: never;
-    /** @description 409 while a queued or running job uses the data set. */
+    /** @description Deletes the data set (204). 409 while a queued or running job uses it, or for a built-in one. */
     delete: {
       parameters: {
         query?: never;
@@ -266,12 +266,122 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
-        200: {
+        /** @description no content */
+        204: {
           headers: {
             [name: string]: unknown;
           };
           content?: never;
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the object's state does not allow it */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };
@@ -2347,12 +2457,100 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
-        200: {
+        /** @description no content */
+        204: {
           headers: {
             [name: string]: unknown;
           };
           content?: never;
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };
@@ -3063,12 +3261,122 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
-        200: {
+        /** @description no content */
+        204: {
           headers: {
             [name: string]: unknown;
           };
           content?: never;
+        };
+        /** @description invalid input: `errors` names every offending field */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description a missing, unknown or revoked API key */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description not found (another tenant's object too) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description the object's state does not allow it */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
+        };
+        /** @description too many requests: retry after `Retry-After` seconds */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/problem+json": {
+              detail: string;
+              /** @description every offending field path (a 400); otherwise empty */
+              errors: {
+                message: string;
+                path: string;
+              }[];
+              /** @description quote it when reporting a problem */
+              requestId?: string;
+              status: number;
+              title: string;
+              /** @description https://trainyard.dev/problems/{status} */
+              type: string;
+            };
+          };
         };
       };
     };
@@ -4279,7 +4587,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description deleted: no body */
+        /** @description no content */
         204: {
           headers: {
             [name: string]: unknown;

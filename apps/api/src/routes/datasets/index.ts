@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { builtinDatasetInfo, listBuiltinDatasets } from "@trainyard/datasets";
 import multipart from "../../plugins/external/multipart.ts";
-import { conflict } from "../../problems.ts";
+import { conflict, NO_CONTENT, problemResponses } from "../../problems.ts";
 import { builtinDatasetView, datasetView } from "../../services/datasets/view.ts";
 import { readUpload } from "./upload.ts";
 
@@ -78,11 +78,18 @@ const datasets: FastifyPluginAsyncZod = async (app) => {
 
   app.delete(
     "/datasets/:id",
-    { schema: { params: datasetIdParams, tags: ["datasets"], description: "409 while a queued or running job uses the data set." } },
+    {
+      schema: {
+        params: datasetIdParams,
+        response: { 204: NO_CONTENT, ...problemResponses(400, 401, 404, 409, 429) },
+        tags: ["datasets"],
+        description: "Deletes the data set (204). 409 while a queued or running job uses it, or for a built-in one.",
+      },
+    },
     async (request, reply) => {
       if (builtinDatasetInfo(request.params.id)) throw conflict(`${request.params.id} is built in and cannot be deleted`);
       await service.remove(request.tenantId, request.params.id);
-      return reply.status(204).send();
+      return reply.status(204).send(null);
     },
   );
 };

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
+import { NO_CONTENT, problemResponses } from "../../problems.ts";
 import { keyChangesVisible } from "../../services/apiKeyCache.ts";
 import { createTenantApiKey, listApiKeys, revokeApiKey } from "../../services/apiKeys.ts";
 import { unstorableReason } from "../../validation.ts";
@@ -61,6 +62,7 @@ const keys: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         params: z.strictObject({ id: z.string().min(1) }),
+        response: { 204: NO_CONTENT, ...problemResponses(400, 401, 404, 429) },
         tags: ["keys"],
         description:
           "Revokes the key (204): it answers 401 from the next request on, in every API process. Revoking it again changes nothing; " +
@@ -71,7 +73,7 @@ const keys: FastifyPluginAsyncZod = async (app) => {
       await revokeApiKey(db, request.tenantId, request.params.id);
       // Answered once every API process refuses the key.
       await keyChangesVisible();
-      return reply.status(204).send();
+      return reply.status(204).send(null);
     },
   );
 };

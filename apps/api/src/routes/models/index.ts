@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { problemResponses } from "../../problems.ts";
+import { NO_CONTENT, problemResponses } from "../../problems.ts";
 import { modelFileResponse, modelZipResponse } from "../jobs/schemas.ts";
 import { ALIAS_MESSAGE, ALIAS_PATTERN, MODEL_NAME_MESSAGE, MODEL_NAME_PATTERN } from "../../services/models.ts";
 
@@ -104,6 +104,7 @@ const models: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         params: z.strictObject({ name: z.string().min(1), version: versionNumber }),
+        response: { 204: NO_CONTENT, ...problemResponses(400, 401, 404, 409, 429) },
         tags: ["models"],
         description:
           "Deletes the version and its aliases. Its stored files go only when nothing else (its job, another version) refers to them. " +
@@ -112,7 +113,7 @@ const models: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       await registry.deleteVersion(request.tenantId, request.params.name, request.params.version);
-      return reply.status(204).send();
+      return reply.status(204).send(null);
     },
   );
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { newId } from "@trainyard/shared";
-import { badRequest, conflict, notFound, problemResponses } from "../../problems.ts";
+import { badRequest, conflict, NO_CONTENT, notFound, problemResponses } from "../../problems.ts";
 import { webhookUrlProblem } from "../../services/webhooks/addressPolicy.ts";
 import { MODEL_EVENTS } from "../../services/webhooks/modelEvents.ts";
 
@@ -130,7 +130,7 @@ const webhooks: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         params: z.strictObject({ id: z.string().min(1) }),
-        response: { 204: z.null().describe("deleted: no body"), ...problemResponses(401, 404, 429) },
+        response: { 204: NO_CONTENT, ...problemResponses(401, 404, 429) },
         tags: ["webhooks"],
         description: "Deletes the webhook and its pending deliveries (204); another tenant's webhook is a 404.",
       },
@@ -138,7 +138,6 @@ const webhooks: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const { count } = await db.modelWebhook.deleteMany({ where: { id: request.params.id, tenantId: request.tenantId } });
       if (count === 0) throw notFound(`webhook ${request.params.id}`);
-      // The declared 204 is null (no content in the document); Fastify sends a 204 without a body.
       return reply.status(204).send(null);
     },
   );
