@@ -112,9 +112,7 @@ export function createJobEventStreams({
       return { messages, done: true, againInMs: null };
     }
     // Newer progress than the interval allows yet: look again when it does.
-    const wait = sendProgress();
-    if (wait !== null) return { messages, done: false, againInMs: wait };
-    return { messages, done: false, againInMs: null };
+    return { messages, done: false, againInMs: sendProgress() };
   }
 
   async function* follow(jobId: string, lastEventId: bigint, signal: AbortSignal): AsyncGenerator<string> {
