@@ -190,6 +190,50 @@ function curvesChart(sweep, trials, epochsByJob) {
 }
 
 /**
+ * @typedef {{ position: (value: unknown) => number, domain: [number, number], ticks: { at: number, label: string }[], log: boolean }} ParameterAxis
+ */
+
+/**
+ * A numeric parameter's axis: marked at a grid's listed values (up to six), otherwise at the ends
+ * and middle of the values seen, never at the padding around them (a learning rate below 0). Log
+ * scale for logUniform, and for positive values a decade or more apart (learning rates, weight decay).
+ * @param {any} domain the parameter's search domain
+ * @param {number[]} tried the values the trials took
+ * @returns {ParameterAxis}
+ */
+function numericAxis(domain, tried) {
+  /** @type {number[]} */
+  const listed = Array.isArray(domain.values) ? [...new Set(domain.values.filter((v) => typeof v === "number"))].sort((a, b) => a - b) : [];
+  const spanned = [...listed, ...tried];
+  if (spanned.length === 0) return { position: () => 0, domain: [0, 1], ticks: [], log: false };
+  const low = Math.min(...spanned);
+  const high = Math.max(...spanned);
+  const log = low > 0 && ("logUniform" in domain || high / low >= 10);
+  const position = (/** @type {unknown} */ value) => (log ? Math.log10(/** @type {number} */ (value)) : /** @type {number} */ (value));
+  const ends = [position(low), position(high)];
+  const ticks =
+    listed.length > 0 && listed.length <= 6
+      ? listed.map((value) => ({ at: position(value), label: formatNumber(value, 3) }))
+      : [ends[0], (ends[0] + ends[1]) / 2, ends[1]].map((at) => ({ at, label: formatNumber(log ? 10 ** at : at, 3) }));
+  return { position, domain: extent(ends), ticks, log };
+}
+
+/**
+ * A text parameter's axis: each value a category, in the order the trials first took them.
+ * @param {unknown[]} values
+ * @returns {ParameterAxis}
+ */
+function categoryAxis(values) {
+  const categories = [...new Set(values.map((value) => JSON.stringify(value)))];
+  return {
+    position: (value) => categories.indexOf(JSON.stringify(value)),
+    domain: [-0.5, categories.length - 0.5],
+    ticks: categories.map((label, at) => ({ at, label })),
+    log: false,
+  };
+}
+
+/**
  * One parameter against the objective, one dot per trial with a value; text values are spread as categories.
  * @param {any} sweep
  * @param {any[]} trials
@@ -197,49 +241,19 @@ function curvesChart(sweep, trials, epochsByJob) {
  */
 function scatterChart(sweep, trials, path) {
   const metric = sweep.spec.objective.metric;
-  const domain = sweep.spec.parameters[path];
   const withValue = trials.filter((trial) => trial.value !== null && trial.params[path] !== undefined);
   const numeric = withValue.every((trial) => typeof trial.params[path] === "number");
-  /** A grid's or a random choice's listed numbers: the axis marks each of them. */
-  const listed =
-    numeric && Array.isArray(domain.values) ? [...new Set(domain.values.filter((v) => typeof v === "number"))].sort((a, b) => a - b) : [];
-  const tried = withValue.map((trial) => /** @type {number} */ (trial.params[path]));
-  const spanned = [...listed, ...tried];
-  // Log scale for logUniform, and for positive values a decade or more apart (learning rates, weight decay).
-  const logScale =
-    numeric &&
-    spanned.length > 0 &&
-    Math.min(...spanned) > 0 &&
-    ("logUniform" in domain || Math.max(...spanned) / Math.min(...spanned) >= 10);
-  const categories = numeric ? [] : [...new Set(trials.map((trial) => JSON.stringify(trial.params[path])))];
-  const position = (/** @type {unknown} */ value) =>
-    numeric
-      ? logScale
-        ? Math.log10(/** @type {number} */ (value))
-        : /** @type {number} */ (value)
-      : categories.indexOf(JSON.stringify(value));
-  const xs = numeric ? spanned.map(position) : categories.map((_, i) => i);
-  const xDomain = numeric
-    ? xs.length
-      ? extent(xs)
-      : /** @type {[number, number]} */ ([0, 1])
-    : /** @type {[number, number]} */ ([-0.5, categories.length - 0.5]);
-  const xTicks = !numeric
-    ? categories.map((label, at) => ({ at, label }))
-    : listed.length > 0 && listed.length <= 6
-      ? listed.map((value) => ({ at: position(value), label: formatNumber(value, 3) }))
-      : // The ends and middle of the values seen, never the padding around them (a learning rate below 0).
-        xs.length
-        ? [Math.min(...xs), (Math.min(...xs) + Math.max(...xs)) / 2, Math.max(...xs)].map((at) => ({
-            at,
-            label: formatNumber(logScale ? 10 ** at : at, 3),
-          }))
-        : [];
+  const axis = numeric
+    ? numericAxis(
+        sweep.spec.parameters[path],
+        withValue.map((trial) => trial.params[path]),
+      )
+    : categoryAxis(trials.map((trial) => trial.params[path]));
   const frame = axes({
-    xTicks,
-    xDomain,
+    xTicks: axis.ticks,
+    xDomain: axis.domain,
     yDomain: withValue.length ? extent(withValue.map((trial) => trial.value)) : [0, 1],
-    xLabel: `${path}${logScale ? " (log)" : ""}`,
+    xLabel: `${path}${axis.log ? " (log)" : ""}`,
     yLabel: metric,
   });
   return s(
@@ -258,7 +272,7 @@ function scatterChart(sweep, trials, path) {
         {
           class: "scatter-point",
           "data-trial": trial.index,
-          cx: frame.px(position(trial.params[path])).toFixed(1),
+          cx: frame.px(axis.position(trial.params[path])).toFixed(1),
           cy: frame.py(trial.value).toFixed(1),
           r: 5,
           fill: trial.pruned ? "none" : colorOf(trial.index),
